@@ -1,0 +1,50 @@
+# dockdash: `make run` serves the dashboard, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= $(or $(DOCKDASH_HOST),127.0.0.1)
+PORT ?= $(or $(DOCKDASH_PORT),8000)
+
+.PHONY: run test bench lint install install-test vendor clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test,scale]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+.local/secret_key:
+	mkdir -p .local
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	chmod 600 $@
+
+run: install .local/secret_key
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py migrate --noinput
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py ensure_admin
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py collectstatic --noinput -v 0
+	@echo "dockdash on http://$(HOST):$(PORT)/"
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
+
+test: install-test
+	$(VENV)/bin/pytest
+
+bench: install-test
+	$(VENV)/bin/pytest -p no:cacheprovider -s tests/bench -o testpaths=tests/bench -o python_files='*_bench.py'
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy dashboard containers_app registry_app
+
+vendor:
+	scripts/vendor-static.sh
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ContainersAppConfig(AppConfig):
+    name = "containers_app"
+    verbose_name = "Containers"

@@ -1,0 +1,34 @@
+"""Creating accounts: shared by the management commands and the user pages."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+
+from dashboard.models import Role, User
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def create_user(username: str, role: str, password: str | None = None) -> tuple[User, str]:
+    """Create `username` with `role`; returns the user and its password (generated if None)."""
+    UnicodeUsernameValidator()(username)
+    if role not in Role.values:
+        raise ValidationError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
+    model = get_user_model()
+    if model.objects.filter(username=username).exists():
+        raise ValidationError(f"a user named {username!r} already exists")
+    password = password or generate_password()
+    user = model.objects.create_user(
+        username=username,
+        password=password,
+        role=role,
+        is_staff=role == Role.ADMIN,
+        is_superuser=role == Role.ADMIN,
+    )
+    return user, password

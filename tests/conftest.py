@@ -1,0 +1,204 @@
+"""Fixtures shared by every test: users of each role, the real engine, registry and browser."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import rig
+from tests.rig import LABELS, RUN_ID
+
+ADMIN_PASSWORD = "admin-pass-for-tests"
+
+
+# ---------------------------------------------------------------- users (Django test database)
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from dashboard.accounts import create_user
+
+    def make(username: str, role: str = "student", password: str = "pass-for-tests") -> Any:
+        user, _ = create_user(username, role, password)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., Any]) -> Any:
+    return make_user("admin1", "admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def admin_client(client: Any, admin_user: Any) -> Any:
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def api_client() -> Any:
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+# ---------------------------------------------------------------- the real engine
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """docker-py on the engine the dashboard uses; tests use it (or the CLI) as the judge."""
+    import docker
+    from django.conf import settings
+
+    try:
+        client = docker.DockerClient(base_url=settings.DOCKER_HOST, version="auto", timeout=60)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no engine
+        rig.missing(f"no Docker engine answers at {settings.DOCKER_HOST}: {exc}")
+    yield client
+    rig.remove_test_resources(client)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_client: Any) -> str:
+    """A tiny busybox image built offline for this run; returns its tag."""
+    if not rig.BUSYBOX.exists():
+        rig.missing("/bin/busybox is missing (apt-get install busybox-static)")
+    tag = f"dockdash-test-busybox:{RUN_ID}"
+    rig.build_busybox_image(docker_client, tag)
+    return tag
+
+
+@pytest.fixture
+def make_container(docker_client: Any, test_image: str) -> Iterator[Callable[..., Any]]:
+    """Create labelled containers from the test image (running `sleep` unless told otherwise)."""
+    made: list[Any] = []
+
+    def make(command: Any = ("sleep", "3600"), *, start: bool = True, **kwargs: Any) -> Any:
+        labels = {**LABELS, **kwargs.pop("labels", {})}
+        container = docker_client.containers.create(
+            kwargs.pop("image", test_image),
+            command=list(command) if command else None,
+            labels=labels,
+            **kwargs,
+        )
+        made.append(container)
+        if start:
+            container.start()
+        container.reload()
+        return container
+
+    yield make
+    for container in made:
+        with contextlib.suppress(Exception):  # the test may have removed it
+            container.remove(force=True, v=True)
+
+
+# ---------------------------------------------------------------- registry server
+
+
+@pytest.fixture(scope="session")
+def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.RegistryServer]:
+    server = rig.start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------- live dashboard + browser
+
+
+@pytest.fixture(scope="session")
+def live_server_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
+    server = rig.start_live_server(tmp_path_factory.mktemp("live"))
+    server.add_user("admin", "admin", ADMIN_PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    path = os.environ.get("DOCKDASH_CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(path):
+        rig.missing(f"{path} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> None:
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        rig.ARTIFACTS.mkdir(exist_ok=True)
+        target = rig.ARTIFACTS / f"{request.node.name}.png"
+        try:
+            page.screenshot(path=str(target), full_page=True)
+            print(f"screenshot saved: {target}")
+        except Exception as exc:  # noqa: BLE001 - the page may be gone
+            print(f"no screenshot: {exc}")
+
+
+def login(page: Any, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]:
+    """A fresh browser tab with no session; screenshot saved if the test fails."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    _screenshot_on_failure(request, page)
+    context.close()
+
+
+@pytest.fixture
+def admin_page(browser_page: Any, live_server_proc: rig.LiveServer) -> Any:
+    """A tab logged in as admin on the live dashboard (the real login form)."""
+    login(browser_page, live_server_proc.url, "admin", ADMIN_PASSWORD)
+    return browser_page
+
+
+@pytest.fixture
+def tmp_socket_dir() -> Iterator[Path]:
+    """A short folder for unix sockets (their paths are limited to ~100 bytes)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="dd-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,354 @@
+"""The test rig: the real engine, a real registry server and a real dashboard server.
+
+Everything a test creates on the engine carries the label `dockdash.test=<RUN_ID>`
+and is removed at the end of the session, so other containers on the host are
+never touched and concurrent runs keep out of each other's way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+RUN_ID = os.environ.get("DOCKDASH_TEST_RUN_ID") or uuid.uuid4().hex[:10]
+TEST_LABEL = "dockdash.test"
+LABELS = {TEST_LABEL: RUN_ID}
+IN_CI = bool(os.environ.get("CI"))
+BUSYBOX = Path("/bin/busybox")
+
+
+def missing(what: str) -> None:
+    """A prerequisite is absent: fail in CI (a skipped test there is a failed test), skip here."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(what)
+
+
+def wait_for(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last_error = exc
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docker_cli(*args: str, check: bool = True, timeout: float = 60) -> str:
+    """Run the Docker CLI (the judge of what the engine holds) and return its stdout."""
+    proc = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def docker_inspect(ref: str) -> dict[str, Any]:
+    return json.loads(docker_cli("inspect", ref))[0]
+
+
+def build_busybox_image(client: Any, tag: str) -> str:
+    """Build `tag` offline: FROM scratch + Debian's static busybox, applets installed."""
+    dockerfile = (
+        b"FROM scratch\n"
+        b"COPY busybox /bin/busybox\n"
+        b'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        b'CMD ["sh"]\n'
+    )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        tar.add(str(BUSYBOX), arcname="busybox")
+    buf.seek(0)
+    image, _ = client.images.build(
+        fileobj=buf, custom_context=True, tag=tag, labels=LABELS, rm=True, forcerm=True
+    )
+    return str(image.id)
+
+
+def remove_test_resources(client: Any) -> None:
+    """Remove everything labelled with this run's id: containers, networks, volumes, images."""
+    flt = {"label": f"{TEST_LABEL}={RUN_ID}"}
+    # Each removal may find the object already gone; that is the state we want.
+    for c in client.containers.list(all=True, filters=flt):
+        with contextlib.suppress(Exception):
+            c.remove(force=True, v=True)
+    for n in client.networks.list(filters=flt):
+        n.reload()
+        for attached in n.attrs.get("Containers") or {}:
+            with contextlib.suppress(Exception):
+                n.disconnect(attached, force=True)
+        with contextlib.suppress(Exception):
+            n.remove()
+    for v in client.volumes.list(filters=flt):
+        with contextlib.suppress(Exception):
+            v.remove(force=True)
+    for img in client.images.list(filters=flt):
+        with contextlib.suppress(Exception):
+            client.images.remove(img.id, force=True)
+
+
+@dataclass
+class LiveServer:
+    """A real dashboard: daphne serving the project on a free port, with its own database."""
+
+    url: str
+    workdir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+
+    def manage(self, *args: str, input_text: str | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input=input_text,
+            timeout=120,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
+        return proc.stdout
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        pw = self.workdir / f"{name}.pw"
+        pw.write_text(password)
+        self.manage("adduser", name, "--role", role, "--password-file", str(pw))
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_live_server(
+    workdir: Path, *, docker_host: str | None = None, extra_env: dict[str, str] | None = None
+) -> LiveServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "DJANGO_SETTINGS_MODULE"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        SECRET_KEY="dockdash-live-test-key-" + RUN_ID,
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        DOCKDASH_STATIC_ROOT=str(workdir / "static"),
+        PYTHONUNBUFFERED="1",
+        **(extra_env or {}),
+    )
+    if docker_host:
+        env["DOCKDASH_DOCKER_HOST"] = docker_host
+    server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
+    server.manage("migrate", "--noinput", "-v", "0")
+    server.log_path = workdir / "daphne.log"
+    log = open(server.log_path, "wb")  # noqa: SIM115 - closed with the process
+    server.process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "dashboard.asgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def healthy() -> bool:
+        if server.process is not None and server.process.poll() is not None:
+            raise AssertionError(f"daphne exited: {server.log()[-2000:]}")
+        with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:  # noqa: S310
+            return r.status == 200
+
+    wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {server.url}")
+    return server
+
+
+@dataclass
+class RegistryServer:
+    host: str  # 127.0.0.1:PORT, the name the engine pushes to
+    url: str
+    username: str
+    password: str
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_registry(
+    workdir: Path, *, username: str = "student", password: str = "registry-pass-1"
+) -> RegistryServer:
+    """docker-registry serve on a free loopback port, htpasswd auth, its own storage folder."""
+    for tool in ("/usr/bin/docker-registry", "htpasswd"):
+        if not shutil.which(tool):
+            missing(f"{tool} is not installed (apt-get install docker-registry apache2-utils)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    htpasswd = subprocess.run(
+        ["htpasswd", "-Bbn", username, password], capture_output=True, text=True, check=True
+    ).stdout
+    (workdir / "htpasswd").write_text(htpasswd)
+    port = free_port()
+    config = workdir / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"auth:\n  htpasswd:\n    realm: dockdash-test\n    path: {workdir / 'htpasswd'}\n"
+    )
+    log = open(workdir / "registry.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        ["/usr/bin/docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+    )
+    server = RegistryServer(
+        host=f"127.0.0.1:{port}",
+        url=f"http://127.0.0.1:{port}",
+        username=username,
+        password=password,
+        workdir=workdir,
+        process=process,
+    )
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            raise AssertionError((workdir / "registry.log").read_text()[-2000:])
+        try:
+            urllib.request.urlopen(server.url + "/v2/", timeout=2)  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401
+        return False
+
+    wait_for(answering, timeout=20, interval=0.1, what=f"docker-registry on {server.url}")
+    return server
+
+
+class SocketProxy:
+    """A unix socket that forwards to the real engine socket, and can be switched off.
+
+    Switching it off closes every open connection, as a stopped daemon would, so
+    the dashboard sees the engine go away and come back without touching dockerd.
+    """
+
+    def __init__(self, path: Path, upstream: str = "/var/run/docker.sock"):
+        self.path = path
+        self.upstream = upstream
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(self.path))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+        self.path.unlink(missing_ok=True)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.upstream)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
