@@ -320,3 +320,8 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
         "disk_usage": _df_summary(raw["df"]) if raw["df"] is not None else None,
         "warnings": list(info.get("Warnings") or []),
     }
+
+
+def inspect_container(ref: str) -> dict[str, Any]:
+    """`docker inspect` of one container, by id, short id or name."""
+    return call(lambda c: c.api.inspect_container(ref))

@@ -1,0 +1,103 @@
+"""The access policy: the one place that answers "may this user do this to that?".
+
+Every view, API call and websocket consumer asks here. Objects on the engine are
+identified for the policy by their owner (the `dockdash.owner` label; objects
+without it belong to admins) and whether they are shared with everyone (images,
+the predefined networks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from dashboard.models import Role
+
+OWNER_LABEL = "dockdash.owner"
+T = TypeVar("T")
+
+
+class Perm(StrEnum):
+    VIEW = "view"  # see it, its details, logs and stats
+    CONTROL = "control"  # start, stop, restart, pause, unpause, kill, rename, connect
+    REMOVE = "remove"
+    EXEC = "exec"  # a shell inside a container
+    CREATE = "create"  # create new objects (owned by the creator)
+    VIEW_AUDIT = "view_audit"
+    MANAGE_USERS = "manage_users"
+    MANAGE_REGISTRIES = "manage_registries"
+
+
+_INSTRUCTOR = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
+_OWN = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC}
+
+
+def role_of(user: Any) -> str:
+    if user is None or not user.is_authenticated:
+        return ""
+    return str(user.effective_role)
+
+
+def owner_of(labels: Mapping[str, str] | None) -> str | None:
+    return (labels or {}).get(OWNER_LABEL) or None
+
+
+def can(user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False) -> bool:
+    """May `user` do `perm` to an object owned by `owner` (None: an admin's object)?
+
+    With `owner` left out for CREATE and the global permissions, the question is
+    about the user alone.
+    """
+    role = role_of(user)
+    if role == Role.ADMIN:
+        return True
+    if role == Role.INSTRUCTOR:
+        return perm in _INSTRUCTOR or perm == Perm.CREATE
+    if role == Role.VIEWER:
+        return perm == Perm.VIEW
+    if role == Role.STUDENT:
+        if perm == Perm.CREATE:
+            return True
+        if perm == Perm.VIEW and shared:
+            return True
+        return perm in _OWN and owner is not None and owner == user.get_username()
+    return False
+
+
+def require(
+    user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False, what: str = "object"
+) -> None:
+    """Raise Http404 for what the user may not see, PermissionDenied for what they may not do."""
+    if not can(user, Perm.VIEW, owner, shared=shared):
+        raise Http404(f"No such {what}.")
+    if perm != Perm.VIEW and not can(user, perm, owner, shared=shared):
+        raise PermissionDenied(f"Your role ({role_of(user)}) may not {perm} this {what}.")
+
+
+def require_global(user: Any, perm: Perm) -> None:
+    if not can(user, perm):
+        raise PermissionDenied(f"Your role ({role_of(user)}) may not {perm.replace('_', ' ')}.")
+
+
+def visible(
+    user: Any,
+    items: Iterable[T],
+    labels_of: Callable[[T], Mapping[str, str] | None],
+    *,
+    shared: Callable[[T], bool] = lambda item: False,
+) -> list[T]:
+    """The items the user may see, in their order."""
+    return [
+        item
+        for item in items
+        if can(user, Perm.VIEW, owner_of(labels_of(item)), shared=shared(item))
+    ]
+
+
+def owner_labels(user: Any) -> dict[str, str]:
+    """The labels that mark a new object as the user's."""
+    return {OWNER_LABEL: user.get_username()}
