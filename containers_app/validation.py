@@ -296,9 +296,8 @@ def parse_restart_policy(value: Any) -> str:
     name, sep, retries = policy.partition(":")
     if name not in RESTART_POLICIES:
         raise ValueError(f"{policy!r} is not one of {', '.join(RESTART_POLICIES)}[:N]")
-    if sep:
-        if name != "on-failure" or not retries.isdigit():
-            raise ValueError("only on-failure takes a retry count, as on-failure:N")
+    if sep and (name != "on-failure" or not retries.isdigit()):
+        raise ValueError("only on-failure takes a retry count, as on-failure:N")
     return policy
 
 
