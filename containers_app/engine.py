@@ -481,9 +481,13 @@ def image_history(ref: str) -> list[dict[str, Any]]:
     return call(lambda c: c.api.history(ref))
 
 
-def prune_images() -> dict[str, Any]:
-    """`docker image prune`: dangling images only."""
-    return call(lambda c: c.api.prune_images(filters={"dangling": True}))
+def _prune_filters(label: str) -> dict[str, Any]:
+    return {"label": [label]} if label else {}
+
+
+def prune_images(*, label: str = "") -> dict[str, Any]:
+    """`docker image prune [--filter label=...]`: dangling images only."""
+    return call(lambda c: c.api.prune_images(filters={"dangling": True, **_prune_filters(label)}))
 
 
 def list_networks() -> list[dict[str, Any]]:
@@ -528,8 +532,8 @@ def remove_network(ref: str) -> None:
     call(lambda c: c.api.remove_network(ref))
 
 
-def prune_networks() -> dict[str, Any]:
-    return call(lambda c: c.api.prune_networks())
+def prune_networks(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_networks(filters=_prune_filters(label) or None))
 
 
 def list_volumes() -> list[dict[str, Any]]:
@@ -556,8 +560,8 @@ def remove_volume(name: str) -> None:
     call(lambda c: c.api.remove_volume(name))
 
 
-def prune_volumes() -> dict[str, Any]:
-    return call(lambda c: c.api.prune_volumes())
+def prune_volumes(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_volumes(filters=_prune_filters(label) or None))
 
 
 def host_cpus() -> int:

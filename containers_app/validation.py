@@ -7,6 +7,7 @@ field it came from, in words a person can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -400,3 +401,122 @@ def docker_run_command(spec: ContainerSpec) -> str:
     args.append(spec.image)
     args += spec.command or []
     return shlex.join(args)
+
+
+def parse_subnet(value: Any, what: str = "subnet") -> str:
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a {what} like 172.30.0.0/16 ({exc})") from None
+
+
+def parse_address(value: Any) -> str:
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address like 172.30.0.1") from None
+
+
+def _collect(parsers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, parse in parsers.items():
+        try:
+            values[key] = parse()
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if errors:
+        raise SpecInvalid(errors)
+    return values
+
+
+def parse_network_create(data: Mapping[str, Any]) -> dict[str, Any]:
+    """name, subnet, gateway, internal, labels for a new bridge network."""
+
+    def name() -> str:
+        value = parse_name(data.get("name"), "network")
+        if not value:
+            raise ValueError("a name is required")
+        if value in ("bridge", "host", "none"):
+            raise ValueError(f"{value} is a predefined network name")
+        return value
+
+    values = _collect(
+        {
+            "name": name,
+            "subnet": lambda: parse_subnet(data.get("subnet")),
+            "gateway": lambda: parse_address(data.get("gateway")),
+            "internal": lambda: parse_bool(data.get("internal")),
+            "labels": lambda: parse_labels(data.get("labels")),
+        }
+    )
+    if values["gateway"] and not values["subnet"]:
+        raise SpecInvalid({"gateway": "a gateway needs a subnet"})
+    if values["gateway"] and ipaddress.ip_address(values["gateway"]) not in ipaddress.ip_network(
+        values["subnet"]
+    ):
+        raise SpecInvalid({"gateway": f"{values['gateway']} is not inside {values['subnet']}"})
+    return values
+
+
+def parse_volume_create(data: Mapping[str, Any]) -> dict[str, Any]:
+    """name (empty: the engine picks one) and labels for a new local volume."""
+    return _collect(
+        {
+            "name": lambda: parse_name(data.get("name"), "volume"),
+            "labels": lambda: parse_labels(data.get("labels")),
+        }
+    )
+
+
+def parse_tag(data: Mapping[str, Any]) -> dict[str, str]:
+    """repository and tag for `docker tag`."""
+
+    def repository() -> str:
+        repo = str(data.get("repository") or "").strip()
+        if not REPOSITORY_RE.match(repo):
+            raise ValueError(
+                f"{repo!r} is not a repository name (lowercase, optional registry/, e.g. team/app)"
+            )
+        return repo
+
+    def tag() -> str:
+        value = str(data.get("tag") or "latest").strip()
+        if not TAG_RE.match(value):
+            raise ValueError(f"{value!r} is not a valid tag (letters, digits, _ . -; up to 128)")
+        return value
+
+    return _collect({"repository": repository, "tag": tag})
+
+
+def parse_rename(data: Mapping[str, Any]) -> str:
+    def name() -> str:
+        value = parse_name(data.get("name"))
+        if not value:
+            raise ValueError("a new name is required")
+        return value
+
+    return str(_collect({"name": name})["name"])
+
+
+def parse_connect(data: Mapping[str, Any]) -> dict[str, Any]:
+    def container() -> str:
+        value = str(data.get("container") or "").strip()
+        if not value:
+            raise ValueError("a container is required")
+        return value
+
+    def aliases() -> list[str]:
+        found = _lines(data.get("aliases") or data.get("alias"))
+        for alias in found:
+            if not NAME_RE.match(alias):
+                raise ValueError(f"{alias!r} is not a valid alias (letters, digits, _ . -)")
+        return found
+
+    return _collect({"container": container, "aliases": aliases})
