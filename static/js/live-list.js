@@ -30,6 +30,13 @@ async function refresh(el) {
   }
   if (!response.ok) return;
   target.innerHTML = await response.text();
+  // The page header (outside the live region) shows the state too.
+  const state = target.querySelector('[data-field="state"]');
+  const header = document.querySelector('[data-field="container.state"]');
+  if (state && header) {
+    header.textContent = state.textContent;
+    header.className = `badge ${state.textContent.trim()}`;
+  }
   for (const box of target.querySelectorAll("input[name=ids]")) box.checked = checked.has(box.value);
   updateCount();
 }

@@ -6,6 +6,8 @@ const form = document.getElementById("create-form");
 const output = document.getElementById("docker-run-command");
 let timer = null;
 let sequence = 0;
+// A field's problem shows once the user has typed in it (or after a submit, from the server).
+const touched = new Set();
 
 async function preview() {
   const mine = ++sequence;
@@ -20,13 +22,15 @@ async function preview() {
   output.textContent = command || "(fix the fields marked in red to see the command)";
   output.classList.toggle("muted", !command);
   for (const span of form.querySelectorAll("[data-error-for]")) {
+    if (!touched.has(span.dataset.errorFor)) continue;
     const message = errors[span.dataset.errorFor] || "";
     span.textContent = message;
     span.closest(".field")?.classList.toggle("has-error", Boolean(message));
   }
 }
 
-form.addEventListener("input", () => {
+form.addEventListener("input", (e) => {
+  touched.add(e.target.name === "tag" ? "image" : e.target.name);
   clearTimeout(timer);
   timer = setTimeout(preview, 150);
 });
