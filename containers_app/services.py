@@ -671,3 +671,37 @@ def engine_error_field(exc: engine.EngineError) -> str | None:
     if "network" in text and ("not found" in text or "no such" in text):
         return "network"
     return None
+
+
+def api_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A list row as the API gives it (DESIGN.md: id, name, image, state, status, ...)."""
+    keys = ("id", "name", "image", "state", "status", "created", "ports", "labels", "owner")
+    return {k: row[k] for k in keys}
+
+
+def container_row_from_inspect(attrs: dict[str, Any]) -> dict[str, Any]:
+    config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
+    ports = [
+        {
+            "ip": (b or {}).get("HostIp", ""),
+            "public": int((b or {}).get("HostPort") or 0) or None,
+            "private": int(port.split("/")[0]),
+            "protocol": port.split("/")[1],
+        }
+        for port, bindings in sorted(
+            ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items()
+        )
+        for b in bindings or [None]
+    ]
+    return {
+        "id": attrs["Id"],
+        "name": attrs.get("Name", "").lstrip("/"),
+        "image": config.get("Image", ""),
+        "state": state.get("Status", ""),
+        "status": state.get("Status", ""),
+        "created": _iso(attrs.get("Created")),
+        "ports": ports,
+        "labels": config.get("Labels") or {},
+        "owner": access.owner_of(config.get("Labels")),
+    }

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, re_path
 
 urlpatterns: list[URLPattern] = []
 
 # ---------------------------------------------------------------- containers, images, networks,
 # volumes: pages (containers feature)
 from containers_app import views  # noqa: E402
+
+# An image reference may hold "/" and ":"; pull/ and push/ belong to the registry feature.
+IMAGE_REF = r"(?!(?:pull|push)/$)(?P<ref>[^?#]+?)"
 
 urlpatterns += [
     path("containers/", views.container_list, name="containers"),
@@ -27,9 +30,9 @@ urlpatterns += [
     path("containers/<str:ref>/remove/", views.container_remove, name="container-remove"),
     path("images/", views.image_list, name="images"),
     path("images/prune/", views.image_prune, name="image-prune"),
-    path("images/<path:ref>/tag/", views.image_tag, name="image-tag"),
-    path("images/<path:ref>/remove/", views.image_remove, name="image-remove"),
-    path("images/<path:ref>/", views.image_detail, name="image-detail"),
+    re_path(rf"^images/{IMAGE_REF}/tag/$", views.image_tag, name="image-tag"),
+    re_path(rf"^images/{IMAGE_REF}/remove/$", views.image_remove, name="image-remove"),
+    re_path(rf"^images/{IMAGE_REF}/$", views.image_detail, name="image-detail"),
     path("networks/", views.network_list, name="networks"),
     path("networks/prune/", views.network_prune, name="network-prune"),
     path("networks/<str:ref>/", views.network_detail, name="network-detail"),
@@ -40,4 +43,36 @@ urlpatterns += [
     path("volumes/prune/", views.volume_prune, name="volume-prune"),
     path("volumes/<str:name>/", views.volume_detail, name="volume-detail"),
     path("volumes/<str:name>/remove/", views.volume_remove, name="volume-remove"),
+]
+
+# ---------------------------------------------------------------- containers, images, networks,
+# volumes: JSON API v1 (containers feature)
+from containers_app import api  # noqa: E402
+
+urlpatterns += [
+    path("api/v1/containers/", api.containers, name="api-containers"),
+    path("api/v1/containers/<str:ref>/", api.container, name="api-container"),
+    path("api/v1/containers/<str:ref>/rename/", api.container_rename, name="api-container-rename"),
+    # The actions are spelled out so other container routes (logs/, stats/...) stay free.
+    re_path(
+        r"^api/v1/containers/(?P<ref>[^/]+)/(?P<action>start|stop|restart|pause|unpause|kill)/$",
+        api.container_action,
+        name="api-container-action",
+    ),
+    path("api/v1/images/", api.images, name="api-images"),
+    path("api/v1/images/prune/", api.image_prune, name="api-image-prune"),
+    re_path(rf"^api/v1/images/{IMAGE_REF}/tag/$", api.image_tag, name="api-image-tag"),
+    re_path(rf"^api/v1/images/{IMAGE_REF}/$", api.image, name="api-image"),
+    path("api/v1/networks/", api.networks, name="api-networks"),
+    path("api/v1/networks/prune/", api.network_prune, name="api-network-prune"),
+    path("api/v1/networks/<str:ref>/", api.network, name="api-network"),
+    path("api/v1/networks/<str:ref>/connect/", api.network_connect, name="api-network-connect"),
+    path(
+        "api/v1/networks/<str:ref>/disconnect/",
+        api.network_disconnect,
+        name="api-network-disconnect",
+    ),
+    path("api/v1/volumes/", api.volumes, name="api-volumes"),
+    path("api/v1/volumes/prune/", api.volume_prune, name="api-volume-prune"),
+    path("api/v1/volumes/<str:name>/", api.volume, name="api-volume"),
 ]
