@@ -33,7 +33,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # containers, volumes, ne
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", re.IGNORECASE)
 PORT_RE = re.compile(
-    r"^(?:(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?P<host>\d+):)?(?P<container>\d+)"
+    r"^(?:(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?P<host>\d*):)?(?P<container>\d+)"
     r"(?:/(?P<proto>[a-z]+))?$"
 )
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -377,7 +377,8 @@ def docker_run_command(spec: ContainerSpec) -> str:
     for key, value in spec.env.items():
         args += ["-e", f"{key}={value}"]
     for p in spec.ports:
-        host = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}:" if p.host_port else ""
+        host = f"{p.host_port or ''}:" if p.host_port or p.host_ip else ""
+        host = f"{p.host_ip}:{host}" if p.host_ip else host
         args += ["-p", f"{host}{p.container_port}/{p.protocol}"]
     for m in spec.mounts:
         args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
