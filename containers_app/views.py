@@ -61,12 +61,16 @@ def _link_host(request: HttpRequest) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _attempt(request: HttpRequest, work: Callable[[], str]) -> bool:
+OK, GONE, REFUSED = "ok", "gone", "refused"
+
+
+def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
     """Run a mutation; its success or the refusal, in words, becomes a message."""
     try:
         messages.success(request, work())
     except Http404 as exc:
         messages.error(request, f"{exc} (it may have been removed meanwhile).")
+        return GONE
     except PermissionDenied as exc:
         messages.error(request, str(exc) or "You may not do that.")
     except engine.EngineUnavailable:
@@ -74,8 +78,8 @@ def _attempt(request: HttpRequest, work: Callable[[], str]) -> bool:
     except engine.EngineError as exc:
         messages.error(request, exc.message)
     else:
-        return True
-    return False
+        return OK
+    return REFUSED
 
 
 def _form_errors(form: Any) -> str:
@@ -164,7 +168,10 @@ def container_action(request: HttpRequest, ref: str, action: str) -> HttpRespons
         done = services.container_action(request, ref, action)
         return f"{ACTION_LABELS.get(action, action)}: {done['name']} ({done['command']})"
 
-    _attempt(request, act)
+    if action not in engine.CONTAINER_ACTIONS:
+        raise Http404(f"No such action: {action}")
+    if _attempt(request, act) == GONE:
+        return redirect("containers")
     return _back(request, reverse("container-detail", args=[ref]))
 
 
@@ -179,8 +186,11 @@ def container_rename(request: HttpRequest, ref: str) -> HttpResponse:
         done = services.rename_container(request, ref, form.parsed)
         return f"Renamed to {done['name']} ({done['command']})"
 
-    if _attempt(request, rename):
+    outcome = _attempt(request, rename)
+    if outcome == OK:
         return redirect("container-detail", form.parsed)
+    if outcome == GONE:
+        return redirect("containers")
     return _back(request, reverse("container-detail", args=[ref]))
 
 
@@ -193,7 +203,7 @@ def container_remove(request: HttpRequest, ref: str) -> HttpResponse:
         done = services.remove_container(request, ref, force=force, volumes=volumes)
         return f"Removed {done['name']} ({done['command']})"
 
-    if _attempt(request, remove):
+    if _attempt(request, remove) in (OK, GONE):
         return redirect("containers")
     return _back(request, reverse("container-detail", args=[ref]))
 
@@ -281,7 +291,7 @@ def image_remove(request: HttpRequest, ref: str) -> HttpResponse:
         what = ", ".join(f"{k.lower()} {v[:19]}" for d in done for k, v in d.items())
         return f"Removed {ref}: {what} (docker rmi {'-f ' if force else ''}{ref})"
 
-    if _attempt(request, remove):
+    if _attempt(request, remove) in (OK, GONE):
         return redirect("images")
     return _back(request, reverse("images"))
 
@@ -336,7 +346,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
             )
             return f"Created network {p['name']} (docker network create {p['name']})"
 
-        if _attempt(request, create):
+        if _attempt(request, create) == OK:
             return redirect("networks")
     context = {"rows": services.list_networks(request.user), "form": form}
     if request.GET.get("partial") == "rows":
@@ -366,7 +376,7 @@ def network_remove(request: HttpRequest, ref: str) -> HttpResponse:
         services.remove_network(request, ref)
         return f"Removed network {ref} (docker network rm {ref})"
 
-    if _attempt(request, remove):
+    if _attempt(request, remove) in (OK, GONE):
         return redirect("networks")
     return _back(request, reverse("networks"))
 
@@ -425,7 +435,7 @@ def volume_list(request: HttpRequest) -> HttpResponse:
             name = services.create_volume(request, p["name"], labels=p["labels"])
             return f"Created volume {name} (docker volume create {name})"
 
-        if _attempt(request, create):
+        if _attempt(request, create) == OK:
             return redirect("volumes")
     context = {"rows": services.list_volumes(request.user), "form": form}
     if request.GET.get("partial") == "rows":
@@ -446,7 +456,7 @@ def volume_remove(request: HttpRequest, name: str) -> HttpResponse:
         services.remove_volume(request, name)
         return f"Removed volume {name} (docker volume rm {name})"
 
-    if _attempt(request, remove):
+    if _attempt(request, remove) in (OK, GONE):
         return redirect("volumes")
     return _back(request, reverse("volumes"))
 
