@@ -157,7 +157,7 @@ def test_api_create_with_the_design_body(
     assert got["Config"]["Labels"]["dockdash.owner"] == "admin1"
 
 
-# ---------------------------------------------------------------- bad input: clear message, host unchanged
+# ------------------------------------------------ bad input: clear message, host unchanged
 
 
 @pytest.mark.parametrize(
