@@ -25,7 +25,7 @@ from containers_app.forms import (
     VolumeCreateForm,
 )
 from containers_app.lookup import container_for_user, container_page_context
-from containers_app.validation import SpecInvalid, docker_run_command, parse_create
+from containers_app.validation import docker_run_command
 from dashboard import access
 from dashboard.access import Perm
 
@@ -244,11 +244,12 @@ def container_create(request: HttpRequest) -> HttpResponse:
 def container_create_preview(request: HttpRequest) -> JsonResponse:
     """The `docker run` line for the form as typed so far, or what is wrong with it."""
     access.require_global(request.user, Perm.CREATE)
+    form = ContainerCreateForm(request.POST, host_cpus=engine.host_cpus())
+    if not form.is_valid():
+        errors = {field: " ".join(errs) for field, errs in form.errors.items()}
+        return JsonResponse({"command": "", "errors": errors})
     try:
-        spec = parse_create(request.POST, host_cpus=engine.host_cpus())
-        spec = services.owned_spec(request.user, spec)
-    except SpecInvalid as exc:
-        return JsonResponse({"command": "", "errors": exc.errors})
+        spec = services.owned_spec(request.user, form.parsed)
     except PermissionDenied as exc:
         return JsonResponse({"command": "", "errors": {"volumes": str(exc)}})
     return JsonResponse({"command": docker_run_command(spec), "errors": {}})

@@ -230,3 +230,14 @@ def test_port_already_allocated_is_refused_and_nothing_is_left_behind(
     assert "port is already allocated" in page.content.decode()
     assert 'data-error-for="ports">' in page.content.decode()
     assert container_names() == before
+
+
+def test_preview_follows_the_start_box_and_names_bad_fields(
+    admin_client: Any, test_image: str
+) -> None:
+    data = form_data(test_image)
+    del data["start"]
+    shown = admin_client.post("/containers/create/preview/", data).json()
+    assert shown["command"].startswith("docker create --name ")
+    bad = admin_client.post("/containers/create/preview/", {**data, "cpus": "64"}).json()
+    assert bad["command"] == "" and "this host has" in bad["errors"]["cpus"]
