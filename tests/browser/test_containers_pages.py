@@ -103,3 +103,23 @@ def test_container_started_from_the_cli_appears_without_a_reload(
     docker_cli("rm", name)
     row.wait_for(state="detached", timeout=3000)
     assert page.evaluate("window.__noReload") is True
+
+
+def test_detail_page_follows_the_cli_and_says_when_the_container_is_gone(
+    admin_page: Any, live_server_proc: rig.LiveServer, make_container: Any
+) -> None:
+    page = admin_page
+    c = make_container(stop_signal="SIGKILL")
+    page.goto(live_server_proc.url + f"/containers/{c.id}/")
+    page.wait_for_function("document.body.dataset.eventsLive === '1'")
+    header = page.locator('[data-field="container.state"]')
+    assert header.inner_text() == "running"
+    docker_cli("pause", c.id)
+    wait_for(lambda: header.inner_text() == "paused", timeout=3, what="paused in the header")
+    assert page.locator("button[data-action=unpause]").is_visible()
+    docker_cli("rm", "-f", c.id)
+    page.locator(".alert.gone").wait_for(timeout=3000)
+    # A click on a button of the stale page lands on the list with the reason.
+    page.click("button[data-action=unpause]")
+    page.wait_for_url(live_server_proc.url + "/containers/")
+    assert "No such container" in page.locator(".messages").inner_text()
