@@ -54,6 +54,7 @@ def _created_error_field(exc: Any) -> Response:
 
 @extend_schema(
     methods=["GET"],
+    operation_id="containers_list",
     summary="List containers (docker ps)",
     parameters=[
         OpenApiParameter("all", bool, description="also stopped containers (docker ps -a)"),
@@ -65,6 +66,7 @@ def _created_error_field(exc: Any) -> Response:
 )
 @extend_schema(
     methods=["POST"],
+    operation_id="containers_create",
     summary="Create a container, and start it unless start is false",
     request=ContainerCreateSerializer,
     responses={201: OpenApiTypes.OBJECT},
@@ -92,10 +94,14 @@ def containers(request: Request) -> Response:
 
 
 @extend_schema(
-    methods=["GET"], summary="A container's details (docker inspect)", responses=OpenApiTypes.OBJECT
+    methods=["GET"],
+    operation_id="container_retrieve",
+    summary="A container's details (docker inspect)",
+    responses=OpenApiTypes.OBJECT,
 )
 @extend_schema(
     methods=["DELETE"],
+    operation_id="container_remove",
     summary="Remove a container (docker rm)",
     parameters=[OpenApiParameter("force", bool), OpenApiParameter("volumes", bool)],
     responses={200: OpenApiTypes.OBJECT},
@@ -112,6 +118,7 @@ def container(request: Request, ref: str) -> Response:
 
 
 @extend_schema(
+    operation_id="container_action",
     summary="start, stop, restart, pause, unpause or kill a container",
     request=None,
     responses={200: OpenApiTypes.OBJECT},
@@ -122,7 +129,10 @@ def container_action(request: Request, ref: str, action: str) -> Response:
 
 
 @extend_schema(
-    summary="Rename a container", request=RenameSerializer, responses=OpenApiTypes.OBJECT
+    operation_id="container_rename",
+    summary="Rename a container",
+    request=RenameSerializer,
+    responses=OpenApiTypes.OBJECT,
 )
 @api_view(["POST"])
 def container_rename(request: Request, ref: str) -> Response:
@@ -133,6 +143,7 @@ def container_rename(request: Request, ref: str) -> Response:
 
 
 @extend_schema(
+    operation_id="images_list",
     summary="List images (docker images)",
     parameters=[OpenApiParameter("dangling", bool)],
     responses=OpenApiTypes.OBJECT,
@@ -143,10 +154,14 @@ def images(request: Request) -> Response:
 
 
 @extend_schema(
-    methods=["GET"], summary="Inspect an image, with its history", responses=OpenApiTypes.OBJECT
+    methods=["GET"],
+    operation_id="image_retrieve",
+    summary="Inspect an image, with its history",
+    responses=OpenApiTypes.OBJECT,
 )
 @extend_schema(
     methods=["DELETE"],
+    operation_id="image_remove",
     summary="Remove an image (docker rmi)",
     parameters=[OpenApiParameter("force", bool)],
     responses=OpenApiTypes.OBJECT,
@@ -183,9 +198,15 @@ def image_prune(request: Request) -> Response:
 # ---------------------------------------------------------------- networks
 
 
-@extend_schema(methods=["GET"], summary="List networks", responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    methods=["GET"],
+    operation_id="networks_list",
+    summary="List networks",
+    responses=OpenApiTypes.OBJECT,
+)
 @extend_schema(
     methods=["POST"],
+    operation_id="networks_create",
     summary="Create a bridge network",
     request=NetworkCreateSerializer,
     responses={201: OpenApiTypes.OBJECT},
@@ -206,8 +227,18 @@ def networks(request: Request) -> Response:
     return Response(services.list_networks(request.user))
 
 
-@extend_schema(methods=["GET"], summary="Inspect a network", responses=OpenApiTypes.OBJECT)
-@extend_schema(methods=["DELETE"], summary="Remove a network", responses={204: None})
+@extend_schema(
+    methods=["GET"],
+    operation_id="network_retrieve",
+    summary="Inspect a network",
+    responses=OpenApiTypes.OBJECT,
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="network_remove",
+    summary="Remove a network",
+    responses={204: None},
+)
 @api_view(["GET", "DELETE"])
 def network(request: Request, ref: str) -> Response:
     if request.method == "DELETE":
@@ -253,9 +284,15 @@ def network_prune(request: Request) -> Response:
 # ---------------------------------------------------------------- volumes
 
 
-@extend_schema(methods=["GET"], summary="List volumes, with sizes", responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    methods=["GET"],
+    operation_id="volumes_list",
+    summary="List volumes, with sizes",
+    responses=OpenApiTypes.OBJECT,
+)
 @extend_schema(
     methods=["POST"],
+    operation_id="volumes_create",
     summary="Create a volume",
     request=VolumeCreateSerializer,
     responses={201: OpenApiTypes.OBJECT},
@@ -269,9 +306,17 @@ def volumes(request: Request) -> Response:
     return Response(services.list_volumes(request.user))
 
 
-@extend_schema(methods=["GET"], summary="Inspect a volume", responses=OpenApiTypes.OBJECT)
 @extend_schema(
-    methods=["DELETE"], summary="Remove a volume (refused while in use)", responses={204: None}
+    methods=["GET"],
+    operation_id="volume_retrieve",
+    summary="Inspect a volume",
+    responses=OpenApiTypes.OBJECT,
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="volume_remove",
+    summary="Remove a volume (refused while in use)",
+    responses={204: None},
 )
 @api_view(["GET", "DELETE"])
 def volume(request: Request, name: str) -> Response:

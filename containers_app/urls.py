@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, path, re_path
+from django.urls import URLPattern, path, re_path, register_converter
 
 urlpatterns: list[URLPattern] = []
 
@@ -8,8 +8,22 @@ urlpatterns: list[URLPattern] = []
 # volumes: pages (containers feature)
 from containers_app import views  # noqa: E402
 
-# An image reference may hold "/" and ":"; pull/ and push/ belong to the registry feature.
-IMAGE_REF = r"(?!(?:pull|push)/$)(?P<ref>[^?#]+?)"
+
+class ImageRefConverter:
+    """An image reference may hold "/" and ":"; pull and push belong to the registry feature."""
+
+    regex = r"[^?#]+?"
+
+    def to_python(self, value: str) -> str:
+        if value in ("pull", "push"):
+            raise ValueError(value)
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ImageRefConverter, "imageref")
 
 urlpatterns += [
     path("containers/", views.container_list, name="containers"),
@@ -30,9 +44,9 @@ urlpatterns += [
     path("containers/<str:ref>/remove/", views.container_remove, name="container-remove"),
     path("images/", views.image_list, name="images"),
     path("images/prune/", views.image_prune, name="image-prune"),
-    re_path(rf"^images/{IMAGE_REF}/tag/$", views.image_tag, name="image-tag"),
-    re_path(rf"^images/{IMAGE_REF}/remove/$", views.image_remove, name="image-remove"),
-    re_path(rf"^images/{IMAGE_REF}/$", views.image_detail, name="image-detail"),
+    path("images/<imageref:ref>/tag/", views.image_tag, name="image-tag"),
+    path("images/<imageref:ref>/remove/", views.image_remove, name="image-remove"),
+    path("images/<imageref:ref>/", views.image_detail, name="image-detail"),
     path("networks/", views.network_list, name="networks"),
     path("networks/prune/", views.network_prune, name="network-prune"),
     path("networks/<str:ref>/", views.network_detail, name="network-detail"),
@@ -61,8 +75,8 @@ urlpatterns += [
     ),
     path("api/v1/images/", api.images, name="api-images"),
     path("api/v1/images/prune/", api.image_prune, name="api-image-prune"),
-    re_path(rf"^api/v1/images/{IMAGE_REF}/tag/$", api.image_tag, name="api-image-tag"),
-    re_path(rf"^api/v1/images/{IMAGE_REF}/$", api.image, name="api-image"),
+    path("api/v1/images/<imageref:ref>/tag/", api.image_tag, name="api-image-tag"),
+    path("api/v1/images/<imageref:ref>/", api.image, name="api-image"),
     path("api/v1/networks/", api.networks, name="api-networks"),
     path("api/v1/networks/prune/", api.network_prune, name="api-network-prune"),
     path("api/v1/networks/<str:ref>/", api.network, name="api-network"),
