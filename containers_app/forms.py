@@ -110,6 +110,10 @@ TagForm = parsed_form(
 RenameForm = parsed_form(validation.parse_rename, name=_text("New name", "", "web2"))
 ConnectForm = parsed_form(
     validation.parse_connect,
-    container=_text("Container", "", "web1"),
+    container=forms.CharField(
+        label="Container",
+        required=False,
+        widget=forms.TextInput(attrs={"list": "container-choices", "placeholder": "web1"}),
+    ),
     aliases=_text("Alias", "optional", "db"),
 )

@@ -366,6 +366,7 @@ def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
         ),
         "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
         "connect_form": ConnectForm(),
+        "container_choices": [r["name"] for r in services.list_containers(request.user)],
         "predefined": attrs.get("Name") in services.PREDEFINED_NETWORKS,
     }
     return render(request, "containers_app/network_detail.html", context)
