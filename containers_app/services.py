@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,35 +183,35 @@ def docker_command(action: str, name: str, **options: Any) -> str:
     return shlex.join(["docker", action, name])
 
 
+@contextmanager
+def _audited_container(
+    request: Any, action: str, ref: str, perm: Perm, **params: Any
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """Audit `action` on container `ref`, refusals included; yields its inspect data and name."""
+    with audited(request, action, target_kind="container", target_id=ref, params=params) as target:
+        attrs = container_for_user(request.user, ref, perm)
+        name = attrs.get("Name", "").lstrip("/")
+        target.update(target_id=attrs["Id"], target_name=name)
+        yield attrs, name
+
+
 def container_action(request: Any, ref: str, action: str) -> dict[str, Any]:
     """Start/stop/... one container. `action` must be a key of engine.CONTAINER_ACTIONS."""
     run = engine.CONTAINER_ACTIONS.get(action)
     if run is None:
         raise Http404(f"No such action: {action}")
-    attrs = container_for_user(request.user, ref, Perm.CONTROL)
-    name = attrs.get("Name", "").lstrip("/")
-    with audited(
-        request,
-        f"container.{action}",
-        target_kind="container",
-        target_id=attrs["Id"],
-        target_name=name,
+    with _audited_container(request, f"container.{action}", ref, Perm.CONTROL) as (
+        attrs,
+        name,
     ):
         run(attrs["Id"])
     return {"id": attrs["Id"], "name": name, "command": docker_command(action, name)}
 
 
 def remove_container(request: Any, ref: str, *, force: bool, volumes: bool) -> dict[str, Any]:
-    attrs = container_for_user(request.user, ref, Perm.REMOVE)
-    name = attrs.get("Name", "").lstrip("/")
-    with audited(
-        request,
-        "container.remove",
-        target_kind="container",
-        target_id=attrs["Id"],
-        target_name=name,
-        params={"force": force, "volumes": volumes},
-    ):
+    with _audited_container(
+        request, "container.remove", ref, Perm.REMOVE, force=force, volumes=volumes
+    ) as (attrs, name):
         engine.remove_container(attrs["Id"], force=force, volumes=volumes)
     return {
         "id": attrs["Id"],
@@ -220,15 +221,9 @@ def remove_container(request: Any, ref: str, *, force: bool, volumes: bool) -> d
 
 
 def rename_container(request: Any, ref: str, new_name: str) -> dict[str, Any]:
-    attrs = container_for_user(request.user, ref, Perm.CONTROL)
-    name = attrs.get("Name", "").lstrip("/")
-    with audited(
-        request,
-        "container.rename",
-        target_kind="container",
-        target_id=attrs["Id"],
-        target_name=name,
-        params={"new_name": new_name},
+    with _audited_container(request, "container.rename", ref, Perm.CONTROL, new_name=new_name) as (
+        attrs,
+        name,
     ):
         engine.rename_container(attrs["Id"], new_name)
     return {

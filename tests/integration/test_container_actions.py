@@ -188,3 +188,18 @@ def test_detail_page_shows_what_inspect_says(admin_client: Any, make_container: 
     assert f"docker stop {c.name}" in html
     assert "Full inspect JSON" in html
     assert LABELS["dockdash.test"] in html
+
+
+def test_refused_and_gone_attempts_are_audited_too(
+    client: Any, make_user: Any, make_container: Any
+) -> None:
+    client.force_login(make_user("view2", "viewer"))
+    c = make_container(labels={"dockdash.owner": "view2"})
+    client.post(f"/containers/{c.id}/action/stop/")
+    client.post("/containers/no-such-container-here/action/start/")
+    rows = AuditEntry.objects.order_by("id")
+    assert [(r.action, r.result, r.target_id, r.target_name) for r in rows] == [
+        ("container.stop", "error", c.id, ""),
+        ("container.start", "error", "no-such-container-here", ""),
+    ]
+    assert "may not control" in rows[0].error and rows[0].username == "view2"
