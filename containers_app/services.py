@@ -514,7 +514,7 @@ def create_network(
     return network_id
 
 
-def remove_network(request: Any, ref: str) -> None:
+def remove_network(request: Any, ref: str) -> str:
     attrs = _network_for_user(request.user, ref, Perm.REMOVE)
     name = attrs["Name"]
     with audited(
@@ -532,6 +532,7 @@ def remove_network(request: Any, ref: str) -> None:
                 "disconnect or remove them first."
             )
         engine.remove_network(attrs["Id"])
+    return str(name)
 
 
 def connect_network(

@@ -375,8 +375,8 @@ def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
 @require_POST
 def network_remove(request: HttpRequest, ref: str) -> HttpResponse:
     def remove() -> str:
-        services.remove_network(request, ref)
-        return f"Removed network {ref} (docker network rm {ref})"
+        name = services.remove_network(request, ref)
+        return f"Removed network {name} (docker network rm {name})"
 
     if _attempt(request, remove) in (OK, GONE):
         return redirect("networks")
