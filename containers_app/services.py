@@ -631,16 +631,21 @@ def remove_volume(request: Any, name: str) -> None:
     _volume_for_user(request.user, name, Perm.REMOVE)
     with audited(request, "volume.remove", target_kind="volume", target_id=name, target_name=name):
         users = [
-            container_row(raw)["name"]
+            container_row(raw)
             for raw in engine.list_containers(all=True)
             if any(
                 m.get("Type") == "volume" and m.get("Name") == name for m in raw.get("Mounts") or []
             )
         ]
         if users:
+            # Name only the containers this user may see; count the others.
+            seen = sorted(
+                r["name"] for r in access.visible(request.user, users, lambda r: r["labels"])
+            )
+            hidden = len(users) - len(seen)
+            who = ", ".join([*seen, *([f"{hidden} other containers"] if hidden else [])])
             raise engine.Conflict(
-                f"Volume {name} is in use by {', '.join(sorted(users))}; "
-                "remove those containers first."
+                f"Volume {name} is in use by {who}; remove those containers first."
             )
         engine.remove_volume(name)
 
