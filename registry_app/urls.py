@@ -27,8 +27,8 @@ urlpatterns: list[URLPattern] = [
         views.registry_tags,
         name="registry-tags",
     ),
-    path("jobs/", views.job_list, name="jobs"),
-    path("jobs/<int:pk>/", views.job_detail, name="job-detail"),
+    path("registries/jobs/", views.job_list, name="jobs"),
+    path("registries/jobs/<int:pk>/", views.job_detail, name="job-detail"),
     # JSON API (DESIGN.md)
     path("api/v1/registries/", api.registries, name="api-registries"),
     path("api/v1/registries/<int:pk>/", api.registry_detail, name="api-registry"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,6 +36,19 @@ def _job_for_user(user: Any, pk: int) -> Job:
     return job
 
 
+def _visible_jobs(user: Any, limit: int) -> list[Job]:
+    """The newest jobs the user may see; ones a restart cut short are marked so."""
+    found = [
+        job
+        for job in Job.objects.select_related("registry")[: limit * 4]
+        if access.can(user, Perm.VIEW, job.username)
+    ][:limit]
+    for job in found:
+        if jobs.interrupted(job):
+            jobs.mark_interrupted(job)
+    return found
+
+
 def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -44,11 +56,6 @@ def _is_htmx(request: HttpRequest) -> bool:
 @require_GET
 def registry_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    recent = [
-        j
-        for j in Job.objects.select_related("registry")[:50]
-        if access.can(user, Perm.VIEW, j.username)
-    ]
     return render(
         request,
         "registry_app/registry_list.html",
@@ -56,7 +63,7 @@ def registry_list(request: HttpRequest) -> HttpResponse:
             "registries": Registry.objects.all(),
             "may_manage": access.can(user, Perm.MANAGE_REGISTRIES),
             "may_create": access.can(user, Perm.CREATE),
-            "jobs": recent[:15],
+            "jobs": _visible_jobs(user, 15),
             "search_form": SearchForm(),
         },
     )
@@ -322,20 +329,14 @@ def hub_search(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    visible = [
-        j
-        for j in Job.objects.select_related("registry")[:200]
-        if access.can(request.user, Perm.VIEW, j.username)
-    ]
-    return render(request, "registry_app/job_list.html", {"jobs": visible})
+    return render(request, "registry_app/job_list.html", {"jobs": _visible_jobs(request.user, 200)})
 
 
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request.user, pk)
     if jobs.interrupted(job):
-        with transaction.atomic():
-            jobs.mark_interrupted(job)
+        jobs.mark_interrupted(job)
     return render(
         request, "registry_app/job_detail.html", {"job": job, "frame": jobs.current_frame(job)}
     )

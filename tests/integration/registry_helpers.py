@@ -84,11 +84,11 @@ def csrf_of(session: requests.Session, html: str) -> str:
     return found.group(1)
 
 
-def build_unique_image(client: Any, base: str, tag: str) -> str:
+def build_unique_image(client: Any, base: str, tag: str, size: int = BLOB_BYTES) -> str:
     """An image on top of the test image with a layer of random bytes no other image has."""
     dockerfile = f"FROM {base}\nCOPY blob /blob\nLABEL dockdash.test.nonce={uuid.uuid4().hex}\n"
     buf = io.BytesIO()
-    blob = os.urandom(BLOB_BYTES)
+    blob = os.urandom(size)
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in (("Dockerfile", dockerfile.encode()), ("blob", blob)):
             info = tarfile.TarInfo(name)
