@@ -10,6 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
 
 from registry_app import services
 from registry_app.models import Job, Registry
@@ -111,8 +112,9 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
 
         await asyncio.to_thread(docker_cli, "rmi", target, source)
         job = await database_sync_to_async(services.start_pull)(user, f"{repo}:v1", registry.pk)
-        frames = await watch(user, job.pk)
+        frames, second_viewer = await asyncio.gather(watch(user, job.pk), watch(user, job.pk))
         last = frames[-1]
+        assert second_viewer[-1] == last  # many viewers, one job: the same end
         assert last["state"] == "succeeded", last["error"]
         assert last["digest"] == pushed_digest
         assert log_of(frames) == await stored_log(job.pk)
@@ -134,7 +136,7 @@ async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any, registry
     job = await database_sync_to_async(services.start_pull)(
         alice, "class/none:missing", registry.pk
     )
-    for viewer, allowed in ((alice, True), (teacher, True), (bob, False)):
+    for viewer, allowed in ((alice, True), (teacher, True), (bob, False), (AnonymousUser(), False)):
         communicator = WebsocketCommunicator(
             URLRouter(websocket_urlpatterns), f"/ws/jobs/{job.pk}/"
         )
