@@ -116,7 +116,8 @@ def parse(text: str, *, field: str = "image", default_tag: str = "latest") -> Re
     try:
         check_repository(repository, field)
     except InvalidReference as exc:
-        raise InvalidReference(f"{text!r}: {exc.message}", field) from None
+        where = "" if repository == text else f"In {text!r}: "
+        raise InvalidReference(where + exc.message, field) from None
     if not tag and not digest:
         tag = default_tag
     return Reference(domain=domain, repository=repository, tag=tag, digest=digest)
