@@ -160,6 +160,9 @@ class Progress:
             self.add_line(f"{layer_id}: {status}")
         row["status"], row["phase"] = status, phase
         current, total = int(detail.get("current") or 0), int(detail.get("total") or 0)
+        if total:
+            # Push counts compressed bytes against the layer's size and can overshoot it.
+            current = min(current, total)
         if phase in {"downloading", "pushing"}:
             row["current"], row["total"] = current, total
             row["size"] = max(row["size"], total)

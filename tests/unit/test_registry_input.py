@@ -166,3 +166,14 @@ def test_progress_folds_engine_messages_into_layers_bytes_and_digest() -> None:
     assert p.digest == "sha256:" + "c" * 64
     # Progress ticks do not flood the log: one line per status change.
     assert p.lines.count("aaa: Downloading") == 1
+
+
+def test_push_progress_never_counts_more_than_the_layer_size() -> None:
+    # Real engine messages: a push counts compressed bytes against the layer size.
+    p = Progress("push")
+    p.feed({"status": "Preparing", "progressDetail": {}, "id": "ccc"})
+    p.feed({"status": "Pushing", "progressDetail": {"current": 138752, "total": 3216}, "id": "ccc"})
+    assert p.transferred() == (3216, 3216)
+    p.feed({"status": "Pushed", "progressDetail": {}, "id": "ccc"})
+    p.feed({"progressDetail": {}, "aux": {"Tag": "v1", "Digest": "sha256:" + "d" * 64, "Size": 9}})
+    assert p.transferred() == (3216, 3216) and p.digest == "sha256:" + "d" * 64
