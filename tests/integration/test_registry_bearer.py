@@ -186,16 +186,21 @@ def test_bearer_challenge_push_browse_and_refused_delete(
     # Push with the engine (it follows the same challenge), then browse with our v2 client.
     repo = f"class/dockdash-test-{RUN_ID}"
     target = f"{bearer_registry.host}/{repo}:v1"
-    docker_cli("tag", test_image, target)
     try:
-        stream = engine.push_stream(f"{bearer_registry.host}/{repo}", "v1", registry.auth_config())
-        messages = list(stream)
-        assert not [m for m in messages if "error" in m], messages
+        for name in (repo, f"{repo}-2"):
+            docker_cli("tag", test_image, f"{bearer_registry.host}/{name}:v1")
+            stream = engine.push_stream(
+                f"{bearer_registry.host}/{name}", "v1", registry.auth_config()
+            )
+            messages = list(stream)
+            assert not [m for m in messages if "error" in m], messages
     finally:
-        docker_cli("rmi", target, check=False)
+        docker_cli("rmi", target, f"{bearer_registry.host}/{repo}-2:v1", check=False)
 
     client = RegistryClient.for_registry(registry)
-    assert repo in client.repositories().items
+    first = client.repositories(n=1)
+    assert first.items == [repo] and first.next_last == repo  # paginated by the Link header
+    assert client.repositories(n=1, last=first.next_last).items == [f"{repo}-2"]
     detail = client.tag_detail(repo, "v1")
     assert detail["digest"].startswith("sha256:") and detail["architecture"]
     scopes = [r["query"].get("scope", [""])[0] for r in bearer_registry.tokens.requests if r["ok"]]

@@ -140,6 +140,18 @@ def test_push_browse_delete_pull_back_and_run(
     assert ("admin", target) in owners
     docker_cli("rmi", target)
 
+    deleted = dash.api(
+        "admin", "DELETE", f"/api/v1/registries/{registry_id}/repositories/{repo}/tags/v1/"
+    )
+    assert deleted.status_code == 200 and deleted.json()["digest"] == row["digest"]
+    gone = requests.get(
+        f"{registry_server.url}/v2/{repo}/manifests/v1",
+        headers={"Accept": MANIFEST_V2},
+        auth=(registry_server.username, registry_server.password),
+        timeout=10,
+    )
+    assert gone.status_code == 404
+
 
 def test_wrong_password_is_said_in_words_and_never_stored_in_the_clear(
     dash: Dashboard, registry_server: rig.RegistryServer
@@ -367,6 +379,12 @@ def test_build_form_streams_output_refuses_bad_contexts_and_reports_failed_run(
     )
     labels = json.loads(docker_cli("image", "inspect", "--format", "{{json .Config.Labels}}", tag))
     assert labels["dockdash.owner"] == "alice"
+    built_id = docker_cli("image", "inspect", "--format", "{{.Id}}", tag).strip()
+    assert dash.db_rows(
+        "SELECT username FROM registry_app_imageownership WHERE image_id = ? AND ref = ?",
+        built_id,
+        tag,
+    ) == [("alice",)]
 
     failing = post({"dockerfile_file": ("Dockerfile", f"FROM {test_image}\nRUN exit 3\n".encode())})
     job = dash.wait_job("alice", int(failing.url.rstrip("/").rsplit("/", 1)[1]))
