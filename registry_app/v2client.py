@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
+from registry_app.crypto import UndecryptableSecret
 from registry_app.models import Registry
 
 TIMEOUT = (5.0, 20.0)  # connect, read
@@ -73,7 +74,10 @@ class RegistryClient:
 
     @classmethod
     def for_registry(cls, registry: Registry) -> RegistryClient:
-        password = registry.get_password() if registry.username else ""
+        try:
+            password = registry.get_password() if registry.username else ""
+        except UndecryptableSecret as exc:
+            raise RegistryError(str(exc), 400) from None
         return cls(registry.api_base, registry.username, password, host=registry.host)
 
     # -------------------------------------------------------- transport and auth
