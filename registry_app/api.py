@@ -73,7 +73,17 @@ def _safe_params(data: Any) -> dict[str, Any]:
 
 
 @extend_schema(
-    summary="Configured registries", request=RegistrySerializer, responses=RegistrySerializer
+    methods=["GET"],
+    summary="Configured registries",
+    responses=RegistrySerializer(many=True),
+    operation_id="v1_registries_list",
+)
+@extend_schema(
+    methods=["POST"],
+    summary="Add a registry (the password is write-only)",
+    request=RegistrySerializer,
+    responses=RegistrySerializer,
+    operation_id="v1_registries_create",
 )
 @api_view(["GET", "POST"])
 def registries(request: Request) -> Response:
@@ -101,7 +111,11 @@ def _registry(pk: int) -> Registry:
     return found
 
 
-@extend_schema(summary="One registry", request=RegistrySerializer, responses=RegistrySerializer)
+@extend_schema(
+    summary="One registry",
+    request=RegistrySerializer,
+    responses=RegistrySerializer,
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def registry_detail(request: Request, pk: int) -> Response:
     registry = _registry(pk)
@@ -120,7 +134,7 @@ def registry_detail(request: Request, pk: int) -> Response:
     return Response(RegistrySerializer(registry).data)
 
 
-@extend_schema(summary="Test the stored login through the engine", responses=dict)
+@extend_schema(summary="Test the stored login through the engine", request=None, responses=dict)
 @api_view(["POST"])
 def registry_test(request: Request, pk: int) -> Response:
     registry = _registry(pk)
