@@ -333,6 +333,9 @@ async def run(job: Job, body: JobBody, cleanup: JobFinally | None = None) -> Non
         if layer is not None:
             await layer.group_send(group_name(job.pk), {"type": "job.frame", "frame": frame})
 
+    if len(_running) > MAX_WORKERS:
+        progress.add_line(f"Waiting for a free worker ({MAX_WORKERS} jobs run at a time)…")
+        await publish(RUNNING)
     pending = loop.run_in_executor(_executor, work)
     while True:
         msg = await queue.get()
