@@ -1,0 +1,39 @@
+"""The "Under the hood" tab of a container and its JSON API (namespaces, cgroups)."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from containers_app import internals
+from containers_app.lookup import container_for_user, container_page_context
+
+
+@require_GET
+def container_internals(request: HttpRequest, container_id: str) -> HttpResponse:
+    attrs = container_for_user(request.user, container_id)
+    oci = internals.oci_spec(attrs["Id"])
+    context = {
+        **container_page_context(attrs, "internals"),
+        "not_running": internals.kernel_problem(attrs),
+        "namespaces": internals.container_namespaces(attrs, request.user),
+        "isolation": internals.container_isolation(attrs),
+        "layers": internals.safely(lambda: internals.container_layers(attrs["Id"]), "layers"),
+        "oci": oci,
+        "oci_json": json.dumps(oci.get("json"), indent=2) if oci.get("json") else "",
+    }
+    return render(request, "containers_app/internals.html", context)
+
+
+@extend_schema(summary="A container's namespaces as the kernel holds them", responses={200: dict})
+@api_view(["GET"])
+def api_container_namespaces(request: Request, container_id: str) -> Response:
+    attrs = container_for_user(request.user, container_id)
+    return Response(internals.container_namespaces(attrs, request.user))
