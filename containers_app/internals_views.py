@@ -12,7 +12,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import internals
+from containers_app import cgroup_limits, internals
 from containers_app.lookup import container_for_user, container_page_context
 
 
@@ -25,6 +25,7 @@ def container_internals(request: HttpRequest, container_id: str) -> HttpResponse
         "not_running": internals.kernel_problem(attrs),
         "namespaces": internals.container_namespaces(attrs, request.user),
         "isolation": internals.container_isolation(attrs),
+        "cgroups": cgroup_limits.container_cgroups(attrs),
         "layers": internals.safely(lambda: internals.container_layers(attrs["Id"]), "layers"),
         "oci": oci,
         "oci_json": json.dumps(oci.get("json"), indent=2) if oci.get("json") else "",
@@ -37,3 +38,13 @@ def container_internals(request: HttpRequest, container_id: str) -> HttpResponse
 def api_container_namespaces(request: Request, container_id: str) -> Response:
     attrs = container_for_user(request.user, container_id)
     return Response(internals.container_namespaces(attrs, request.user))
+
+
+@extend_schema(
+    summary="A container's cgroups: limits, usage and events from the kernel files",
+    responses={200: dict},
+)
+@api_view(["GET"])
+def api_container_cgroups(request: Request, container_id: str) -> Response:
+    attrs = container_for_user(request.user, container_id)
+    return Response({"id": attrs["Id"], **cgroup_limits.container_cgroups(attrs)})

@@ -20,4 +20,9 @@ urlpatterns += [
         internals_views.api_container_namespaces,
         name="api-container-namespaces",
     ),
+    path(
+        "api/v1/containers/<str:container_id>/cgroups/",
+        internals_views.api_container_cgroups,
+        name="api-container-cgroups",
+    ),
 ]
