@@ -1,8 +1,9 @@
-"""The "Under the hood" tab of a container and its JSON API (namespaces, cgroups)."""
+"""The "Under the hood" tab, its JSON API (namespaces, cgroups), and the architecture page."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,8 +13,9 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import cgroup_limits, internals
+from containers_app import architecture, cgroup_limits, engine, internals
 from containers_app.lookup import container_for_user, container_page_context
+from dashboard import access
 
 
 @require_GET
@@ -48,3 +50,16 @@ def api_container_namespaces(request: Request, container_id: str) -> Response:
 def api_container_cgroups(request: Request, container_id: str) -> Response:
     attrs = container_for_user(request.user, container_id)
     return Response({"id": attrs["Id"], **cgroup_limits.container_cgroups(attrs)})
+
+
+@require_GET
+def engine_architecture(request: HttpRequest) -> HttpResponse:
+    """The process chain from this dashboard to the containers, and its recent engine calls."""
+    context = {
+        "arch": architecture.engine_architecture(request.user),
+        # The calls name other users' containers, so only those who may see everything see them.
+        "may_see_calls": access.can(request.user, access.Perm.VIEW_AUDIT),
+    }
+    calls = engine.recent_api_calls() if context["may_see_calls"] else []
+    context["api_calls"] = [{**c, "when": datetime.fromtimestamp(c["at"], tz=UTC)} for c in calls]
+    return render(request, "containers_app/architecture.html", context)

@@ -25,4 +25,5 @@ urlpatterns += [
         internals_views.api_container_cgroups,
         name="api-container-cgroups",
     ),
+    path("engine/architecture/", internals_views.engine_architecture, name="architecture"),
 ]
