@@ -150,3 +150,16 @@ def test_oci_spec_is_read_from_the_runtime_bundle(admin_client: Any, make_contai
     assert f"/docker/{container.id}" in page  # cgroupsPath with the cgroupfs driver
     assert "CAP_NET_BIND_SERVICE" in page
     assert "CAP_SYS_ADMIN" not in page.split('data-field="oci-json"')[0]
+
+
+def test_student_architecture_page_hides_other_users_containers_and_engine_calls(
+    client: Any, make_user: Any, make_container: Any
+) -> None:
+    theirs = make_container(labels={"dockdash.owner": "someone-else"})
+    mine = make_container(labels={"dockdash.owner": "stud2"})
+    client.force_login(make_user("stud2", "student"))
+    page = client.get("/engine/architecture/").content.decode()
+    assert f'data-container="{mine.id}"' in page
+    assert theirs.id not in page
+    assert "Shown to instructors and admins" in page
+    assert "/v1." not in page  # no engine call paths
