@@ -6,6 +6,7 @@ directly; the dashboard must report the same numbers and name those files.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,8 @@ def test_container_exceeding_its_memory_limit_shows_an_oom_kill(
     events = rows(cgroups_of(admin_client, container.id), "events")
     assert int(events["memory.failcnt"]["raw"]) > 0
     page = admin_client.get(f"/containers/{container.id}/internals/").content.decode()
-    assert "memory.oom_control" in page and "oom_kill 1" in page
+    assert "memory.oom_control" in page
+    assert re.search(r"oom_kill [1-9]", page)
 
 
 def test_stopped_container_cgroups_say_not_running_with_what_docker_was_given(

@@ -133,3 +133,30 @@ def test_docker_modes_in_words() -> None:
     )
     assert internals.docker_asked({"NetworkMode": "none"}, "net")["meaning"].endswith("loopback")
     assert internals.docker_asked({}, "mnt")["option"] == ""
+
+
+RUNNING = {
+    "Id": "c0ffee" * 10 + "abcd",
+    "State": {"Running": True, "Pid": 321, "Status": "running"},
+}
+
+
+def test_remote_engine_gives_a_problem_instead_of_local_numbers(settings: object) -> None:
+    settings.DOCKER_HOST = "tcp://10.1.2.3:2376"  # type: ignore[attr-defined]
+    problem = internals.kernel_problem(RUNNING, Path("/proc"))
+    assert "runs on another machine" in problem and "tcp://10.1.2.3:2376" in problem
+    assert "another machine" in internals.oci_spec(RUNNING["Id"])["problem"]
+
+
+def test_pid_that_is_not_the_containers_process_is_refused(
+    tmp_path: Path, settings: object
+) -> None:
+    settings.DOCKER_HOST = "unix:///var/run/docker.sock"  # type: ignore[attr-defined]
+    (tmp_path / "321").mkdir()
+    (tmp_path / "321" / "cgroup").write_text("0::/user.slice/session-3.scope\n")
+    assert "not the container's process" in internals.kernel_problem(RUNNING, tmp_path)
+    (tmp_path / "321" / "cgroup").write_text(f"4:memory:/docker/{RUNNING['Id']}\n")
+    assert internals.kernel_problem(RUNNING, tmp_path) == ""
+    assert "does not exist here" in internals.kernel_problem(
+        {**RUNNING, "State": {**RUNNING["State"], "Pid": 999}}, tmp_path
+    )
