@@ -79,3 +79,18 @@ def test_stopped_container_cgroups_say_not_running_with_what_docker_was_given(
     assert "not running" in body["problem"]
     assert body["asked"]["memory"].startswith("Memory=67108864")
     assert "limits" not in body
+
+
+def test_busy_container_over_its_cpu_quota_shows_throttling(
+    admin_client: Any, make_container: Any
+) -> None:
+    container = make_container(("sh", "-c", "while :; do :; done"), nano_cpus=100_000_000)
+
+    def throttled() -> int:
+        events = rows(cgroups_of(admin_client, container.id), "events")
+        return int(events["cpu.stat:nr_throttled"]["value"] or 0)
+
+    assert wait_for(throttled, timeout=20, interval=0.2, what="nr_throttled in cpu.stat") > 0
+    events = rows(cgroups_of(admin_client, container.id), "events")
+    assert events["cpu.stat:throttled_time"]["value"] > 0
+    container.kill()  # stop burning a shared CPU as soon as the point is made
