@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -119,6 +121,7 @@ def client() -> docker.DockerClient:
                 )
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
+            _install_api_call_recorder(_clients[url])
         return _clients[url]
 
 
@@ -325,6 +328,92 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
 def inspect_container(ref: str) -> dict[str, Any]:
     """`docker inspect` of one container, by id, short id or name."""
     return call(lambda c: c.api.inspect_container(ref))
+
+
+# ---------------------------------------------------------------- under the hood (issue 7):
+# writable layer, changes, image history, running containers' PIDs, and a record of the
+# HTTP calls this dashboard makes to the engine.
+
+
+def inspect_container_with_size(ref: str) -> dict[str, Any]:
+    """Inspect with `?size=1` (SizeRw, SizeRootFs): slow on big layers, so one container only."""
+
+    def fetch(c: docker.DockerClient) -> dict[str, Any]:
+        api = c.api
+        result: dict[str, Any] = api._result(
+            api._get(api._url("/containers/{0}/json", ref), params={"size": 1}), True
+        )
+        return result
+
+    return call(fetch)
+
+
+# Kind in GET /containers/{id}/changes
+CHANGE_KINDS = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def container_changes(ref: str) -> list[dict[str, str]]:
+    """`docker diff`: what the container's writable layer changed, as {"path", "kind"}."""
+    raw = call(lambda c: c.api.diff(ref)) or []
+    return [{"path": item["Path"], "kind": CHANGE_KINDS.get(item["Kind"], "?")} for item in raw]
+
+
+def image_history(ref: str) -> list[dict[str, Any]]:
+    """`docker history`: the image's layers, newest first."""
+    return list(call(lambda c: c.api.history(ref)) or [])
+
+
+def running_container_pids() -> list[dict[str, Any]]:
+    """id, name, labels and host PID of every running container."""
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for summary in c.api.containers(filters={"status": "running"}):
+            try:
+                attrs = c.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+            found.append(
+                {
+                    "id": attrs["Id"],
+                    "name": attrs.get("Name", "").lstrip("/"),
+                    "labels": (attrs.get("Config") or {}).get("Labels") or {},
+                    "pid": (attrs.get("State") or {}).get("Pid", 0),
+                }
+            )
+        return found
+
+    return call(gather)
+
+
+API_CALL_HISTORY = 200
+_api_calls: deque[dict[str, Any]] = deque(maxlen=API_CALL_HISTORY)
+
+
+def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    # A requests response hook: runs once the engine's answer headers arrived, so for
+    # streams (logs, events, exec) the duration is the time to the first byte.
+    request = response.request
+    _api_calls.append(
+        {
+            "at": time.time(),
+            "method": request.method or "",
+            "path": request.path_url,
+            "status": response.status_code,
+            "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
+        }
+    )
+
+
+def _install_api_call_recorder(c: docker.DockerClient) -> None:
+    hooks = c.api.hooks.setdefault("response", [])
+    if _record_api_call not in hooks:
+        hooks.append(_record_api_call)
+
+
+def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
+    """The HTTP calls this process made to the engine, newest first."""
+    return list(reversed(list(_api_calls)))[:limit]
 
 
 # ---------------------------------------------------------------- registries and jobs

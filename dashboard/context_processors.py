@@ -10,6 +10,7 @@ from containers_app.engine import endpoint
 # The sections of the navigation bar; a section shows once its app serves its URL name.
 NAV_SECTIONS = [
     ("Engine", "home"),
+    ("Architecture", "architecture"),
     ("Containers", "containers"),
     ("Live", "stats-overview"),
     ("Images", "images"),
