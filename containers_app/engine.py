@@ -414,3 +414,156 @@ def _install_api_call_recorder(c: docker.DockerClient) -> None:
 def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
     """The HTTP calls this process made to the engine, newest first."""
     return list(reversed(list(_api_calls)))[:limit]
+
+
+# ---------------------------------------------------------------- registries and jobs
+# Pull, push, tag, build, registry login and Docker Hub search, for registry_app.
+# Streams yield the engine's decoded progress messages as they come; errors are
+# translated while iterating, so a job sees EngineError and nothing else.
+
+
+def _translated_stream(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    with engine_errors():
+        yield from stream
+
+
+def pull_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker pull repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.pull(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def push_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker push repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def build_stream(
+    context: Any, *, tag: str, buildargs: dict[str, str], labels: dict[str, str], dockerfile: str
+) -> Iterator[dict[str, Any]]:
+    """`docker build` of an uncompressed tar context (a file object), as its output messages."""
+    with engine_errors():
+        raw = client().api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            buildargs=buildargs or None,
+            labels=labels,
+            dockerfile=dockerfile or None,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+    return _translated_stream(raw)
+
+
+def tag_image(source: str, repository: str, tag: str) -> None:
+    """`docker tag source repository:tag`."""
+    ok = call(lambda c: c.api.tag(source, repository, tag=tag))
+    if not ok:
+        raise Conflict(f"The engine did not tag {source} as {repository}:{tag}.")
+
+
+def untag_image(ref: str) -> None:
+    """Remove the name `ref` only; the image stays while other names or containers use it."""
+    call(lambda c: c.api.remove_image(ref, noprune=True))
+
+
+def remove_image_ref(ref: str, *, force: bool = False) -> None:
+    """`docker rmi [--force] ref`."""
+    call(lambda c: c.api.remove_image(ref, force=force))
+
+
+def image_summary(ref: str) -> dict[str, Any]:
+    """Id, names, repo digests, size and labels of one local image."""
+    attrs = call(lambda c: c.api.inspect_image(ref))
+    return {
+        "id": attrs.get("Id", ""),
+        "tags": list(attrs.get("RepoTags") or []),
+        "digests": list(attrs.get("RepoDigests") or []),
+        "size": attrs.get("Size", 0),
+        "labels": (attrs.get("Config") or {}).get("Labels") or {},
+        "created": attrs.get("Created", ""),
+    }
+
+
+def local_image_names() -> list[dict[str, Any]]:
+    """Every local `repository:tag` with its image id, newest image first (for pick lists)."""
+    images = call(lambda c: c.api.images())
+    rows = []
+    for img in sorted(images, key=lambda i: i.get("Created", 0), reverse=True):
+        for name in img.get("RepoTags") or []:
+            if name != "<none>:<none>":
+                rows.append({"ref": name, "id": img.get("Id", ""), "labels": img.get("Labels")})
+    return rows
+
+
+class NoAnswerInTime(EngineError):
+    """The engine took longer than we wait (it is itself waiting on a registry)."""
+
+    status = 504
+
+
+@contextmanager
+def _bounded(timeout: float, doing: str) -> Iterator[None]:
+    try:
+        with engine_errors():
+            yield
+    except EngineUnavailable as exc:
+        if isinstance(exc.__cause__, requests.exceptions.ReadTimeout):
+            raise NoAnswerInTime(
+                f"The engine gave no answer within {timeout:g} s {doing}."
+            ) from exc
+        raise
+
+
+def _short_lived_client(timeout: float) -> docker.APIClient:
+    """A separate low-level client with its own timeout.
+
+    Logins go through it so that credentials are never cached in the shared
+    client (docker-py remembers successful logins and would reuse them for
+    other users' pulls); searches so they give up after `timeout` seconds.
+    """
+    url = endpoint()
+    version = call(lambda c: c.api.api_version)
+    with engine_errors():
+        return docker.APIClient(base_url=url, version=version, timeout=timeout, **_tls_kwargs(url))
+
+
+def registry_login(username: str, password: str, server: str, *, timeout: float) -> dict[str, Any]:
+    """Ask the engine to log in to `server`; the engine's answer, or EngineError with its reason."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, f"while logging in to {server}"):
+            return dict(
+                api._result(
+                    api._post_json(
+                        api._url("/auth"),
+                        data={"username": username, "password": password, "serveraddress": server},
+                    ),
+                    json=True,
+                )
+            )
+    finally:
+        api.close()
+
+
+def search_images(term: str, *, limit: int, timeout: float) -> list[dict[str, Any]]:
+    """`docker search term` through the engine, giving up after `timeout` seconds."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, "while searching Docker Hub"):
+            return list(api.search(term, limit=limit))
+    finally:
+        api.close()

@@ -162,3 +162,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DOCKDASH_LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
+
+# Registry passwords are encrypted with this Fernet key; empty: derived from SECRET_KEY (HKDF).
+DOCKDASH_CREDENTIALS_KEY = env_str("DOCKDASH_CREDENTIALS_KEY")
