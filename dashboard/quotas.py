@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.template.defaultfilters import filesizeformat
 
 from containers_app import engine
 from containers_app.specs import ContainerSpec
@@ -154,7 +153,11 @@ def apply_defaults(user: Any, spec: ContainerSpec) -> ContainerSpec:
 
 
 def _size(n: int) -> str:
-    return str(filesizeformat(n)).replace("\xa0", " ")
+    """Bytes in binary units, as the quota forms take them (MiB)."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor:
+            return f"{n / factor:.2f}".rstrip("0").rstrip(".") + " " + unit
+    return f"{n} B"
 
 
 def _cpus(value: float) -> str:

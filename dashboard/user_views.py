@@ -82,6 +82,16 @@ class QuotaForm(forms.Form):
 
     MIB_FIELDS = ("memory_per_container", "memory_total")
 
+    def __init__(self, *args: Any, fallback: QuotaLimits | None, **kwargs: Any):
+        """`fallback`: the role defaults an empty field falls back to (None: no limit)."""
+        super().__init__(*args, **kwargs)
+        shown = self.initial_from(fallback) if fallback is not None else {}
+        for name, formfield in self.fields.items():
+            value = shown.get(name)
+            formfield.widget.attrs["placeholder"] = (
+                f"default: {value}" if value is not None else "no limit"
+            )
+
     @classmethod
     def initial_from(cls, limits: QuotaLimits | None) -> dict[str, Any]:
         if limits is None:
@@ -143,11 +153,19 @@ def _create(request: HttpRequest, username: str, role: str) -> tuple[str, str]:
     try:
         with audited(request, "user.create", target_kind="user", target_name=username) as row:
             row["params"] = {"role": role}
-            user, password = accounts.create_user(username, role)
+            try:
+                user, password = accounts.create_user(username, role)
+            except ValidationError as exc:
+                # Recorded and shown in words, not as the repr of a message list.
+                raise _Refused("; ".join(exc.messages)) from None
             row["target_id"] = str(user.pk)
-    except ValidationError as exc:
-        return "", "; ".join(exc.messages)
+    except _Refused as exc:
+        return "", str(exc)
     return password, ""
+
+
+class _Refused(Exception):
+    pass
 
 
 @require_POST
@@ -210,6 +228,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, target: User, **extra: Any) -> dict[str, Any]:
     own = Quota.objects.filter(user=target).first()
+    defaults = RoleQuota.objects.filter(role=target.effective_role).first()
     role_choices = [r for r in Role.values if not access.may_set_role(request.user, target, r)]
     role_form = RoleForm(initial={"role": target.effective_role})
     role_form.fields["role"].choices = [(r, r) for r in role_choices]  # type: ignore[attr-defined]
@@ -217,9 +236,9 @@ def _detail_context(request: HttpRequest, target: User, **extra: Any) -> dict[st
         "target": target,
         "role_form": role_form if role_choices else None,
         "role_refusal": access.may_set_role(request.user, target, target.effective_role),
-        "quota_form": QuotaForm(initial=QuotaForm.initial_from(own)),
+        "quota_form": QuotaForm(initial=QuotaForm.initial_from(own), fallback=defaults),
         "may_manage_quotas": access.can(request.user, Perm.MANAGE_QUOTAS),
-        "role_defaults": RoleQuota.objects.filter(role=target.effective_role).first(),
+        "role_defaults": defaults,
         **_usage_context(target),
         **extra,
     }
@@ -254,7 +273,9 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
 def user_quota(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request.user)
     target = _managed_user(request, pk)
-    form = QuotaForm(request.POST)
+    form = QuotaForm(
+        request.POST, fallback=RoleQuota.objects.filter(role=target.effective_role).first()
+    )
     if not form.is_valid():
         return render(
             request,
@@ -284,10 +305,12 @@ def user_quota(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def role_quotas(request: HttpRequest) -> HttpResponse:
     _require_admin(request.user)
-    roles = [Role.STUDENT, Role.INSTRUCTOR, Role.VIEWER]
+    roles = [Role.STUDENT, Role.INSTRUCTOR]  # viewers create nothing, admins are exempt
     forms_by_role = {
         role: QuotaForm(
-            prefix=role, initial=QuotaForm.initial_from(RoleQuota.objects.filter(role=role).first())
+            prefix=role,
+            initial=QuotaForm.initial_from(RoleQuota.objects.filter(role=role).first()),
+            fallback=None,
         )
         for role in roles
     }
@@ -296,7 +319,7 @@ def role_quotas(request: HttpRequest) -> HttpResponse:
         role = request.POST.get("role", "")
         if role not in roles:
             return HttpResponse("Unknown role.", status=400, content_type="text/plain")
-        form = QuotaForm(request.POST, prefix=role)
+        form = QuotaForm(request.POST, prefix=role, fallback=None)
         if form.is_valid():
             with audited(
                 request, "role.quota", target_kind="role", target_name=role, params=form.limits()

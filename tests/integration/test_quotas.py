@@ -156,7 +156,7 @@ def test_memory_and_cpus_in_total_count_the_running_containers(
     with pytest.raises(QuotaExceeded) as info:
         quotas.check_create(student, spec)
     assert info.value.message == (
-        "Your running containers use 64.0 MB of 100.0 MB memory; this one needs 48.0 MB more."
+        "Your running containers use 64 MiB of 100 MiB memory; this one needs 48 MiB more."
     )
     spec = replace(spec, memory=32 * MIB, cpus=0.75)
     with pytest.raises(QuotaExceeded) as info:
@@ -172,7 +172,7 @@ def test_memory_and_cpus_in_total_count_the_running_containers(
     [
         (
             {"memory": 1024 * MIB},
-            "Memory 1.0 GB for this container is above your limit of 256.0 MB",
+            "Memory 1 GiB for this container is above your limit of 256 MiB",
         ),
         ({"cpus": 2.0}, "2 CPUs for this container is above your limit of 0.5 per container"),
         (
