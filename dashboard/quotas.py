@@ -331,34 +331,34 @@ def start_within_quota(user: Any, container: Mapping[str, Any], start: Callable[
 def usage_rows(limits: Limits, usage: Usage) -> list[dict[str, Any]]:
     """One row per quota: what it is, what is used, the limit, and how full (0-100, or None)."""
 
-    def row(label: str, used: float, limit: float | None, show: Callable[[float], str]) -> dict:
-        percent = None if not limit else min(100, round(100 * used / limit))
-        return {
-            "label": label,
-            "used": show(used),
-            "limit": show(limit) if limit is not None else "no limit",
-            "percent": percent,
-        }
-
     def count(n: float) -> str:
         return str(int(n))
 
     def size(n: float) -> str:
         return _size(int(n))
 
-    def per(show: Callable[[float], str], limit: float | None) -> dict[str, Any]:
-        return {"used": "—", "limit": show(limit) if limit is not None else "no limit"}
-
-    return [
-        row("Containers (running or stopped)", usage.containers, limits.max_containers, count),
-        row("Running containers", usage.running, limits.max_running, count),
-        row("Memory of running containers", usage.memory, limits.memory_total, size),
-        row("CPUs of running containers", usage.cpus, limits.cpus_total, _cpus),
-        {
-            "label": "Memory per container",
-            "percent": None,
-            **per(size, limits.memory_per_container),
-        },
-        {"label": "CPUs per container", "percent": None, **per(_cpus, limits.cpus_per_container)},
-        {"label": "Pids per container", "percent": None, **per(count, limits.pids_per_container)},
+    rows = [
+        ("max_containers", "Containers (running or stopped)", usage.containers, count),
+        ("max_running", "Running containers", usage.running, count),
+        ("memory_total", "Memory of running containers", usage.memory, size),
+        ("cpus_total", "CPUs of running containers", usage.cpus, _cpus),
+        # per-container limits: nothing to add up, the limit is what matters
+        ("memory_per_container", "Memory per container", None, size),
+        ("cpus_per_container", "CPUs per container", None, _cpus),
+        ("pids_per_container", "Pids per container", None, count),
     ]
+    shown = []
+    for key, label, used, show in rows:
+        limit = getattr(limits, key)
+        shown.append(
+            {
+                "key": key,
+                "label": label,
+                "used": show(used) if used is not None else "—",
+                "limit": show(limit) if limit is not None else "no limit",
+                "percent": min(100, round(100 * used / limit))
+                if used is not None and limit
+                else None,
+            }
+        )
+    return shown
