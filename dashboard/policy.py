@@ -214,6 +214,23 @@ def check_exec(
         ) from None
 
 
+def check_start(user: Any, container_attrs: Mapping[str, Any]) -> None:
+    """Refuse starting a non-admin's container whose bind mounts now lead somewhere refused.
+
+    The engine resolves bind sources when it mounts, at each start; a folder in the
+    allow-list may have been swapped for a symlink (to the Docker socket, say)
+    since the create was checked. Containers without an owner are admins'.
+    """
+    if is_exempt(user):
+        return
+    config = container_attrs.get("Config") or {}
+    if access.owner_of(config.get("Labels")) is None:
+        return
+    for mount in spec_from_attrs(container_attrs).mounts:
+        if mount.kind == "bind":
+            check_host_path(mount.source, field="mounts")
+
+
 def check_volume_create(user: Any, driver: str, options: Mapping[str, str]) -> None:
     """Refuse a volume that mounts something from the host (the same rules as a bind)."""
     if is_exempt(user):

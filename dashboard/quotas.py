@@ -13,6 +13,15 @@ a per-user file in DOCKDASH_LOCK_DIR (serializes threads and processes on this
 host), plus, on PostgreSQL, a row lock on the user (`select_for_update` inside a
 transaction) so dashboards on several hosts sharing one database serialize too.
 On SQLite the file lock alone does it (SQLite deployments are one host).
+
+How the container paths call this (both raise `PolicyViolation`; QuotaExceeded is one):
+
+    spec = quotas.apply_defaults(user, spec)
+    policy.check_create(user, spec)
+    quotas.create_within_quota(user, spec, engine_create)   # engine_create(spec) -> created
+
+    attrs = container_for_user(user, ref, Perm.CONTROL)
+    quotas.start_within_quota(user, attrs, lambda: engine_start(attrs["Id"]))
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from django.db import connection, transaction
 
 from containers_app import engine
 from containers_app.specs import ContainerSpec
-from dashboard import access
+from dashboard import access, policy
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Quota, QuotaLimits, Role, RoleQuota
 from dashboard.policy import PolicyViolation
@@ -318,9 +327,10 @@ def create_within_quota(user: Any, spec: ContainerSpec, create: Callable[[Contai
 
 
 def start_within_quota(user: Any, container: Mapping[str, Any], start: Callable[[], T]) -> T:
-    """Check the start of `container` against its owner's quotas and `start()` it, alone."""
+    """Check the start of `container` (policy and its owner's quotas) and `start()` it, alone."""
     owner = access.owner_of((container.get("Config") or {}).get("Labels")) or ""
     with serialized(owner or "-admin-"):
+        policy.check_start(user, container)
         check_start(user, container)
         return start()
 

@@ -458,3 +458,25 @@ def test_the_port_range_setting_is_parsed_and_bad_values_are_refused(monkeypatch
             env_port_range("R", (1, 2))
     monkeypatch.delenv("R")
     assert env_port_range("R", (20000, 29999)) == (20000, 29999)
+
+
+# ---------------------------------------------------------------- start: binds re-checked
+
+
+def test_a_bind_swapped_for_a_symlink_to_the_socket_is_refused_at_start(
+    settings: Any, tmp_path: Path
+) -> None:
+    settings.BIND_ALLOWLIST = [str(tmp_path)]
+    folder = tmp_path / "work"
+    folder.mkdir()
+    attrs = {
+        "Config": {"Labels": {"dockdash.owner": "ann"}},
+        "HostConfig": {"Binds": [f"{folder}:/work"]},
+        "Mounts": [{"Type": "bind", "Source": str(folder), "Destination": "/work"}],
+    }
+    policy.check_start(user(), attrs)
+    folder.rmdir()
+    folder.symlink_to("/run")
+    with pytest.raises(PolicyViolation, match="Docker socket"):
+        policy.check_start(user(), attrs)
+    policy.check_start(user("root", "admin"), attrs)
