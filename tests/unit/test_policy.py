@@ -480,3 +480,38 @@ def test_a_bind_swapped_for_a_symlink_to_the_socket_is_refused_at_start(
     with pytest.raises(PolicyViolation, match="Docker socket"):
         policy.check_start(user(), attrs)
     policy.check_start(user("root", "admin"), attrs)
+
+
+OPTION_PARTS = st.sampled_from(
+    ["seccomp", "apparmor", "label", "systempaths", "no-new-privileges", "SecComp", " label"]
+)
+OPTION_VALUES = st.sampled_from(
+    [
+        "unconfined",
+        "UNCONFINED",
+        "disable",
+        "type:spc_t",
+        "docker-default",
+        "level:s0",
+        "true",
+        "false",
+        "",
+        "{}",
+        "x",
+    ]
+)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(key=OPTION_PARTS, sep=st.sampled_from(["=", ":"]), value=OPTION_VALUES)
+def test_no_spelling_of_a_loosening_security_option_is_accepted(
+    key: str, sep: str, value: str
+) -> None:
+    option = f"{key}{sep}{value}"
+    loosens = (
+        value.lower() in {"unconfined", "disable"}
+        or (key.strip().lower() == "label" and value.startswith("type:"))
+        or (key.strip().lower() == "seccomp")
+    )
+    if loosens and key.strip().lower() != "no-new-privileges":
+        assert refused(replace(BASE, security_opt=[option])).field == "security_opt"
