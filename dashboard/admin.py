@@ -74,6 +74,10 @@ class DockdashUserAdmin(UserAdmin):
 class RoleQuotaAdmin(admin.ModelAdmin):
     list_display = ("role", *RoleQuota.LIMIT_FIELDS)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A role without its row would have no limits at all; empty the fields instead.
+        return False
+
     def save_model(self, request: HttpRequest, obj: RoleQuota, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         audit.record(

@@ -242,3 +242,10 @@ def test_my_usage_shows_the_engines_numbers_against_the_quota(
     assert table["Running containers"] == ("1", "3")
     assert table["Memory of running containers"] == ("64 MiB", "768 MiB")
     assert table["Memory per container"] == ("—", "256 MiB")
+
+
+def test_role_defaults_cannot_be_deleted_in_the_admin_site(admin_client: Any) -> None:
+    row = RoleQuota.objects.get(role="student")
+    response = admin_client.post(f"/admin/dashboard/rolequota/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert RoleQuota.objects.filter(role="student").exists()
