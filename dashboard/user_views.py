@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -249,6 +250,7 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
     target = _managed_user(request, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
+        messages.error(request, "Role: " + " ".join(form.errors.get("role", [])))
         return render(
             request, "dashboard/user_detail.html", _detail_context(request, target), status=400
         )

@@ -249,3 +249,12 @@ def test_role_defaults_cannot_be_deleted_in_the_admin_site(admin_client: Any) ->
     response = admin_client.post(f"/admin/dashboard/rolequota/{row.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert RoleQuota.objects.filter(role="student").exists()
+
+
+def test_an_unknown_role_is_refused_with_a_message(admin_client: Any, make_user: Any) -> None:
+    ann = make_user("ann", "student")
+    response = admin_client.post(f"/users/{ann.pk}/role/", {"role": "overlord"})
+    assert response.status_code == 400
+    assert "Select a valid choice. overlord is not one of" in response.content.decode()
+    ann.refresh_from_db()
+    assert ann.role == "student"
