@@ -567,3 +567,25 @@ def search_images(term: str, *, limit: int, timeout: float) -> list[dict[str, An
             return list(api.search(term, limit=limit))
     finally:
         api.close()
+
+
+# ------------------------------------------------------- shared host: quota usage (issue 6)
+
+
+def inspect_labelled_containers(label: str) -> list[dict[str, Any]]:
+    """`docker inspect` of every container carrying `label` ("key=value"), stopped ones too.
+
+    One list call filtered by the label, then an inspect of only those containers
+    (the list lacks the HostConfig limits the quotas add up).
+    """
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for item in c.api.containers(all=True, filters={"label": label}):
+            try:
+                found.append(c.api.inspect_container(item["Id"]))
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+        return found
+
+    return call(gather)
