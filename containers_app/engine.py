@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -122,6 +124,7 @@ def client() -> docker.DockerClient:
                 )
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
+            _install_api_call_recorder(_clients[url])
         return _clients[url]
 
 
@@ -330,6 +333,267 @@ def inspect_container(ref: str) -> dict[str, Any]:
     return call(lambda c: c.api.inspect_container(ref))
 
 
+# ---------------------------------------------------------------- under the hood (issue 7):
+# writable layer, changes, image history, running containers' PIDs, and a record of the
+# HTTP calls this dashboard makes to the engine.
+
+
+def inspect_container_with_size(ref: str) -> dict[str, Any]:
+    """Inspect with `?size=1` (SizeRw, SizeRootFs): slow on big layers, so one container only."""
+
+    def fetch(c: docker.DockerClient) -> dict[str, Any]:
+        api = c.api
+        result: dict[str, Any] = api._result(
+            api._get(api._url("/containers/{0}/json", ref), params={"size": 1}), True
+        )
+        return result
+
+    return call(fetch)
+
+
+# Kind in GET /containers/{id}/changes
+CHANGE_KINDS = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def container_changes(ref: str) -> list[dict[str, str]]:
+    """`docker diff`: what the container's writable layer changed, as {"path", "kind"}."""
+    raw = call(lambda c: c.api.diff(ref)) or []
+    return [{"path": item["Path"], "kind": CHANGE_KINDS.get(item["Kind"], "?")} for item in raw]
+
+
+def image_history(ref: str) -> list[dict[str, Any]]:
+    """`docker history`: the image's layers, newest first."""
+    return list(call(lambda c: c.api.history(ref)) or [])
+
+
+def running_container_pids() -> list[dict[str, Any]]:
+    """id, name, labels and host PID of every running container."""
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for summary in c.api.containers(filters={"status": "running"}):
+            try:
+                attrs = c.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+            found.append(
+                {
+                    "id": attrs["Id"],
+                    "name": attrs.get("Name", "").lstrip("/"),
+                    "labels": (attrs.get("Config") or {}).get("Labels") or {},
+                    "pid": (attrs.get("State") or {}).get("Pid", 0),
+                }
+            )
+        return found
+
+    return call(gather)
+
+
+API_CALL_HISTORY = 200
+_api_calls: deque[dict[str, Any]] = deque(maxlen=API_CALL_HISTORY)
+
+
+def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    # A requests response hook: runs once the engine's answer headers arrived, so for
+    # streams (logs, events, exec) the duration is the time to the first byte.
+    request = response.request
+    _api_calls.append(
+        {
+            "at": time.time(),
+            "method": request.method or "",
+            "path": request.path_url,
+            "status": response.status_code,
+            "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
+        }
+    )
+
+
+def _install_api_call_recorder(c: docker.DockerClient) -> None:
+    hooks = c.api.hooks.setdefault("response", [])
+    if _record_api_call not in hooks:
+        hooks.append(_record_api_call)
+
+
+def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
+    """The HTTP calls this process made to the engine, newest first."""
+    return list(reversed(list(_api_calls)))[:limit]
+
+
+# ---------------------------------------------------------------- registries and jobs
+# Pull, push, tag, build, registry login and Docker Hub search, for registry_app.
+# Streams yield the engine's decoded progress messages as they come; errors are
+# translated while iterating, so a job sees EngineError and nothing else.
+
+
+def _translated_stream(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    with engine_errors():
+        yield from stream
+
+
+def pull_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker pull repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.pull(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def push_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker push repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def build_stream(
+    context: Any, *, tag: str, buildargs: dict[str, str], labels: dict[str, str], dockerfile: str
+) -> Iterator[dict[str, Any]]:
+    """`docker build` of an uncompressed tar context (a file object), as its output messages."""
+    with engine_errors():
+        raw = client().api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            buildargs=buildargs or None,
+            labels=labels,
+            dockerfile=dockerfile or None,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+    return _translated_stream(raw)
+
+
+def tag_image(source: str, repository: str, tag: str) -> None:
+    """`docker tag source repository:tag`."""
+    ok = call(lambda c: c.api.tag(source, repository, tag=tag))
+    if not ok:
+        raise Conflict(f"The engine did not tag {source} as {repository}:{tag}.")
+
+
+def untag_image(ref: str) -> None:
+    """Remove the name `ref` only; the image stays while other names or containers use it."""
+    call(lambda c: c.api.remove_image(ref, noprune=True))
+
+
+def remove_image_ref(ref: str, *, force: bool = False) -> None:
+    """`docker rmi [--force] ref`."""
+    call(lambda c: c.api.remove_image(ref, force=force))
+
+
+def image_summary(ref: str) -> dict[str, Any]:
+    """Id, names, repo digests, size and labels of one local image."""
+    attrs = call(lambda c: c.api.inspect_image(ref))
+    return {
+        "id": attrs.get("Id", ""),
+        "tags": list(attrs.get("RepoTags") or []),
+        "digests": list(attrs.get("RepoDigests") or []),
+        "size": attrs.get("Size", 0),
+        "labels": (attrs.get("Config") or {}).get("Labels") or {},
+        "created": attrs.get("Created", ""),
+    }
+
+
+def local_image_names() -> list[dict[str, Any]]:
+    """Every local `repository:tag` with its image id, newest image first (for pick lists)."""
+    images = call(lambda c: c.api.images())
+    rows = []
+    for img in sorted(images, key=lambda i: i.get("Created", 0), reverse=True):
+        for name in img.get("RepoTags") or []:
+            if name != "<none>:<none>":
+                rows.append({"ref": name, "id": img.get("Id", ""), "labels": img.get("Labels")})
+    return rows
+
+
+class NoAnswerInTime(EngineError):
+    """The engine took longer than we wait (it is itself waiting on a registry)."""
+
+    status = 504
+
+
+@contextmanager
+def _bounded(timeout: float, doing: str) -> Iterator[None]:
+    try:
+        with engine_errors():
+            yield
+    except EngineUnavailable as exc:
+        if isinstance(exc.__cause__, requests.exceptions.ReadTimeout):
+            raise NoAnswerInTime(
+                f"The engine gave no answer within {timeout:g} s {doing}."
+            ) from exc
+        raise
+
+
+def _short_lived_client(timeout: float) -> docker.APIClient:
+    """A separate low-level client with its own timeout.
+
+    Logins go through it so that credentials are never cached in the shared
+    client (docker-py remembers successful logins and would reuse them for
+    other users' pulls); searches so they give up after `timeout` seconds.
+    """
+    url = endpoint()
+    version = call(lambda c: c.api.api_version)
+    with engine_errors():
+        return docker.APIClient(base_url=url, version=version, timeout=timeout, **_tls_kwargs(url))
+
+
+def registry_login(username: str, password: str, server: str, *, timeout: float) -> dict[str, Any]:
+    """Ask the engine to log in to `server`; the engine's answer, or EngineError with its reason."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, f"while logging in to {server}"):
+            return dict(
+                api._result(
+                    api._post_json(
+                        api._url("/auth"),
+                        data={"username": username, "password": password, "serveraddress": server},
+                    ),
+                    json=True,
+                )
+            )
+    finally:
+        api.close()
+
+
+def search_images(term: str, *, limit: int, timeout: float) -> list[dict[str, Any]]:
+    """`docker search term` through the engine, giving up after `timeout` seconds."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, "while searching Docker Hub"):
+            return list(api.search(term, limit=limit))
+    finally:
+        api.close()
+
+
+# ------------------------------------------------------- shared host: quota usage (issue 6)
+
+
+def inspect_labelled_containers(label: str) -> list[dict[str, Any]]:
+    """`docker inspect` of every container carrying `label` ("key=value"), stopped ones too.
+
+    One list call filtered by the label, then an inspect of only those containers
+    (the list lacks the HostConfig limits the quotas add up).
+    """
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for item in c.api.containers(all=True, filters={"label": label}):
+            try:
+                found.append(c.api.inspect_container(item["Id"]))
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+        return found
+
+    return call(gather)
+
+
 # ---------------------------------------------------------------- containers, images, networks,
 # volumes and the events stream (containers feature). Raw Engine API data in, raw data out; the
 # services in containers_app.services shape it for pages and the API.
@@ -467,18 +731,6 @@ def inspect_image(ref: str) -> dict[str, Any]:
 def remove_image(ref: str, *, force: bool = False) -> list[dict[str, str]]:
     """`docker rmi [-f]`: what was untagged and deleted."""
     return call(lambda c: c.api.remove_image(ref, force=force)) or []
-
-
-def tag_image(ref: str, repository: str, tag: str) -> None:
-    def tag_it(c: docker.DockerClient) -> None:
-        if not c.api.tag(ref, repository, tag):
-            raise BadRequest(f"The engine did not tag {ref} as {repository}:{tag}.")
-
-    call(tag_it)
-
-
-def image_history(ref: str) -> list[dict[str, Any]]:
-    return call(lambda c: c.api.history(ref))
 
 
 def _prune_filters(label: str) -> dict[str, Any]:

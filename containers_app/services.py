@@ -22,10 +22,10 @@ from django.http import Http404
 from containers_app import engine
 from containers_app.lookup import container_for_user
 from containers_app.specs import ContainerSpec
-from dashboard import access
+from dashboard import access, policy, quotas
 from dashboard.access import Perm
 from dashboard.audit import audited
-from dashboard.models import Role
+from dashboard.policy import PolicyViolation
 
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
@@ -134,38 +134,39 @@ def list_containers(
     return sorted(rows, key=sort_key, reverse=descending)
 
 
-def _uses_host_powers(spec: ContainerSpec) -> list[str]:
-    powers = []
-    if any(m.kind == "bind" for m in spec.mounts):
-        powers.append("bind-mount host paths")
-    if spec.privileged:
-        powers.append("run privileged")
-    if spec.network == "host" or spec.pid_mode == "host" or spec.ipc_mode == "host":
-        powers.append("use the host's namespaces")
-    if spec.uts_mode == "host" or spec.userns_mode == "host":
-        powers.append("use the host's namespaces")
-    if spec.cap_add or spec.devices:
-        powers.append("add capabilities or devices")
-    return powers
-
-
 def owned_spec(user: Any, spec: ContainerSpec) -> ContainerSpec:
-    """`spec` as `user` may create it: with their owner label; refused if it needs root powers."""
+    """`spec` as it will be created for `user`: their owner label, their quota's default limits.
+
+    What the shared-host policy refuses is refused in `create_container`
+    (dashboard.policy), so the shown `docker run` line is the real one.
+    """
     access.require_global(user, Perm.CREATE)
-    powers = _uses_host_powers(spec)
-    if powers and access.role_of(user) != Role.ADMIN:
-        # Each of these makes the container root on the host (see DESIGN.md, security model).
-        raise PermissionDenied(f"Only admins may {', '.join(dict.fromkeys(powers))}.")
-    return dataclasses.replace(spec, labels={**spec.labels, **access.owner_labels(user)})
+    spec = dataclasses.replace(spec, labels={**spec.labels, **access.owner_labels(user)})
+    return quotas.apply_defaults(user, spec)
+
+
+def _create_missing_volumes(user: Any, spec: ContainerSpec) -> None:
+    # The engine would create a missing named volume without an owner; create it
+    # first with the user's label so it is theirs (see dashboard.policy).
+    for mount in spec.mounts:
+        if mount.kind != "volume":
+            continue
+        try:
+            engine.inspect_volume(mount.source)
+        except engine.NotFound:
+            engine.create_volume(mount.source, labels=access.owner_labels(user))
 
 
 def create_container(request: Any, spec: ContainerSpec) -> str:
-    spec = owned_spec(request.user, spec)
+    user = request.user
+    spec = owned_spec(user, spec)
     params = {"image": spec.image, "start": spec.start}
     with audited(
         request, "container.create", target_kind="container", target_name=spec.name, params=params
     ) as extra:
-        container_id = engine.create_container(spec)
+        policy.check_create(user, spec)
+        _create_missing_volumes(user, spec)
+        container_id = quotas.create_within_quota(user, spec, engine.create_container)
         extra["target_id"] = container_id
     return container_id
 
@@ -181,6 +182,10 @@ def docker_command(action: str, name: str, **options: Any) -> str:
     if action == "rename":
         return shlex.join(["docker", "rename", name, options.get("new_name") or "NEW_NAME"])
     return shlex.join(["docker", action, name])
+
+
+# Actions that may take a stopped container to running: checked against quotas.
+STARTING_ACTIONS = ("start", "restart")
 
 
 @contextmanager
@@ -266,6 +271,10 @@ def bulk_action(request: Any, refs: Iterable[str], action: str) -> list[dict[str
             )
         except PermissionDenied as exc:
             results.append({"ref": ref, "name": ref, "ok": False, "error": str(exc), "command": ""})
+        except PolicyViolation as exc:
+            results.append(
+                {"ref": ref, "name": ref, "ok": False, "error": exc.message, "command": ""}
+            )
         except engine.EngineError as exc:
             results.append(
                 {"ref": ref, "name": ref, "ok": False, "error": exc.message, "command": ""}
@@ -507,6 +516,7 @@ def create_network(
         target_name=name,
         params={"subnet": subnet, "gateway": gateway, "internal": internal},
     ) as extra:
+        policy.check_network_create(request.user, "bridge", {})
         network_id = engine.create_network(
             name, subnet=subnet, gateway=gateway, internal=internal, labels=labels
         )
@@ -559,6 +569,7 @@ def connect_network(
         if disconnect:
             engine.disconnect_network(attrs["Id"], target["Id"])
         else:
+            policy.check_network_connect(request.user, attrs, target)
             engine.connect_network(attrs["Id"], target["Id"], aliases=aliases)
     verb = "disconnect" if disconnect else "connect"
     alias_flags = [f"--alias={a}" for a in aliases or []] if not disconnect else []
@@ -622,6 +633,7 @@ def create_volume(request: Any, name: str, *, labels: dict[str, str] | None = No
     access.require_global(request.user, Perm.CREATE)
     labels = {**(labels or {}), **access.owner_labels(request.user)}
     with audited(request, "volume.create", target_kind="volume", target_name=name) as extra:
+        policy.check_volume_create(request.user, "local", {})
         made = engine.create_volume(name, labels=labels)
         extra["target_id"] = extra["target_name"] = made["Name"]
     return str(made["Name"])

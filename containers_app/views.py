@@ -26,8 +26,9 @@ from containers_app.forms import (
 )
 from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
-from dashboard import access
+from dashboard import access, policy
 from dashboard.access import Perm
+from dashboard.policy import PolicyViolation
 
 ACTION_LABELS = {
     "start": "Start",
@@ -73,6 +74,8 @@ def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
         return GONE
     except PermissionDenied as exc:
         messages.error(request, str(exc) or "You may not do that.")
+    except PolicyViolation as exc:
+        messages.error(request, exc.message)
     except engine.EngineUnavailable:
         raise
     except engine.EngineError as exc:
@@ -216,6 +219,12 @@ def _create_choices() -> dict[str, Any]:
     return {"image_choices": images, "network_choices": networks}
 
 
+def _policy_field(form: ContainerCreateForm, exc: PolicyViolation) -> str | None:
+    """The form field a shared-host policy refusal is about (it says `mounts` for volumes)."""
+    field = "volumes" if exc.field == "mounts" else exc.field
+    return field if field in form.fields else None
+
+
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
     access.require_global(request.user, Perm.CREATE)
@@ -229,6 +238,8 @@ def container_create(request: HttpRequest) -> HttpResponse:
             container_id = services.create_container(request, form.parsed)
         except PermissionDenied as exc:
             form.add_error(None, str(exc))
+        except PolicyViolation as exc:
+            form.add_error(_policy_field(form, exc), exc.message)
         except engine.EngineUnavailable:
             raise
         except engine.EngineError as exc:
@@ -248,10 +259,12 @@ def container_create_preview(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         errors = {field: " ".join(errs) for field, errs in form.errors.items()}
         return JsonResponse({"command": "", "errors": errors})
+    spec = services.owned_spec(request.user, form.parsed)
     try:
-        spec = services.owned_spec(request.user, form.parsed)
-    except PermissionDenied as exc:
-        return JsonResponse({"command": "", "errors": {"volumes": str(exc)}})
+        policy.check_create(request.user, spec)
+    except PolicyViolation as exc:
+        field = _policy_field(form, exc) or "__all__"
+        return JsonResponse({"command": "", "errors": {field: exc.message}})
     return JsonResponse({"command": docker_run_command(spec), "errors": {}})
 
 

@@ -22,7 +22,7 @@ async function preview() {
   output.textContent = command || "(fix the fields marked in red to see the command)";
   output.classList.toggle("muted", !command);
   for (const span of form.querySelectorAll("[data-error-for]")) {
-    if (!touched.has(span.dataset.errorFor)) continue;
+    if (!touched.has(span.dataset.errorFor) && span.dataset.errorFor !== "__all__") continue;
     const message = errors[span.dataset.errorFor] || "";
     span.textContent = message;
     span.closest(".field")?.classList.toggle("has-error", Boolean(message));
