@@ -26,6 +26,7 @@ from containers_app.serializers import (
     VolumeCreateSerializer,
 )
 from containers_app.validation import parse_bool
+from dashboard.policy import PolicyViolation
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -77,6 +78,10 @@ def containers(request: Request) -> Response:
         spec = _parsed(ContainerCreateSerializer, request)
         try:
             container_id = services.create_container(request, spec)
+        except PolicyViolation as exc:
+            # The policy says `mounts`; this API's body calls them `volumes`.
+            field = "volumes" if exc.field == "mounts" else exc.field or None
+            return Response({"error": exc.message, "field": field}, status=exc.status)
         except services.engine.EngineUnavailable:
             raise
         except services.engine.EngineError as exc:

@@ -29,7 +29,18 @@ async function refresh(el) {
     return;
   }
   if (!response.ok) return;
+  // Keep what the user was doing in the region: open confirmations, typed text.
+  const opened = [...target.querySelectorAll("details")].map((d) => d.open);
+  const typed = [...target.querySelectorAll("input[type=text]")]
+    .filter((input) => input.value !== input.defaultValue)
+    .map((input) => [input.form?.action, input.name, input.value]);
   target.innerHTML = await response.text();
+  target.querySelectorAll("details").forEach((d, i) => { if (opened[i]) d.open = true; });
+  for (const [action, name, value] of typed) {
+    for (const input of target.querySelectorAll(`input[name="${name}"]`)) {
+      if (input.form?.action === action) input.value = value;
+    }
+  }
   // The page header (outside the live region) shows the state too.
   const state = target.querySelector('[data-field="state"]');
   const header = document.querySelector('[data-field="container.state"]');
