@@ -174,3 +174,24 @@ async def test_anonymous_websocket_is_closed() -> None:
     connected, code = await communicator.connect()
     assert not connected and code == 4401
     assert not watcher.running
+
+
+def test_student_create_follows_the_shared_host_policy_and_quota_defaults(
+    api_client: Any, make_user: Any, test_image: str
+) -> None:
+    from dashboard import quotas
+
+    student = make_user("stud3", "student")
+    api_client.force_authenticate(student)
+    outside = {"image": test_image, "ports": [{"container_port": 80, "host_port": 80}]}
+    refused = api_client.post("/api/v1/containers/", {**outside, "labels": LABELS}, format="json")
+    assert refused.status_code == 403 and refused.json()["field"] == "ports"
+    name = f"dd-stud-{RUN_ID}"
+    body = {"image": test_image, "name": name, "command": "sleep 60", "labels": LABELS}
+    created = api_client.post("/api/v1/containers/", body, format="json")
+    assert created.status_code == 201, created.json()
+    host = docker_inspect(name)["HostConfig"]
+    limits = quotas.limits_for(student)
+    assert limits.memory_per_container  # the seeded student default
+    assert host["Memory"] == limits.memory_per_container
+    assert docker_inspect(name)["Config"]["Labels"]["dockdash.owner"] == "stud3"
