@@ -14,6 +14,8 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -160,9 +162,14 @@ def bearer_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bearer
     def answering() -> bool:
         if process.poll() is not None:
             raise AssertionError((workdir / "registry.log").read_text()[-2000:])
-        with pytest.raises(RegistryError):
-            RegistryClient(url).ping()  # anonymous: it must challenge
-        return True
+        # Anonymous: a listening registry challenges with 401 and a Bearer realm.
+        try:
+            urllib.request.urlopen(url + "/v2/", timeout=2)
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401 and "Bearer" in exc.headers.get("WWW-Authenticate", "")
+        except OSError:
+            return False  # not listening yet
+        return False
 
     wait_for(answering, timeout=20, interval=0.1, what="token registry")
     yield BearerRegistry(f"127.0.0.1:{port}", url, tokens)
