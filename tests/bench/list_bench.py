@@ -48,11 +48,13 @@ def test_container_list_page_against_docker_ps(
     print(f"\ncreated {len(ids)} containers (not started) in {time.perf_counter() - started:.1f} s")
     try:
         total = len(docker_client.api.containers(all=True))
+        ours = f'data-name="dd-bench-{RUN_ID}-'.encode()
 
         def page() -> None:
             response = admin_client.get("/containers/")
             assert response.status_code == 200
-            assert response.content.count(b"<tr data-id=") == total
+            # Other runs share the engine, so only our 300 rows are counted exactly.
+            assert response.content.count(ours) == COUNT
 
         def cli() -> None:
             subprocess.run(["docker", "ps", "-a"], check=True, capture_output=True)
