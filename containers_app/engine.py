@@ -7,6 +7,7 @@ person can act on and the HTTP status the dashboard answers with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -20,6 +21,8 @@ import docker
 import docker.errors
 import requests.exceptions
 from django.conf import settings
+
+from containers_app.specs import ContainerSpec
 
 T = TypeVar("T")
 
@@ -589,3 +592,245 @@ def inspect_labelled_containers(label: str) -> list[dict[str, Any]]:
         return found
 
     return call(gather)
+
+
+# ---------------------------------------------------------------- containers, images, networks,
+# volumes and the events stream (containers feature). Raw Engine API data in, raw data out; the
+# services in containers_app.services shape it for pages and the API.
+
+
+def list_containers(*, all: bool = True) -> list[dict[str, Any]]:  # noqa: A002 - the API's word
+    """`docker ps [-a]`: one engine call for every container, never `size=true`."""
+    return call(lambda c: c.api.containers(all=all))
+
+
+def _restart_policy(policy: str) -> dict[str, Any]:
+    name, _, retries = policy.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(retries) if retries else 0}
+
+
+def _binds(spec: ContainerSpec) -> list[str]:
+    # Binds (not Mounts), as `docker run -v source:target[:ro]` writes them, so the
+    # dashboard and the shown command line create the same container.
+    return [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts]
+
+
+def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int | None]]]:
+    bindings: dict[str, list[tuple[str, int | None]]] = {}
+    for p in spec.ports:
+        bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append((p.host_ip, p.host_port))
+    return bindings
+
+
+def create_container(spec: ContainerSpec) -> str:
+    """Create (and start, if `spec.start`) the container `spec` describes; returns its id.
+
+    `spec` is already validated and carries every label it should (the owner's too).
+    """
+
+    def create(c: docker.DockerClient) -> str:
+        host_config = c.api.create_host_config(
+            binds=_binds(spec) or None,
+            port_bindings=_port_bindings(spec) or None,
+            mem_limit=spec.memory,
+            nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None,
+            pids_limit=spec.pids_limit,
+            restart_policy=_restart_policy(spec.restart_policy),
+            auto_remove=spec.auto_remove,
+            network_mode=spec.network or None,
+            privileged=spec.privileged,
+            cap_add=spec.cap_add or None,
+            devices=spec.devices or None,
+            pid_mode=spec.pid_mode or None,
+            ipc_mode=spec.ipc_mode or None,
+            uts_mode=spec.uts_mode or None,
+            userns_mode=spec.userns_mode or None,
+            security_opt=spec.security_opt or None,
+            sysctls=spec.sysctls or None,
+            cgroup_parent=spec.cgroup_parent or None,
+        )
+        created = c.api.create_container(
+            spec.image,
+            command=spec.command,
+            entrypoint=spec.entrypoint,
+            name=spec.name or None,
+            environment=[f"{k}={v}" for k, v in spec.env.items()] or None,
+            labels=dict(spec.labels),
+            ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
+            working_dir=spec.working_dir or None,
+            user=spec.user or None,
+            tty=spec.tty,
+            host_config=host_config,
+        )
+        container_id = str(created["Id"])
+        if spec.start:
+            try:
+                c.api.start(container_id)
+            except docker.errors.APIError:
+                # A container that could not start (port taken, ...) is not left behind:
+                # the host stays as it was before the request.
+                c.api.remove_container(container_id, force=True, v=True)
+                raise
+        return container_id
+
+    return call(create)
+
+
+def start_container(ref: str) -> None:
+    call(lambda c: c.api.start(ref))
+
+
+def stop_container(ref: str) -> None:
+    call(lambda c: c.api.stop(ref))
+
+
+def restart_container(ref: str) -> None:
+    call(lambda c: c.api.restart(ref))
+
+
+def pause_container(ref: str) -> None:
+    call(lambda c: c.api.pause(ref))
+
+
+def unpause_container(ref: str) -> None:
+    call(lambda c: c.api.unpause(ref))
+
+
+def kill_container(ref: str) -> None:
+    call(lambda c: c.api.kill(ref))
+
+
+# The actions a request may name, each an explicit function (never getattr on a request string).
+CONTAINER_ACTIONS: dict[str, Callable[[str], None]] = {
+    "start": start_container,
+    "stop": stop_container,
+    "restart": restart_container,
+    "pause": pause_container,
+    "unpause": unpause_container,
+    "kill": kill_container,
+}
+
+
+def remove_container(ref: str, *, force: bool = False, volumes: bool = False) -> None:
+    call(lambda c: c.api.remove_container(ref, force=force, v=volumes))
+
+
+def rename_container(ref: str, name: str) -> None:
+    call(lambda c: c.api.rename(ref, name))
+
+
+def list_images() -> list[dict[str, Any]]:
+    """`docker images`: every image with all its tags, one call."""
+    return call(lambda c: c.api.images())
+
+
+def inspect_image(ref: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_image(ref))
+
+
+def remove_image(ref: str, *, force: bool = False) -> list[dict[str, str]]:
+    """`docker rmi [-f]`: what was untagged and deleted."""
+    return call(lambda c: c.api.remove_image(ref, force=force)) or []
+
+
+def _prune_filters(label: str) -> dict[str, Any]:
+    return {"label": [label]} if label else {}
+
+
+def prune_images(*, label: str = "") -> dict[str, Any]:
+    """`docker image prune [--filter label=...]`: dangling images only."""
+    return call(lambda c: c.api.prune_images(filters={"dangling": True, **_prune_filters(label)}))
+
+
+def list_networks() -> list[dict[str, Any]]:
+    return call(lambda c: c.api.networks())
+
+
+def inspect_network(ref: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_network(ref))
+
+
+def create_network(
+    name: str,
+    *,
+    driver: str = "bridge",
+    subnet: str = "",
+    gateway: str = "",
+    internal: bool = False,
+    labels: dict[str, str] | None = None,
+) -> str:
+    def create(c: docker.DockerClient) -> str:
+        ipam = None
+        if subnet or gateway:
+            pool = docker.types.IPAMPool(subnet=subnet or None, gateway=gateway or None)
+            ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        made = c.api.create_network(
+            name, driver=driver, ipam=ipam, internal=internal, labels=labels or None
+        )
+        return str(made["Id"])
+
+    return call(create)
+
+
+def connect_network(network: str, container: str, *, aliases: list[str] | None = None) -> None:
+    call(lambda c: c.api.connect_container_to_network(container, network, aliases=aliases or None))
+
+
+def disconnect_network(network: str, container: str, *, force: bool = False) -> None:
+    call(lambda c: c.api.disconnect_container_from_network(container, network, force=force))
+
+
+def remove_network(ref: str) -> None:
+    call(lambda c: c.api.remove_network(ref))
+
+
+def prune_networks(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_networks(filters=_prune_filters(label) or None))
+
+
+def list_volumes() -> list[dict[str, Any]]:
+    return call(lambda c: c.api.volumes().get("Volumes") or [])
+
+
+def volume_usage() -> dict[str, dict[str, int]]:
+    """Size and reference count of each local volume, from `/system/df`."""
+    df = call(lambda c: c.api.df())
+    return {v["Name"]: v.get("UsageData") or {} for v in df.get("Volumes") or []}
+
+
+def inspect_volume(name: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_volume(name))
+
+
+def create_volume(
+    name: str, *, driver: str = "local", labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return call(lambda c: c.api.create_volume(name or None, driver=driver, labels=labels or None))
+
+
+def remove_volume(name: str) -> None:
+    call(lambda c: c.api.remove_volume(name))
+
+
+def prune_volumes(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_volumes(filters=_prune_filters(label) or None))
+
+
+def host_cpus() -> int:
+    """How many CPUs the engine's host has (the ceiling of a container's `cpus`)."""
+    return int(call(lambda c: c.api.info()).get("NCPU") or 1)
+
+
+class EventStream:
+    """`docker events` as decoded dicts; `close()` from any thread ends the iteration."""
+
+    def __init__(self, since: int | None = None):
+        self._stream = call(lambda c: c.api.events(since=since, decode=True))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with engine_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already closed by the engine going away
+            self._stream.close()
