@@ -514,17 +514,27 @@ async def test_events_carry_only_what_each_role_may_see(
         # A signal the sleeping process ignores: a "kill" event, and nothing changes.
         for who in ("ann", "bob", "admin"):
             await asyncio.to_thread(docker_client.api.kill, objs[who], "SIGWINCH")
+        # Network and volume events carry no labels: their owner is looked up.
+        net_name = f"{PREFIX}-evnet"
+        net = await asyncio.to_thread(
+            docker_client.networks.create, net_name, labels={**LABELS, "dockdash.owner": ANN}
+        )
+        await asyncio.to_thread(net.remove)
         received = await asyncio.gather(*(_frames(sockets[who], 1.0) for who in ROLES[1:]))
         seen = {}
         for who, frames in zip(ROLES[1:], received, strict=True):
-            ids = {e["id"] for f in frames for e in f["events"] if e["kind"] == "container"}
-            seen[who] = {w for w in ("ann", "bob", "admin") if objs[w] in ids}
+            events = [e for f in frames for e in f["events"]]
+            ids = {e["id"] for e in events if e["kind"] == "container"}
+            seen[who] = {w for w in ("ann", "bob", "admin") if objs[w] in ids} | {
+                f"net {e['action']}" for e in events if e["id"] == net.id
+            }
+        everything = {"ann", "bob", "admin", "net create", "net destroy"}
         assert seen == {
-            "ann": {"ann"},
+            "ann": {"ann", "net create", "net destroy"},
             "bob": {"bob"},
-            "instructor": {"ann", "bob", "admin"},
-            "viewer": {"ann", "bob", "admin"},
-            "admin": {"ann", "bob", "admin"},
+            "instructor": everything,
+            "viewer": everything,
+            "admin": everything,
         }
     finally:
         for who, s in sockets.items():
