@@ -166,7 +166,15 @@ def create_container(request: Any, spec: ContainerSpec) -> str:
     ) as extra:
         policy.check_create(user, spec)
         _create_missing_volumes(user, spec)
-        container_id = quotas.create_within_quota(user, spec, engine.create_container)
+        try:
+            container_id = quotas.create_within_quota(user, spec, engine.create_container)
+        except engine.Conflict as exc:
+            # The engine names the container holding the name: it may be another user's.
+            if "is already in use by container" not in exc.message:
+                raise
+            raise engine.Conflict(
+                f"The name {spec.name} is already in use by another container; pick another."
+            ) from None
         extra["target_id"] = container_id
     return container_id
 
@@ -539,6 +547,10 @@ def create_network(
         params={"subnet": subnet, "gateway": gateway, "internal": internal},
     ) as extra:
         policy.check_network_create(request.user, "bridge", {})
+        # The engine allows two networks of one name; the second would make the name of
+        # the first (perhaps another user's) ambiguous wherever it is used.
+        if any(n.get("Name") == name for n in engine.list_networks()):
+            raise engine.Conflict(f"A network named {name} already exists; pick another name.")
         network_id = engine.create_network(
             name, subnet=subnet, gateway=gateway, internal=internal, labels=labels
         )
@@ -658,9 +670,20 @@ def create_volume(request: Any, name: str, *, labels: dict[str, str] | None = No
     labels = {**(labels or {}), **access.owner_labels(request.user)}
     with audited(request, "volume.create", target_kind="volume", target_name=name) as extra:
         policy.check_volume_create(request.user, "local", {})
+        # The engine answers a create of an existing name with that volume, whoever owns it.
+        if name and _volume_exists(name):
+            raise engine.Conflict(f"A volume named {name} already exists; pick another name.")
         made = engine.create_volume(name, labels=labels)
         extra["target_id"] = extra["target_name"] = made["Name"]
     return str(made["Name"])
+
+
+def _volume_exists(name: str) -> bool:
+    try:
+        engine.inspect_volume(name)
+    except engine.NotFound:
+        return False
+    return True
 
 
 def remove_volume(request: Any, name: str) -> None:
@@ -702,7 +725,7 @@ def engine_error_field(exc: engine.EngineError) -> str | None:
     text = exc.message.lower()
     if "no such image" in text or "pull access denied" in text or "invalid reference" in text:
         return "image"
-    if "is already in use by container" in text:
+    if "is already in use by" in text:
         return "name"
     if "port is already allocated" in text or "address already in use" in text:
         return "ports"

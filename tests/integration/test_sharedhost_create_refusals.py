@@ -243,3 +243,31 @@ def test_two_api_creates_at_once_cannot_together_pass_the_running_quota(
         t.join(timeout=60)
     assert sorted(statuses) == [201, 403]
     assert len(docker_cli("ps", "-q", "--filter", f"label=dockdash.owner={STUDENT}").split()) == 1
+
+
+def test_names_taken_by_other_users_are_refused_without_naming_their_objects(
+    api: APIClient, docker_client: Any, test_image: str, others_volume: str
+) -> None:
+    theirs = {**LABELS, "dockdash.owner": OTHER}
+    container = docker_client.containers.create(
+        test_image, ["sleep", "1"], name=f"dd-pr-{RUN_ID}-taken", labels=theirs
+    )
+    network = docker_client.networks.create(f"dd-pr-{RUN_ID}-takennet", labels=theirs)
+    try:
+        body = {"image": test_image, "name": container.name, "start": False}
+        response = api.post("/api/v1/containers/", body, format="json")
+        assert response.status_code == 409 and container.id not in response.json()["error"]
+        assert response.json()["field"] == "name"
+        # The engine would answer with the other user's volume, or make a second network
+        # of the same name (making the first one's name ambiguous).
+        response = api.post("/api/v1/volumes/", {"name": others_volume}, format="json")
+        assert response.json() == {
+            "error": f"A volume named {others_volume} already exists; pick another name."
+        }
+        response = api.post("/api/v1/networks/", {"name": network.name}, format="json")
+        assert response.status_code == 409
+        assert len(docker_client.networks.list(names=[network.name])) == 1
+        assert owned_containers() == []
+    finally:
+        container.remove(force=True)
+        network.remove()
