@@ -72,8 +72,9 @@ def parse_mountinfo(text: str) -> list[CgroupMount]:
         if len(fields) < 5 or len(tail) < 3:
             continue
         fstype, super_options = tail[0], tail[2]
+        controllers: tuple[str, ...] = ()
         if fstype == "cgroup2":
-            version, controllers = 2, ()
+            version = 2
         elif fstype == "cgroup":
             version = 1
             controllers = tuple(
