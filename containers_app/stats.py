@@ -571,6 +571,8 @@ class StatsSampler:
             self._task.cancel()
 
     async def stop(self) -> None:
+        """Stop now, whoever still listens (shutdown, tests)."""
+        self._subscribers = 0
         if self._stop_handle is not None:
             self._stop_handle.cancel()
             self._stop_handle = None

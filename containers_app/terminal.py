@@ -16,10 +16,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from containers_app import engine
 
+HANGUP_GRACE = 0.5  # seconds a hung-up terminal gets to end by itself
 SHELLS = {"sh": ["/bin/sh"], "bash": ["/bin/bash"]}
 MIN_SIZE, MAX_SIZE = 2, 1000
 
@@ -97,28 +99,50 @@ class ExecSession:
             self._end_process()
 
     def _end_process(self) -> None:
-        # Docker keeps an exec running when its client goes away; a shell gets a
-        # hangup once its TTY closes, but not every program heeds it.
-        deadline = time.monotonic() + 2
-        for sig in (signal.SIGHUP, signal.SIGKILL):
-            try:
-                info = engine.exec_inspect(self.exec_id)
-            except engine.EngineError:
-                return
-            if not info.get("Running"):
-                return
-            pid = int(info.get("Pid") or 0)
+        # Docker keeps an exec running when its client goes away. Closing the TTY
+        # hangs the shell up, but a program may ignore that (and its children
+        # inherit the ignoring): then end the whole terminal session by force.
+        if not self._wait_stopped(HANGUP_GRACE):
+            info = self._inspect()
+            pid = int((info or {}).get("Pid") or 0)
             if pid and engine.endpoint().startswith("unix://"):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-            while time.monotonic() < deadline:
-                try:
-                    if not engine.exec_inspect(self.exec_id).get("Running"):
-                        return
-                except engine.EngineError:
-                    return
-                time.sleep(0.05)
-            deadline = time.monotonic() + 2
+                for member in session_members(pid):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(member, signal.SIGKILL)
+            self._wait_stopped(2.0)
+
+    def _inspect(self) -> dict[str, Any] | None:
+        try:
+            return engine.exec_inspect(self.exec_id)
+        except engine.EngineError:
+            return None
+
+    def _wait_stopped(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while True:
+            info = self._inspect()
+            if info is None or not info.get("Running"):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
+def session_members(sid: int, proc: Path = Path("/proc")) -> list[int]:
+    """Process ids of the session led by `sid` (the exec's shell and all it started)."""
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command (which may hold spaces) start after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 3 and fields[3] == str(sid):
+            members.append(int(entry.name))
+    return members
 
 
 def relay_output(
