@@ -1,8 +1,9 @@
 """The stats sampler against real containers; the engine (docker-py stats) is the judge.
 
-Tolerances: CPU within 20 points of one core measured over the same window (this 2-core host is shared with
-other test runs, so a busy loop may get a little less than a whole core);
-memory within 2 MiB of the engine's own figure for an idle container.
+Tolerances: CPU within 20 points of one core, measured over the same window as
+the engine's (this 2-core host is shared with other test runs, so a busy loop
+may get less than a whole core); memory within 2 MiB of the engine's own figure
+for an idle container.
 """
 
 from __future__ import annotations
