@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypedDict
@@ -260,3 +260,54 @@ def wait_idle(timeout: float = 5.0) -> bool:
 def active_streams() -> int:
     with _active_lock:
         return _active
+
+
+def _read_batch(items: Iterator[tuple[int, bytes]], size: int = 64 * 1024) -> bytes:
+    parts, total = [], 0
+    for _, data in items:
+        parts.append(data)
+        total += len(data)
+        if total >= size:
+            break
+    return b"".join(parts)
+
+
+async def log_file_chunks(
+    container_id: str, *, tty: bool, timestamps: bool
+) -> AsyncIterator[bytes]:
+    """The whole log as bytes, stdout and stderr interleaved as written, for a download.
+
+    Read on the log pool in 64 KiB batches, so a large log is never held in memory.
+    """
+    loop = asyncio.get_running_loop()
+    stream = await loop.run_in_executor(
+        _workers,
+        lambda: engine.log_stream(
+            container_id, tail="all", follow=False, timestamps=timestamps, tty=tty
+        ),
+    )
+    items = iter(stream)
+    try:
+        while True:
+            chunk = await loop.run_in_executor(_workers, _read_batch, items)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        await loop.run_in_executor(_workers, stream.close)
+
+
+def log_text(container_id: str, options: LogOptions, *, tty: bool) -> bytes:
+    """The log (not followed) as one text, for the API."""
+    stream = engine.log_stream(
+        container_id,
+        tail=options.tail,
+        follow=False,
+        timestamps=options.timestamps,
+        since=options.since,
+        tty=tty,
+    )
+    try:
+        return b"".join(data for _, data in stream)
+    finally:
+        stream.close()

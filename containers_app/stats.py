@@ -636,3 +636,31 @@ def sees_everything(user: Any) -> bool:
     see all (admins, instructors, viewers).
     """
     return access.can(user, access.Perm.VIEW, None)
+
+
+def measure_once(attrs: dict[str, Any], *, seconds: float = 0.5) -> ContainerSample | None:
+    """One sample of a container outside the sampler (two readings `seconds` apart).
+
+    For a request when no sampler runs; None when the container is not running or
+    its cgroup cannot be read from here.
+    """
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if not state.get("Running") or not pid:
+        return None
+    sampler = StatsSampler(engine.endpoint(), interval=seconds)
+    dirs = cgroups.container_cgroup_dirs(pid) if sampler.source == "cgroup" else {}
+    if not dirs:
+        return None
+    config = attrs.get("Config") or {}
+    tracked = _Tracked(
+        id=attrs["Id"],
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        owner=access.owner_of(config.get("Labels")),
+        pid=pid,
+        dirs=dirs,
+    )
+    if sampler._sample(tracked) is None:
+        return None
+    time.sleep(seconds)
+    return sampler._sample(tracked)
