@@ -70,6 +70,7 @@ class ContainerSample(TypedDict):
     cpu_percent: float  # of one core: two busy cores read 200
     mem_usage: int  # bytes, without inactive file cache
     mem_limit: int  # bytes; the host's memory when the container has no limit
+    mem_limited: bool  # False: no limit of its own (mem_limit is the host's memory)
     mem_percent: float
     net_rx: float  # bytes/s, all interfaces but lo
     net_tx: float
@@ -472,6 +473,7 @@ class StatsSampler:
             "cpu_percent": round(cpu, 2),
             "mem_usage": reading.mem_usage,
             "mem_limit": limit,
+            "mem_limited": reading.mem_limit is not None and limit == reading.mem_limit,
             "mem_percent": round(reading.mem_usage / limit * 100, 2) if limit else 0.0,
             "net_rx": round(rx, 1),
             "net_tx": round(tx, 1),

@@ -129,7 +129,18 @@ function showLatest(sample) {
     return;
   }
   set("cpu", percent(sample.cpu_percent));
-  set("mem", `${bytes(sample.mem_usage)} / ${bytes(sample.mem_limit)}`);
+  set(
+    "mem",
+    sample.mem_limited
+      ? `${bytes(sample.mem_usage)} / ${bytes(sample.mem_limit)}`
+      : `${bytes(sample.mem_usage)} (no limit)`,
+  );
+  // Without a limit of its own the "limit" is the host's memory: drawing it
+  // would flatten the usage line to nothing.
+  const memPlot = plots.get("mem");
+  if (memPlot && memPlot.series[2].show !== sample.mem_limited) {
+    memPlot.setSeries(2, { show: sample.mem_limited });
+  }
   set("net", `${rate(sample.net_rx)} ↓ ${rate(sample.net_tx)} ↑`);
   set("blk", `${rate(sample.blk_read)} r ${rate(sample.blk_write)} w`);
   set("pids", sample.pids_limit ? `${sample.pids} / ${sample.pids_limit}` : String(sample.pids));

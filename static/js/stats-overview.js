@@ -140,8 +140,10 @@ function onFrame(frame) {
   }
   root.querySelector('[data-host="count"]').textContent = String(rows.size);
   empty.hidden = rows.size > 0;
-  resort(added && !hovering);
-  root.dataset.ticks = String(Number(root.dataset.ticks || 0) + 1);
+  const ticks = Number(root.dataset.ticks || 0) + 1;
+  root.dataset.ticks = String(ticks);
+  // The first frames after connecting carry the first rates: order by them at once.
+  resort(!hovering && (added || ticks <= 3));
 }
 
 function onHistory(message) {
