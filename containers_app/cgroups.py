@@ -13,6 +13,7 @@ between two reads): they answer None or an empty mapping.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,85 +263,126 @@ class CgroupUsage:
     pids_limit: int | None  # None: no limit
 
 
-# v1 blkio accounting lives in one of these, depending on the I/O scheduler; the
-# order is runc's (which `docker stats` reports).
+# v1 blkio byte counters: the throttle layer counts every request whatever the
+# I/O scheduler; the CFQ and BFQ files only count under that scheduler.
 _BLKIO_FILES = (
+    "blkio.throttle.io_service_bytes_recursive",
     "blkio.io_service_bytes_recursive",
     "blkio.bfq.io_service_bytes_recursive",
-    "blkio.throttle.io_service_bytes_recursive",
 )
 
 
-def _v1_blkio(directory: Path) -> tuple[int, int] | None:
-    for name in _BLKIO_FILES:
-        text = _read_text(directory / name)
-        if text is None:
-            continue
-        found = parse_blkio_bytes(text)
-        if found is not None:
-            return found
-    return (0, 0) if directory.is_dir() else None
+def read_raw(path: str) -> bytes | None:
+    # os.open/os.read: no buffering, no decoding, one read of a small pseudo-file.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def _without_inactive_file(usage: int | None, stat: dict[str, int], key: str) -> int | None:
+def _int_of(data: bytes | None) -> int | None:
+    if not data:
+        return None
+    try:
+        return int(data.split()[0])
+    except (ValueError, IndexError):
+        return None  # "max"
+
+
+def _stat_value(data: bytes | None, key: bytes) -> int:
+    """One `key value` line of a memory.stat/cpu.stat text, 0 when absent."""
+    if not data:
+        return 0
+    at = data.find(b"\n" + key + b" ")
+    if at < 0:
+        if not data.startswith(key + b" "):
+            return 0
+        at = -1
+    end = data.find(b"\n", at + 1)
+    return int(data[at + 2 + len(key) : end if end >= 0 else None])
+
+
+def _without_inactive(usage: int | None, inactive: int) -> int | None:
     if usage is None:
         return None
-    inactive = stat.get(key, 0)
     return usage - inactive if inactive < usage else usage
 
 
-def _v1_usage(dirs: dict[str, Path]) -> CgroupUsage:
-    cpu_dir = dirs.get("cpuacct") or dirs.get("cpu")
-    mem_dir, blk_dir, pids_dir = dirs.get("memory"), dirs.get("blkio"), dirs.get("pids")
-    mem_usage = mem_limit = None
-    if mem_dir is not None:
-        mem_usage = _without_inactive_file(
-            read_int(mem_dir / "memory.usage_in_bytes"),
-            read_kv(mem_dir / "memory.stat"),
-            "total_inactive_file",
-        )
-        mem_limit = read_int(mem_dir / "memory.limit_in_bytes")
-        if mem_limit is not None and mem_limit >= V1_UNLIMITED:
-            mem_limit = None
-    blk = _v1_blkio(blk_dir) if blk_dir is not None else None
-    return CgroupUsage(
-        cpu_ns=read_int(cpu_dir / "cpuacct.usage") if cpu_dir is not None else None,
-        mem_usage=mem_usage,
-        mem_limit=mem_limit,
-        blk_read=blk[0] if blk else None,
-        blk_write=blk[1] if blk else None,
-        pids=read_int(pids_dir / "pids.current") if pids_dir is not None else None,
-        pids_limit=read_int(pids_dir / "pids.max") if pids_dir is not None else None,
-    )
-
-
-def _v2_usage(directory: Path) -> CgroupUsage:
-    usage_usec = read_kv(directory / "cpu.stat").get("usage_usec")
-    io_text = _read_text(directory / "io.stat")
-    blk = parse_io_stat(io_text) if io_text is not None else None
-    return CgroupUsage(
-        cpu_ns=usage_usec * 1000 if usage_usec is not None else None,
-        mem_usage=_without_inactive_file(
-            read_int(directory / "memory.current"),
-            read_kv(directory / "memory.stat"),
-            "inactive_file",
-        ),
-        mem_limit=read_int(directory / "memory.max"),
-        blk_read=blk[0] if blk else None,
-        blk_write=blk[1] if blk else None,
-        pids=read_int(directory / "pids.current"),
-        pids_limit=read_int(directory / "pids.max"),
-    )
-
-
-def read_usage(dirs: dict[str, Path]) -> CgroupUsage:
-    """The usage of a container's cgroup, from the directories container_cgroup_dirs found.
+class UsageReader:
+    """Reads one container's usage, again and again: the file paths are worked out once.
 
     v1 when per-controller directories are there (a hybrid host's unified
     directory holds no controllers), else v2.
     """
-    if any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio")):
-        return _v1_usage(dirs)
-    if "" in dirs:
-        return _v2_usage(dirs[""])
-    return CgroupUsage(None, None, None, None, None, None, None)
+
+    def __init__(self, dirs: dict[str, Path]):
+        self.v1 = any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio"))
+
+        def path(key: str, name: str) -> str | None:
+            directory = dirs.get(key)
+            return str(directory / name) if directory is not None else None
+
+        if self.v1:
+            cpu_dir = "cpuacct" if "cpuacct" in dirs else "cpu"
+            self.cpu = path(cpu_dir, "cpuacct.usage")
+            self.mem = path("memory", "memory.usage_in_bytes")
+            self.mem_limit = path("memory", "memory.limit_in_bytes")
+            self.mem_stat = path("memory", "memory.stat")
+            self.pids = path("pids", "pids.current")
+            self.pids_max = path("pids", "pids.max")
+            self.blk: str | None = None
+            if "blkio" in dirs:
+                existing = [n for n in _BLKIO_FILES if (dirs["blkio"] / n).exists()]
+                self.blk = str(dirs["blkio"] / existing[0]) if existing else None
+        else:
+            self.cpu = path("", "cpu.stat")
+            self.mem = path("", "memory.current")
+            self.mem_limit = path("", "memory.max")
+            self.mem_stat = path("", "memory.stat")
+            self.pids = path("", "pids.current")
+            self.pids_max = path("", "pids.max")
+            self.blk = path("", "io.stat")
+
+    def read(self) -> CgroupUsage:
+        def raw(p: str | None) -> bytes | None:
+            return read_raw(p) if p is not None else None
+
+        cpu_data = raw(self.cpu)
+        mem_stat = raw(self.mem_stat)
+        blk_data = raw(self.blk)
+        if self.v1:
+            cpu_ns = _int_of(cpu_data)
+            inactive = _stat_value(mem_stat, b"total_inactive_file")
+            mem_limit = _int_of(raw(self.mem_limit))
+            if mem_limit is not None and mem_limit >= V1_UNLIMITED:
+                mem_limit = None
+            blk = parse_blkio_bytes(blk_data.decode()) if blk_data is not None else None
+            if blk is None and blk_data is not None:
+                blk = (0, 0)  # no device listed yet: nothing read or written
+        else:
+            cpu_ns = _stat_value(cpu_data, b"usage_usec") * 1000 if cpu_data else None
+            inactive = _stat_value(mem_stat, b"inactive_file")
+            mem_limit = _int_of(raw(self.mem_limit))
+            blk = parse_io_stat(blk_data.decode()) if blk_data is not None else None
+        return CgroupUsage(
+            cpu_ns=cpu_ns,
+            mem_usage=_without_inactive(_int_of(raw(self.mem)), inactive),
+            mem_limit=mem_limit,
+            blk_read=blk[0] if blk else None,
+            blk_write=blk[1] if blk else None,
+            pids=_int_of(raw(self.pids)),
+            pids_limit=_int_of(raw(self.pids_max)),
+        )
+
+
+def read_usage(dirs: dict[str, Path]) -> CgroupUsage:
+    """The usage of a container's cgroup, from the directories container_cgroup_dirs found."""
+    if not dirs:
+        return CgroupUsage(None, None, None, None, None, None, None)
+    return UsageReader(dirs).read()

@@ -106,12 +106,13 @@ class History(TypedDict):
 # ---------------------------------------------------------------- readers of /proc
 
 
-def parse_net_dev(text: str) -> tuple[int, int]:
+def parse_net_dev(text: str | bytes) -> tuple[int, int]:
     """(rx bytes, tx bytes) summed over every interface but lo, from /proc/<pid>/net/dev."""
+    data = text.encode() if isinstance(text, str) else text
     rx = tx = 0
-    for line in text.splitlines()[2:]:
-        name, sep, rest = line.partition(":")
-        if not sep or name.strip() == "lo":
+    for line in data.splitlines()[2:]:
+        name, sep, rest = line.partition(b":")
+        if not sep or name.strip() == b"lo":
             continue
         fields = rest.split()
         if len(fields) >= 9:
@@ -120,10 +121,14 @@ def parse_net_dev(text: str) -> tuple[int, int]:
     return rx, tx
 
 
-def read_net_dev(pid: int, proc: Path = PROC) -> tuple[int, int] | None:
+def read_net_dev(path: str) -> tuple[int, int] | None:
+    """parse_net_dev of /proc/<pid>/net/dev (path given), None when the process is gone."""
+    data = cgroups.read_raw(path)
+    if data is None:
+        return None
     try:
-        return parse_net_dev((proc / str(pid) / "net" / "dev").read_text())
-    except (OSError, ValueError):
+        return parse_net_dev(data)
+    except ValueError:
         return None
 
 
@@ -291,16 +296,21 @@ class _Tracked:
     owner: str | None
     pid: int
     dirs: dict[str, Path]
+    reader: cgroups.UsageReader | None = None
+    net_dev: str = ""
     feed: _ApiFeed | None = None
     prev: _Counters | None = None
     last: ContainerSample | None = None
 
 
 def _reading_from_cgroups(tracked: _Tracked) -> _Reading | None:
-    usage = cgroups.read_usage(tracked.dirs)
+    if tracked.reader is None:
+        tracked.reader = cgroups.UsageReader(tracked.dirs)
+        tracked.net_dev = str(PROC / str(tracked.pid) / "net" / "dev")
+    usage = tracked.reader.read()
     if usage.cpu_ns is None and usage.mem_usage is None:
         return None  # the cgroup is gone: the container stopped
-    net = read_net_dev(tracked.pid)
+    net = read_net_dev(tracked.net_dev)
     return _Reading(
         counters=_Counters(
             t=time.monotonic(),
