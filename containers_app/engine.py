@@ -445,22 +445,41 @@ def log_stream(
         params["since"] = since
     response = _open_stream("/containers/{0}/logs", ref, params=params)
 
+    def chunks() -> Iterator[bytes]:
+        # Whatever has arrived, as it arrives: a live log is not held back waiting
+        # for a full buffer, and a long one is not read frame by frame.
+        if response.raw.chunked:
+            yield from response.raw.read_chunked(None, decode_content=False)
+        else:
+            while data := response.raw.read1(1 << 16):
+                yield data
+
     def multiplexed() -> Iterator[tuple[int, bytes]]:
-        # Each frame: 1 byte stream id, 3 padding, 4 bytes big-endian length.
-        while True:
-            header = response.raw.read(8)
-            if len(header) < 8:
-                return
-            stream, length = struct.unpack(">BxxxL", header)
-            if not length:
-                continue
-            data = response.raw.read(length)
-            if not data:
-                return
-            yield (STDERR if stream == 2 else STDOUT), data
+        # Frames: 1 byte stream id, 3 padding, 4 bytes big-endian length, payload.
+        # Consecutive frames of one stream are handed on joined.
+        buf = b""
+        for chunk in chunks():
+            buf = buf + chunk if buf else chunk
+            at, end = 0, len(buf)
+            current = 0
+            parts: list[bytes] = []
+            while end - at >= 8:
+                stream, length = struct.unpack_from(">BxxxL", buf, at)
+                if end - at - 8 < length:
+                    break
+                stream = STDERR if stream == 2 else STDOUT
+                if stream != current and parts:
+                    yield current, b"".join(parts)
+                    parts = []
+                current = stream
+                parts.append(buf[at + 8 : at + 8 + length])
+                at += 8 + length
+            if parts:
+                yield current, b"".join(parts)
+            buf = buf[at:]
 
     def raw() -> Iterator[tuple[int, bytes]]:
-        for chunk in response.raw.stream(None, decode_content=False):
+        for chunk in chunks():
             yield STDOUT, chunk
 
     return Stream(raw() if tty else multiplexed(), response)

@@ -90,21 +90,30 @@ def parse_options(query: dict[str, str]) -> LogOptions:
     )
 
 
-def _lines(chunks: Iterator[tuple[int, bytes]]) -> Iterator[tuple[Literal["o", "e"], str]]:
+def _line_batches(
+    chunks: Iterator[tuple[int, bytes]],
+) -> Iterator[list[tuple[Literal["o", "e"], str]]]:
+    """The complete lines of each chunk (a line split over chunks is kept until whole)."""
     partial = {engine.STDOUT: b"", engine.STDERR: b""}
     for stream, data in chunks:
-        buf = partial[stream] + data
-        *complete, rest = buf.split(b"\n")
         tag: Literal["o", "e"] = "e" if stream == engine.STDERR else "o"
-        for line in complete:
-            yield tag, line[:MAX_LINE].decode("utf-8", errors="replace")
-        if len(rest) > MAX_LINE:
-            yield tag, rest[:MAX_LINE].decode("utf-8", errors="replace")
-            rest = b""
-        partial[stream] = rest
+        buf = partial[stream] + data if partial[stream] else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) > MAX_LINE:
+                yield [(tag, buf[:MAX_LINE].decode("utf-8", errors="replace"))]
+                buf = b""
+            partial[stream] = buf
+            continue
+        partial[stream] = buf[cut + 1 :]
+        text = buf[:cut].decode("utf-8", errors="replace")
+        yield [
+            (tag, line if len(line) <= MAX_LINE else line[:MAX_LINE]) for line in text.split("\n")
+        ]
     for stream, rest in partial.items():
         if rest:
-            yield ("e" if stream == engine.STDERR else "o"), rest.decode("utf-8", errors="replace")
+            tag = "e" if stream == engine.STDERR else "o"
+            yield [(tag, rest[:MAX_LINE].decode("utf-8", errors="replace"))]
 
 
 class LogFollower:
@@ -164,20 +173,28 @@ class LogFollower:
             if self._closed:
                 self._stream.close()
                 return
-            for line in _lines(iter(self._stream)):
+            for batch in _line_batches(iter(self._stream)):
                 with self._cond:
                     if self._closed:
                         break
-                    if len(self._pending) >= MAX_PENDING:
-                        if self.options.follow:
-                            self._skipped += 1
-                            continue
+                    if not self.options.follow:
                         # A finite read: wait for the viewer rather than lose lines.
-                        while len(self._pending) >= MAX_PENDING and not self._closed:
+                        while (
+                            self._pending
+                            and len(self._pending) + len(batch) > MAX_PENDING
+                            and not self._closed
+                        ):
                             self._cond.wait(0.5)
-                    self._pending.append(line)
-                    count = len(self._pending)
-                if count in (1, BATCH_LINES):
+                    else:
+                        room = max(MAX_PENDING - len(self._pending), 0)
+                        if len(batch) > room:
+                            self._skipped += len(batch) - room
+                            batch = batch[:room]
+                    before = len(self._pending)
+                    self._pending.extend(batch)
+                    after = len(self._pending)
+                # Wake the pump for the first line of a batch and when a batch is full.
+                if before == 0 < after or before < BATCH_LINES <= after:
                     self._notify()
         except engine.EngineError as exc:
             self._error = exc.message
