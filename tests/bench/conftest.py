@@ -25,7 +25,7 @@ def bench_count(name: str, default: int) -> int:
     return int(os.environ.get(f"DOCKDASH_BENCH_{name}", default))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
     """N idle containers (DOCKDASH_BENCH_CONTAINERS, default 200), made and removed in parallel."""
     count = bench_count("CONTAINERS", 200)
@@ -49,7 +49,7 @@ def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
         list(pool.map(remove, made))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
     server = rig.start_live_server(tmp_path_factory.mktemp("bench-live"))
     server.add_user("admin", "admin", BENCH_PASSWORD)
@@ -76,7 +76,7 @@ def login_cookie(server: rig.LiveServer, username: str, password: str) -> str:
     return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bench_cookie(bench_server: rig.LiveServer) -> str:
     return login_cookie(bench_server, "admin", BENCH_PASSWORD)
 
