@@ -198,9 +198,9 @@ class LogFollower:
                     self._notify()
         except engine.EngineError as exc:
             self._error = exc.message
-        except OSError as exc:  # the socket was shut down by close()
-            if not self._closed:
-                self._error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - urllib3 says "connection broken" its own way
+            if not self._closed:  # (a shut-down socket after close() is the normal end)
+                self._error = f"The log stream broke: {exc}"
         finally:
             self._finished = True
             self._notify()

@@ -282,6 +282,9 @@ class _ApiFeed:
                 self.latest = raw
         except engine.EngineError as exc:
             log.info("stats stream of %s ended: %s", self.container_id[:12], exc.message)
+        except Exception as exc:  # noqa: BLE001 - closed under the reader, or broken
+            if not self._closed:
+                log.info("stats stream of %s broke: %s", self.container_id[:12], exc)
 
     def close(self) -> None:
         self._closed = True
@@ -548,6 +551,9 @@ class StatsSampler:
                         self._relist_needed = True
             except engine.EngineError as exc:
                 log.info("stats: events stream ended: %s", exc.message)
+            except Exception as exc:  # noqa: BLE001 - a broken stream: reconnect below
+                if self._running:
+                    log.info("stats: events stream broke: %s", exc)
             # Reconnect after a pause (the engine restarted, or the stream broke).
             for _ in range(20):
                 if not self._running:

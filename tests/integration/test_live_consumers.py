@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -304,6 +305,7 @@ async def test_terminal_runs_a_command_and_closing_ends_the_exec(
     assert start is not None and start.result == "ok"
     exec_id = start.params["exec_id"]
     assert not (await asyncio.to_thread(docker_client.api.exec_inspect, exec_id))["Running"]
+    assert not [t for t in threading.enumerate() if t.name == f"exec-{exec_id[:12]}"]
     assert await database_sync_to_async(
         AuditEntry.objects.filter(action="exec.end", target_id=container.id).exists
     )()
