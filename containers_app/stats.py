@@ -121,9 +121,9 @@ def parse_net_dev(text: str | bytes) -> tuple[int, int]:
     return rx, tx
 
 
-def read_net_dev(path: str) -> tuple[int, int] | None:
-    """parse_net_dev of /proc/<pid>/net/dev (path given), None when the process is gone."""
-    data = cgroups.read_raw(path)
+def read_net_dev(file: cgroups.KeptFile) -> tuple[int, int] | None:
+    """parse_net_dev of a process's /proc/<pid>/net/dev, None when the process is gone."""
+    data = file.read()
     if data is None:
         return None
     try:
@@ -300,16 +300,18 @@ class _Tracked:
     pid: int
     dirs: dict[str, Path]
     reader: cgroups.UsageReader | None = None
-    net_dev: str = ""
+    net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
     prev: _Counters | None = None
     last: ContainerSample | None = None
 
 
-def _reading_from_cgroups(tracked: _Tracked) -> _Reading | None:
-    if tracked.reader is None:
-        tracked.reader = cgroups.UsageReader(tracked.dirs)
-        tracked.net_dev = str(PROC / str(tracked.pid) / "net" / "dev")
+def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None:
+    if tracked.reader is None or tracked.net_dev is None:
+        tracked.reader = cgroups.UsageReader(tracked.dirs, keep_open=keep_open)
+        tracked.net_dev = cgroups.KeptFile(
+            str(PROC / str(tracked.pid) / "net" / "dev"), keep_open=keep_open
+        )
     usage = tracked.reader.read()
     if usage.cpu_ns is None and usage.mem_usage is None:
         return None  # the cgroup is gone: the container stopped
@@ -384,6 +386,7 @@ class StatsSampler:
         self._lock = threading.Lock()  # history is read from request threads too
         self._host = _HostMeter()
         self._mem_total = host_memory_total()
+        self._fd_budget = cgroups.open_file_budget()
         self._relist_needed = True
         self._ticks = 0
         self._events: engine.Stream | None = None
@@ -449,8 +452,14 @@ class StatsSampler:
 
     def _forget(self, cid: str) -> None:
         tracked = self._tracked.pop(cid, None)
-        if tracked is not None and tracked.feed is not None:
+        if tracked is None:
+            return
+        if tracked.feed is not None:
             tracked.feed.close()
+        if tracked.reader is not None:
+            tracked.reader.close()
+        if tracked.net_dev is not None:
+            tracked.net_dev.close()
 
     def _sample(self, tracked: _Tracked) -> ContainerSample | None:
         if tracked.feed is not None:
@@ -459,7 +468,9 @@ class StatsSampler:
             if reading is None:
                 return None  # the engine has not answered yet
         else:
-            reading = _reading_from_cgroups(tracked)
+            # Files stay open between ticks while this process may hold that many.
+            keep_open = len(self._tracked) * (cgroups.UsageReader.FILES + 1) < self._fd_budget
+            reading = _reading_from_cgroups(tracked, keep_open)
             if reading is None:
                 self._forget(tracked.id)
                 self._relist_needed = True
@@ -678,7 +689,11 @@ def measure_once(attrs: dict[str, Any], *, seconds: float = 0.5) -> ContainerSam
         pid=pid,
         dirs=dirs,
     )
-    if sampler._sample(tracked) is None:
-        return None
-    time.sleep(seconds)
-    return sampler._sample(tracked)
+    sampler._tracked[tracked.id] = tracked
+    try:
+        if sampler._sample(tracked) is None:
+            return None
+        time.sleep(seconds)
+        return sampler._sample(tracked)
+    finally:
+        sampler._forget(tracked.id)

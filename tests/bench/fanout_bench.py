@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 
 from tests import rig
@@ -93,6 +94,7 @@ async def _viewers(url: str, cookie: str, origin: str, clients: int, seconds: fl
     return counts, ages
 
 
+@pytest.mark.timeout(900)
 def test_fanout_bench(
     idle_containers: list[Any], bench_server: rig.LiveServer, bench_cookie: str
 ) -> None:

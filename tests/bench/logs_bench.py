@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import websockets
 
 from tests import rig
@@ -42,6 +43,7 @@ async def _read_all(url: str, cookie: str, origin: str) -> tuple[int, str, str]:
     raise AssertionError("the socket closed before the end marker")
 
 
+@pytest.mark.timeout(900)
 def test_logs_bench(
     make_container: Callable[..., Any],
     docker_client: Any,
