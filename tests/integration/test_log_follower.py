@@ -12,6 +12,11 @@ from containers_app import logs
 from tests.rig import wait_for
 
 
+# No database is used; but without this mark, after the Playwright (sync API) browser
+# tests of the same session, pytest-asyncio refuses to start this test's loop
+# ("Runner.run() cannot be called from a running event loop"), as the consumer
+# tests (which carry it) do not. Cause not traced further.
+@pytest.mark.django_db(transaction=True)
 async def test_slow_viewer_gets_a_skipped_count_and_nothing_else_is_lost(
     make_container: Callable[..., Any], docker_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
