@@ -21,22 +21,25 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 .local/secret_key:
-	mkdir -p .local
-	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
-	chmod 600 $@
+	@mkdir -p .local
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@chmod 600 $@
+
+# SECRET_KEY from the environment, else the generated, git-ignored .local/secret_key.
+WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat .local/secret_key)}"
 
 run: install .local/secret_key
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py migrate --noinput
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py ensure_admin
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(PY) manage.py collectstatic --noinput -v 0
-	@echo "dockdash on http://$(HOST):$(PORT)/"
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .local/secret_key)} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
+	@$(WITH_KEY) $(PY) manage.py migrate --noinput -v 0
+	@$(WITH_KEY) $(PY) manage.py ensure_admin
+	@$(WITH_KEY) $(PY) manage.py collectstatic --noinput -v 0
+	@echo "dockdash: http://$(HOST):$(PORT)/  (engine: $${DOCKDASH_DOCKER_HOST:-$${DOCKER_HOST:-unix:///var/run/docker.sock}})"
+	@$(WITH_KEY) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
 
 test: install-test
 	$(VENV)/bin/pytest
 
 bench: install-test
-	$(VENV)/bin/pytest -p no:cacheprovider -s tests/bench -o testpaths=tests/bench -o python_files='*_bench.py'
+	$(VENV)/bin/pytest -p no:cacheprovider -s tests/bench -o testpaths=tests/bench -o python_files='*_bench.py' --timeout 1800
 
 lint: install-test
 	$(VENV)/bin/ruff check .

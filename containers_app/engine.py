@@ -7,8 +7,11 @@ person can act on and the HTTP status the dashboard answers with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,6 +21,8 @@ import docker
 import docker.errors
 import requests.exceptions
 from django.conf import settings
+
+from containers_app.specs import ContainerSpec
 
 T = TypeVar("T")
 
@@ -119,6 +124,7 @@ def client() -> docker.DockerClient:
                 )
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
+            _install_api_call_recorder(_clients[url])
         return _clients[url]
 
 
@@ -325,6 +331,509 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
 def inspect_container(ref: str) -> dict[str, Any]:
     """`docker inspect` of one container, by id, short id or name."""
     return call(lambda c: c.api.inspect_container(ref))
+
+
+# ---------------------------------------------------------------- under the hood (issue 7):
+# writable layer, changes, image history, running containers' PIDs, and a record of the
+# HTTP calls this dashboard makes to the engine.
+
+
+def inspect_container_with_size(ref: str) -> dict[str, Any]:
+    """Inspect with `?size=1` (SizeRw, SizeRootFs): slow on big layers, so one container only."""
+
+    def fetch(c: docker.DockerClient) -> dict[str, Any]:
+        api = c.api
+        result: dict[str, Any] = api._result(
+            api._get(api._url("/containers/{0}/json", ref), params={"size": 1}), True
+        )
+        return result
+
+    return call(fetch)
+
+
+# Kind in GET /containers/{id}/changes
+CHANGE_KINDS = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def container_changes(ref: str) -> list[dict[str, str]]:
+    """`docker diff`: what the container's writable layer changed, as {"path", "kind"}."""
+    raw = call(lambda c: c.api.diff(ref)) or []
+    return [{"path": item["Path"], "kind": CHANGE_KINDS.get(item["Kind"], "?")} for item in raw]
+
+
+def image_history(ref: str) -> list[dict[str, Any]]:
+    """`docker history`: the image's layers, newest first."""
+    return list(call(lambda c: c.api.history(ref)) or [])
+
+
+def running_container_pids() -> list[dict[str, Any]]:
+    """id, name, labels and host PID of every running container."""
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for summary in c.api.containers(filters={"status": "running"}):
+            try:
+                attrs = c.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+            found.append(
+                {
+                    "id": attrs["Id"],
+                    "name": attrs.get("Name", "").lstrip("/"),
+                    "labels": (attrs.get("Config") or {}).get("Labels") or {},
+                    "pid": (attrs.get("State") or {}).get("Pid", 0),
+                }
+            )
+        return found
+
+    return call(gather)
+
+
+API_CALL_HISTORY = 200
+_api_calls: deque[dict[str, Any]] = deque(maxlen=API_CALL_HISTORY)
+
+
+def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    # A requests response hook: runs once the engine's answer headers arrived, so for
+    # streams (logs, events, exec) the duration is the time to the first byte.
+    request = response.request
+    _api_calls.append(
+        {
+            "at": time.time(),
+            "method": request.method or "",
+            "path": request.path_url,
+            "status": response.status_code,
+            "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
+        }
+    )
+
+
+def _install_api_call_recorder(c: docker.DockerClient) -> None:
+    hooks = c.api.hooks.setdefault("response", [])
+    if _record_api_call not in hooks:
+        hooks.append(_record_api_call)
+
+
+def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
+    """The HTTP calls this process made to the engine, newest first."""
+    return list(reversed(list(_api_calls)))[:limit]
+
+
+# ---------------------------------------------------------------- registries and jobs
+# Pull, push, tag, build, registry login and Docker Hub search, for registry_app.
+# Streams yield the engine's decoded progress messages as they come; errors are
+# translated while iterating, so a job sees EngineError and nothing else.
+
+
+def _translated_stream(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    with engine_errors():
+        yield from stream
+
+
+def pull_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker pull repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.pull(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def push_stream(
+    repository: str, tag: str, auth_config: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """`docker push repository:tag`, as its progress messages."""
+    with engine_errors():
+        raw = client().api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
+    return _translated_stream(raw)
+
+
+def build_stream(
+    context: Any, *, tag: str, buildargs: dict[str, str], labels: dict[str, str], dockerfile: str
+) -> Iterator[dict[str, Any]]:
+    """`docker build` of an uncompressed tar context (a file object), as its output messages."""
+    with engine_errors():
+        raw = client().api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            buildargs=buildargs or None,
+            labels=labels,
+            dockerfile=dockerfile or None,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+    return _translated_stream(raw)
+
+
+def tag_image(source: str, repository: str, tag: str) -> None:
+    """`docker tag source repository:tag`."""
+    ok = call(lambda c: c.api.tag(source, repository, tag=tag))
+    if not ok:
+        raise Conflict(f"The engine did not tag {source} as {repository}:{tag}.")
+
+
+def untag_image(ref: str) -> None:
+    """Remove the name `ref` only; the image stays while other names or containers use it."""
+    call(lambda c: c.api.remove_image(ref, noprune=True))
+
+
+def remove_image_ref(ref: str, *, force: bool = False) -> None:
+    """`docker rmi [--force] ref`."""
+    call(lambda c: c.api.remove_image(ref, force=force))
+
+
+def image_summary(ref: str) -> dict[str, Any]:
+    """Id, names, repo digests, size and labels of one local image."""
+    attrs = call(lambda c: c.api.inspect_image(ref))
+    return {
+        "id": attrs.get("Id", ""),
+        "tags": list(attrs.get("RepoTags") or []),
+        "digests": list(attrs.get("RepoDigests") or []),
+        "size": attrs.get("Size", 0),
+        "labels": (attrs.get("Config") or {}).get("Labels") or {},
+        "created": attrs.get("Created", ""),
+    }
+
+
+def local_image_names() -> list[dict[str, Any]]:
+    """Every local `repository:tag` with its image id, newest image first (for pick lists)."""
+    images = call(lambda c: c.api.images())
+    rows = []
+    for img in sorted(images, key=lambda i: i.get("Created", 0), reverse=True):
+        for name in img.get("RepoTags") or []:
+            if name != "<none>:<none>":
+                rows.append({"ref": name, "id": img.get("Id", ""), "labels": img.get("Labels")})
+    return rows
+
+
+class NoAnswerInTime(EngineError):
+    """The engine took longer than we wait (it is itself waiting on a registry)."""
+
+    status = 504
+
+
+@contextmanager
+def _bounded(timeout: float, doing: str) -> Iterator[None]:
+    try:
+        with engine_errors():
+            yield
+    except EngineUnavailable as exc:
+        if isinstance(exc.__cause__, requests.exceptions.ReadTimeout):
+            raise NoAnswerInTime(
+                f"The engine gave no answer within {timeout:g} s {doing}."
+            ) from exc
+        raise
+
+
+def _short_lived_client(timeout: float) -> docker.APIClient:
+    """A separate low-level client with its own timeout.
+
+    Logins go through it so that credentials are never cached in the shared
+    client (docker-py remembers successful logins and would reuse them for
+    other users' pulls); searches so they give up after `timeout` seconds.
+    """
+    url = endpoint()
+    version = call(lambda c: c.api.api_version)
+    with engine_errors():
+        return docker.APIClient(base_url=url, version=version, timeout=timeout, **_tls_kwargs(url))
+
+
+def registry_login(username: str, password: str, server: str, *, timeout: float) -> dict[str, Any]:
+    """Ask the engine to log in to `server`; the engine's answer, or EngineError with its reason."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, f"while logging in to {server}"):
+            return dict(
+                api._result(
+                    api._post_json(
+                        api._url("/auth"),
+                        data={"username": username, "password": password, "serveraddress": server},
+                    ),
+                    json=True,
+                )
+            )
+    finally:
+        api.close()
+
+
+def search_images(term: str, *, limit: int, timeout: float) -> list[dict[str, Any]]:
+    """`docker search term` through the engine, giving up after `timeout` seconds."""
+    api = _short_lived_client(timeout)
+    try:
+        with _bounded(timeout, "while searching Docker Hub"):
+            return list(api.search(term, limit=limit))
+    finally:
+        api.close()
+
+
+# ------------------------------------------------------- shared host: quota usage (issue 6)
+
+
+def inspect_labelled_containers(label: str) -> list[dict[str, Any]]:
+    """`docker inspect` of every container carrying `label` ("key=value"), stopped ones too.
+
+    One list call filtered by the label, then an inspect of only those containers
+    (the list lacks the HostConfig limits the quotas add up).
+    """
+
+    def gather(c: docker.DockerClient) -> list[dict[str, Any]]:
+        found = []
+        for item in c.api.containers(all=True, filters={"label": label}):
+            try:
+                found.append(c.api.inspect_container(item["Id"]))
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+        return found
+
+    return call(gather)
+
+
+# ---------------------------------------------------------------- containers, images, networks,
+# volumes and the events stream (containers feature). Raw Engine API data in, raw data out; the
+# services in containers_app.services shape it for pages and the API.
+
+
+def list_containers(*, all: bool = True) -> list[dict[str, Any]]:  # noqa: A002 - the API's word
+    """`docker ps [-a]`: one engine call for every container, never `size=true`."""
+    return call(lambda c: c.api.containers(all=all))
+
+
+def _restart_policy(policy: str) -> dict[str, Any]:
+    name, _, retries = policy.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(retries) if retries else 0}
+
+
+def _binds(spec: ContainerSpec) -> list[str]:
+    # Binds (not Mounts), as `docker run -v source:target[:ro]` writes them, so the
+    # dashboard and the shown command line create the same container.
+    return [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts]
+
+
+def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int | None]]]:
+    bindings: dict[str, list[tuple[str, int | None]]] = {}
+    for p in spec.ports:
+        bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append((p.host_ip, p.host_port))
+    return bindings
+
+
+def create_container(spec: ContainerSpec) -> str:
+    """Create (and start, if `spec.start`) the container `spec` describes; returns its id.
+
+    `spec` is already validated and carries every label it should (the owner's too).
+    """
+
+    def create(c: docker.DockerClient) -> str:
+        host_config = c.api.create_host_config(
+            binds=_binds(spec) or None,
+            port_bindings=_port_bindings(spec) or None,
+            mem_limit=spec.memory,
+            nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None,
+            pids_limit=spec.pids_limit,
+            restart_policy=_restart_policy(spec.restart_policy),
+            auto_remove=spec.auto_remove,
+            network_mode=spec.network or None,
+            privileged=spec.privileged,
+            cap_add=spec.cap_add or None,
+            devices=spec.devices or None,
+            pid_mode=spec.pid_mode or None,
+            ipc_mode=spec.ipc_mode or None,
+            uts_mode=spec.uts_mode or None,
+            userns_mode=spec.userns_mode or None,
+            security_opt=spec.security_opt or None,
+            sysctls=spec.sysctls or None,
+            cgroup_parent=spec.cgroup_parent or None,
+        )
+        created = c.api.create_container(
+            spec.image,
+            command=spec.command,
+            entrypoint=spec.entrypoint,
+            name=spec.name or None,
+            environment=[f"{k}={v}" for k, v in spec.env.items()] or None,
+            labels=dict(spec.labels),
+            ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
+            working_dir=spec.working_dir or None,
+            user=spec.user or None,
+            tty=spec.tty,
+            host_config=host_config,
+        )
+        container_id = str(created["Id"])
+        if spec.start:
+            try:
+                c.api.start(container_id)
+            except docker.errors.APIError:
+                # A container that could not start (port taken, ...) is not left behind:
+                # the host stays as it was before the request.
+                c.api.remove_container(container_id, force=True, v=True)
+                raise
+        return container_id
+
+    return call(create)
+
+
+def start_container(ref: str) -> None:
+    call(lambda c: c.api.start(ref))
+
+
+def stop_container(ref: str) -> None:
+    call(lambda c: c.api.stop(ref))
+
+
+def restart_container(ref: str) -> None:
+    call(lambda c: c.api.restart(ref))
+
+
+def pause_container(ref: str) -> None:
+    call(lambda c: c.api.pause(ref))
+
+
+def unpause_container(ref: str) -> None:
+    call(lambda c: c.api.unpause(ref))
+
+
+def kill_container(ref: str) -> None:
+    call(lambda c: c.api.kill(ref))
+
+
+# The actions a request may name, each an explicit function (never getattr on a request string).
+CONTAINER_ACTIONS: dict[str, Callable[[str], None]] = {
+    "start": start_container,
+    "stop": stop_container,
+    "restart": restart_container,
+    "pause": pause_container,
+    "unpause": unpause_container,
+    "kill": kill_container,
+}
+
+
+def remove_container(ref: str, *, force: bool = False, volumes: bool = False) -> None:
+    call(lambda c: c.api.remove_container(ref, force=force, v=volumes))
+
+
+def rename_container(ref: str, name: str) -> None:
+    call(lambda c: c.api.rename(ref, name))
+
+
+def list_images() -> list[dict[str, Any]]:
+    """`docker images`: every image with all its tags, one call."""
+    return call(lambda c: c.api.images())
+
+
+def inspect_image(ref: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_image(ref))
+
+
+def remove_image(ref: str, *, force: bool = False) -> list[dict[str, str]]:
+    """`docker rmi [-f]`: what was untagged and deleted."""
+    return call(lambda c: c.api.remove_image(ref, force=force)) or []
+
+
+def _prune_filters(label: str) -> dict[str, Any]:
+    return {"label": [label]} if label else {}
+
+
+def prune_images(*, label: str = "") -> dict[str, Any]:
+    """`docker image prune [--filter label=...]`: dangling images only."""
+    return call(lambda c: c.api.prune_images(filters={"dangling": True, **_prune_filters(label)}))
+
+
+def list_networks() -> list[dict[str, Any]]:
+    return call(lambda c: c.api.networks())
+
+
+def inspect_network(ref: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_network(ref))
+
+
+def create_network(
+    name: str,
+    *,
+    driver: str = "bridge",
+    subnet: str = "",
+    gateway: str = "",
+    internal: bool = False,
+    labels: dict[str, str] | None = None,
+) -> str:
+    def create(c: docker.DockerClient) -> str:
+        ipam = None
+        if subnet or gateway:
+            pool = docker.types.IPAMPool(subnet=subnet or None, gateway=gateway or None)
+            ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        made = c.api.create_network(
+            name, driver=driver, ipam=ipam, internal=internal, labels=labels or None
+        )
+        return str(made["Id"])
+
+    return call(create)
+
+
+def connect_network(network: str, container: str, *, aliases: list[str] | None = None) -> None:
+    call(lambda c: c.api.connect_container_to_network(container, network, aliases=aliases or None))
+
+
+def disconnect_network(network: str, container: str, *, force: bool = False) -> None:
+    call(lambda c: c.api.disconnect_container_from_network(container, network, force=force))
+
+
+def remove_network(ref: str) -> None:
+    call(lambda c: c.api.remove_network(ref))
+
+
+def prune_networks(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_networks(filters=_prune_filters(label) or None))
+
+
+def list_volumes() -> list[dict[str, Any]]:
+    return call(lambda c: c.api.volumes().get("Volumes") or [])
+
+
+def volume_usage() -> dict[str, dict[str, int]]:
+    """Size and reference count of each local volume, from `/system/df`."""
+    df = call(lambda c: c.api.df())
+    return {v["Name"]: v.get("UsageData") or {} for v in df.get("Volumes") or []}
+
+
+def inspect_volume(name: str) -> dict[str, Any]:
+    return call(lambda c: c.api.inspect_volume(name))
+
+
+def create_volume(
+    name: str, *, driver: str = "local", labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return call(lambda c: c.api.create_volume(name or None, driver=driver, labels=labels or None))
+
+
+def remove_volume(name: str) -> None:
+    call(lambda c: c.api.remove_volume(name))
+
+
+def prune_volumes(*, label: str = "") -> dict[str, Any]:
+    return call(lambda c: c.api.prune_volumes(filters=_prune_filters(label) or None))
+
+
+def host_cpus() -> int:
+    """How many CPUs the engine's host has (the ceiling of a container's `cpus`)."""
+    return int(call(lambda c: c.api.info()).get("NCPU") or 1)
+
+
+class EventStream:
+    """`docker events` as decoded dicts; `close()` from any thread ends the iteration."""
+
+    def __init__(self, since: int | None = None):
+        self._stream = call(lambda c: c.api.events(since=since, decode=True))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with engine_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already closed by the engine going away
+            self._stream.close()
 
 
 # ---------------------------------------------------------------- live stats, logs and exec

@@ -30,6 +30,7 @@ class Perm(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
     MANAGE_REGISTRIES = "manage_registries"
+    MANAGE_QUOTAS = "manage_quotas"  # per-user quotas and role defaults: admins only
 
 
 _INSTRUCTOR = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
@@ -101,3 +102,37 @@ def visible(
 def owner_labels(user: Any) -> dict[str, str]:
     """The labels that mark a new object as the user's."""
     return {OWNER_LABEL: user.get_username()}
+
+
+# ---------------------------------------------------------------- shared host: users and roles
+
+
+def may_set_role(actor: Any, target: Any, new_role: str) -> str:
+    """Why `actor` may not give `target` the role `new_role` ("" when they may).
+
+    Admins set any role; instructors set student, viewer and instructor on
+    accounts that are not admins; nobody changes their own role here, so the last
+    admin cannot lock everyone out by accident.
+    """
+    role = role_of(actor)
+    if not can(actor, Perm.MANAGE_USERS):
+        return f"Your role ({role}) may not change roles."
+    if actor.pk == target.pk:
+        return "You cannot change your own role."
+    if role == Role.ADMIN:
+        return ""
+    if role_of(target) == Role.ADMIN:
+        return "Only admins may change the role of an admin."
+    if new_role == Role.ADMIN:
+        return "Only admins may make admins."
+    return ""
+
+
+def roles_creatable_by(actor: Any) -> list[str]:
+    """The roles of the accounts `actor` may create: admins any, instructors students."""
+    role = role_of(actor)
+    if role == Role.ADMIN:
+        return list(Role.values)
+    if role == Role.INSTRUCTOR:
+        return [str(Role.STUDENT)]
+    return []

@@ -32,3 +32,12 @@ def create_user(username: str, role: str, password: str | None = None) -> tuple[
         is_superuser=role == Role.ADMIN,
     )
     return user, password
+
+
+def set_role(user: User, role: str) -> None:
+    """Give `user` the role, with the admin-site flags that go with it."""
+    if role not in Role.values:
+        raise ValidationError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
+    user.role = role
+    user.is_staff = user.is_superuser = role == Role.ADMIN
+    user.save(update_fields=["role", "is_staff", "is_superuser"])

@@ -12,10 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from containers_app import engine
+from dashboard.policy import PolicyViolation
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error as `{"error": "...", "field": ...}`; engine errors with their status."""
+    if isinstance(exc, PolicyViolation):  # the shared-host policy and quotas
+        return Response({"error": exc.message, "field": exc.field or None}, status=exc.status)
     if isinstance(exc, engine.EngineError):
         body: dict[str, Any] = {"error": exc.message}
         if isinstance(exc, engine.EngineUnavailable):

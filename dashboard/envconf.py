@@ -90,3 +90,32 @@ def database_from_url(url: str) -> dict[str, object]:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported (use sqlite:/// or postgres://)"
     )
+
+
+# ---------------------------------------------------------------- shared-host policy (issue 6)
+
+
+def env_port_range(name: str, default: tuple[int, int], *, minimum: int = 1024) -> tuple[int, int]:
+    """A `LOW-HIGH` range of host ports, both ends included, never below `minimum`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    low_text, sep, high_text = raw.strip().partition("-")
+    try:
+        low, high = int(low_text), int(high_text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 20000-29999, not {raw!r}") from None
+    if not sep or not minimum <= low <= high <= 65535:
+        raise ImproperlyConfigured(
+            f"{name} must be LOW-HIGH with {minimum} <= LOW <= HIGH <= 65535, not {raw!r}"
+        )
+    return low, high
+
+
+def env_abs_paths(name: str) -> list[str]:
+    """A comma-separated list of absolute host paths, normalised (`..` folded)."""
+    paths = env_list(name)
+    for path in paths:
+        if not path.startswith("/"):
+            raise ImproperlyConfigured(f"{name} lists {path!r}, which is not an absolute path")
+    return [os.path.normpath(path) for path in paths]

@@ -1,6 +1,8 @@
-"""Users with a role, and the append-only audit log."""
+"""Users with a role, the append-only audit log, and the quotas of a shared host."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -46,3 +48,72 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target_name}"
+
+    # The log is append-only: a row, once written, is never changed or removed.
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AuditLogIsAppendOnly("audit entries cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class QuotaLimits(models.Model):
+    """The limits of a shared host; empty means "no limit" for a role, "the role's" for a user."""
+
+    max_containers = models.PositiveIntegerField(
+        "containers in total", null=True, blank=True, help_text="running or stopped"
+    )
+    max_running = models.PositiveIntegerField(
+        "running containers", null=True, blank=True, help_text="running, paused or restarting"
+    )
+    memory_per_container = models.PositiveBigIntegerField(
+        "memory per container (bytes)", null=True, blank=True
+    )
+    memory_total = models.PositiveBigIntegerField(
+        "memory of running containers (bytes)", null=True, blank=True
+    )
+    cpus_per_container = models.FloatField("CPUs per container", null=True, blank=True)
+    cpus_total = models.FloatField("CPUs of running containers", null=True, blank=True)
+    pids_per_container = models.PositiveIntegerField("pids per container", null=True, blank=True)
+
+    LIMIT_FIELDS = (
+        "max_containers",
+        "max_running",
+        "memory_per_container",
+        "memory_total",
+        "cpus_per_container",
+        "cpus_total",
+        "pids_per_container",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class RoleQuota(QuotaLimits):
+    """The default limits of everyone with a role (admins have none: they are exempt)."""
+
+    role = models.CharField(max_length=16, choices=Role.choices, unique=True)
+
+    class Meta:
+        ordering = ["role"]
+
+    def __str__(self) -> str:
+        return f"defaults for {self.role}s"
+
+
+class Quota(QuotaLimits):
+    """One user's own limits; each empty field falls back to the role's default."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}"

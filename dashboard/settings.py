@@ -9,10 +9,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.envconf import (
     database_from_url,
+    env_abs_paths,
     env_bool,
     env_float,
     env_int,
     env_list,
+    env_port_range,
     env_str,
 )
 
@@ -162,3 +164,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DOCKDASH_LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
+
+# Registry passwords are encrypted with this Fernet key; empty: derived from SECRET_KEY (HKDF).
+DOCKDASH_CREDENTIALS_KEY = env_str("DOCKDASH_CREDENTIALS_KEY")
+
+# Shared host (issue 6): what non-admins may publish and bind, and where per-user
+# create/start locks live (a folder on this host; see dashboard/quotas.py).
+STUDENT_PORT_RANGE = env_port_range("DOCKDASH_STUDENT_PORT_RANGE", (20000, 29999))
+BIND_ALLOWLIST = env_abs_paths("DOCKDASH_BIND_ALLOWLIST")
+LOCK_DIR = Path(env_str("DOCKDASH_LOCK_DIR", str(LOCAL_DIR / "locks")))

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from dashboard import api, views
+from dashboard import api, audit_views, user_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,6 +19,26 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/engine/", api.engine_detail, name="api-engine"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("", include("containers_app.urls")),
+    # Registry routes first: /api/v1/images/pull/ and /push/ must win over image refs.
     path("", include("registry_app.urls")),
+    path("", include("containers_app.urls")),
+]
+
+# ------------------------------------------------------- shared host: audit log (issue 6)
+urlpatterns += [
+    path("audit/", audit_views.audit_log, name="audit"),
+    path("audit/export.csv", audit_views.audit_csv, name="audit-csv"),
+    path("api/v1/audit/", audit_views.audit_api, name="api-audit"),
+]
+
+# ------------------------------------------------------- shared host: users and quotas (issue 6)
+urlpatterns += [
+    path("users/", user_views.user_list, name="users"),
+    path("users/create/", user_views.user_create, name="user-create"),
+    path("users/bulk/", user_views.user_bulk_create, name="user-bulk-create"),
+    path("users/quotas/", user_views.role_quotas, name="role-quotas"),
+    path("users/me/", user_views.my_usage, name="my-usage"),
+    path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
+    path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
+    path("users/<int:pk>/quota/", user_views.user_quota, name="user-quota"),
 ]

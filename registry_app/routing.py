@@ -1,5 +1,11 @@
+"""Websocket routes of the registry app."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from registry_app import consumers
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/jobs/<int:pk>/", consumers.JobConsumer.as_asgi(), name="ws-job"),
+]

@@ -1,5 +1,50 @@
+"""Pages and API routes of the registry app."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from registry_app import api, views
+
+urlpatterns: list[URLPattern] = [
+    path("registries/", views.registry_list, name="registries"),
+    path("registries/new/", views.registry_create, name="registry-create"),
+    path("registries/pull/", views.pull, name="registry-pull"),
+    path("registries/push/", views.push, name="registry-push"),
+    path("registries/build/", views.build, name="registry-build"),
+    path("registries/search/", views.hub_search, name="hub-search"),
+    path("registries/<int:pk>/edit/", views.registry_edit, name="registry-edit"),
+    path("registries/<int:pk>/delete/", views.registry_delete, name="registry-delete"),
+    path("registries/<int:pk>/test/", views.registry_test, name="registry-test"),
+    path("registries/<int:pk>/catalog/", views.registry_catalog, name="registry-catalog"),
+    path(
+        "registries/<int:pk>/repositories/<path:repository>/tags/<str:tag>/delete/",
+        views.registry_tag_delete,
+        name="registry-tag-delete",
+    ),
+    path(
+        "registries/<int:pk>/repositories/<path:repository>/",
+        views.registry_tags,
+        name="registry-tags",
+    ),
+    path("registries/jobs/", views.job_list, name="jobs"),
+    path("registries/jobs/<int:pk>/", views.job_detail, name="job-detail"),
+    # JSON API (DESIGN.md)
+    path("api/v1/registries/", api.registries, name="api-registries"),
+    path("api/v1/registries/<int:pk>/", api.registry_detail, name="api-registry"),
+    path("api/v1/registries/<int:pk>/test/", api.registry_test, name="api-registry-test"),
+    path("api/v1/registries/<int:pk>/repositories/", api.repositories, name="api-repositories"),
+    path(
+        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/<str:tag>/",
+        api.tag_delete,
+        name="api-tag",
+    ),
+    path(
+        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/",
+        api.tags,
+        name="api-tags",
+    ),
+    path("api/v1/images/pull/", api.image_pull, name="api-image-pull"),
+    path("api/v1/images/push/", api.image_push, name="api-image-push"),
+    path("api/v1/jobs/<int:pk>/", api.job_detail, name="api-job"),
+]

@@ -190,8 +190,8 @@ def start_live_server(
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DOCKDASH_STATIC_ROOT=str(workdir / "static"),
         PYTHONUNBUFFERED="1",
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})
     if docker_host:
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)

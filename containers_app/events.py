@@ -1,0 +1,186 @@
+"""The one Docker events watcher per process, and the consumer that forwards its events.
+
+The watcher is a producer outside the consumers: a thread reads the engine's
+blocking `/events` stream (never on the event loop) and hops each event onto the
+loop to `group_send` it to one channel-layer group. It starts with the first
+subscriber and stops after the last one leaves; when the engine goes away it
+reconnects, resuming from the last event's time so nothing is missed.
+
+The consumer (`/ws/events/`) needs a logged-in user, forwards only events about
+objects the user may see (dashboard.access), and batches them into one frame per
+~100 ms so a burst (300 containers stopped at once) is a few frames, not hundreds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import Any, TypedDict
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+
+from containers_app import engine
+from dashboard import access
+from dashboard.access import OWNER_LABEL, Perm
+
+log = logging.getLogger(__name__)
+
+GROUP = "docker-events"
+KINDS = ("container", "image", "network", "volume")
+FLUSH_SECONDS = 0.1
+PREDEFINED_NETWORKS = ("bridge", "host", "none")
+
+
+class DockerEvent(TypedDict):
+    kind: str  # container, image, network, volume
+    action: str  # create, start, die, destroy, tag, delete, connect, ...
+    id: str
+    name: str
+    owner: str  # "" when the object carries no owner label
+    time: float
+
+
+class EventsFrame(TypedDict):
+    type: str  # "events"
+    events: list[DockerEvent]
+
+
+def slim(raw: dict[str, Any]) -> DockerEvent | None:
+    """The part of an engine event pages need; None for kinds no page shows."""
+    kind = raw.get("Type", "")
+    action = str(raw.get("Action", "")).split(":", 1)[0]
+    if kind not in KINDS or action.startswith("exec_"):
+        return None
+    actor = raw.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    return {
+        "kind": kind,
+        "action": action,
+        "id": str(actor.get("ID", "")),
+        "name": str(attrs.get("name", "")),
+        "owner": str(attrs.get(OWNER_LABEL, "")),
+        "time": raw.get("timeNano", 0) / 1e9 or float(raw.get("time", 0)),
+    }
+
+
+def may_see(user: Any, event: DockerEvent) -> bool:
+    shared = event["kind"] == "image" or (
+        event["kind"] == "network" and event["name"] in PREDEFINED_NETWORKS
+    )
+    return access.can(user, Perm.VIEW, event["owner"] or None, shared=shared)
+
+
+class EventsWatcher:
+    """One `docker events` stream per process, feeding the GROUP channel-layer group."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._stream: engine.EventStream | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._subscribers += 1
+            self._loop = loop
+            if self._thread is None:
+                self._stop = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stop,), name="docker-events", daemon=True
+                )
+                self._thread.start()
+
+    def unsubscribe(self) -> None:
+        with self._lock:
+            self._subscribers = max(self._subscribers - 1, 0)
+            if self._subscribers or self._thread is None:
+                return
+            self._stop.set()
+            if self._stream is not None:
+                self._stream.close()  # wakes the thread out of its blocking read
+            self._thread = self._stream = None
+
+    def _run(self, stop: threading.Event) -> None:
+        since = time.time()
+        while not stop.is_set():
+            try:
+                stream = engine.EventStream(since=int(since))
+                with self._lock:
+                    if stop.is_set():
+                        stream.close()
+                        return
+                    self._stream = stream
+                for raw in stream:
+                    if stop.is_set():
+                        return
+                    event = slim(raw)
+                    if event is not None:
+                        since = max(since, event["time"])
+                        self._publish(event)
+            except engine.EngineError as exc:
+                log.info("docker events stream ended: %s; reconnecting", exc.message)
+            stop.wait(1.0)  # the engine is away or the stream ended: retry gently
+
+    def _publish(self, event: DockerEvent) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        message = {"type": "docker.event", "event": event}
+        future = asyncio.run_coroutine_threadsafe(
+            get_channel_layer().group_send(GROUP, message), loop
+        )
+        with contextlib.suppress(Exception):  # the loop is shutting down: nobody listens
+            future.result(timeout=5)
+
+
+watcher = EventsWatcher()
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """`/ws/events/`: the Docker events this user may see, batched."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.buffer: list[DockerEvent] = []
+        self.flush_task: asyncio.Task[None] | None = None
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        watcher.subscribe(asyncio.get_running_loop())
+        self.subscribed = True
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "subscribed", False):
+            self.subscribed = False
+            await self.channel_layer.group_discard(GROUP, self.channel_name)
+            watcher.unsubscribe()
+        task = getattr(self, "flush_task", None)
+        if task is not None:
+            task.cancel()
+
+    async def docker_event(self, message: dict[str, Any]) -> None:
+        event: DockerEvent = message["event"]
+        if not may_see(self.user, event):
+            return
+        self.buffer.append(event)
+        if self.flush_task is None:
+            self.flush_task = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        events, self.buffer, self.flush_task = self.buffer, [], None
+        frame: EventsFrame = {"type": "events", "events": events}
+        await self.send_json(frame)

@@ -1,0 +1,489 @@
+"""Pages for containers, images, networks and volumes: parse, ask the policy, call a service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from containers_app import engine, services
+from containers_app.forms import (
+    ConnectForm,
+    ContainerCreateForm,
+    NetworkCreateForm,
+    RenameForm,
+    TagForm,
+    VolumeCreateForm,
+)
+from containers_app.lookup import container_for_user, container_page_context
+from containers_app.validation import docker_run_command
+from dashboard import access, policy
+from dashboard.access import Perm
+from dashboard.policy import PolicyViolation
+
+ACTION_LABELS = {
+    "start": "Start",
+    "stop": "Stop",
+    "restart": "Restart",
+    "pause": "Pause",
+    "unpause": "Unpause",
+    "kill": "Kill",
+    "remove": "Remove",
+}
+# Which actions make sense in which state (the others are hidden, not refused).
+ACTIONS_BY_STATE = {
+    "running": ("stop", "restart", "pause", "kill"),
+    "paused": ("unpause", "kill"),
+    "restarting": ("stop", "kill"),
+    "created": ("start",),
+    "exited": ("start", "restart"),
+    "dead": (),
+}
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _link_host(request: HttpRequest) -> str:
+    host = urlsplit("//" + request.get_host()).hostname or "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+OK, GONE, REFUSED = "ok", "gone", "refused"
+
+
+def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
+    """Run a mutation; its success or the refusal, in words, becomes a message."""
+    try:
+        messages.success(request, work())
+    except Http404 as exc:
+        messages.error(request, f"{exc} (it may have been removed meanwhile).")
+        return GONE
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or "You may not do that.")
+    except PolicyViolation as exc:
+        messages.error(request, exc.message)
+    except engine.EngineUnavailable:
+        raise
+    except engine.EngineError as exc:
+        messages.error(request, exc.message)
+    else:
+        return OK
+    return REFUSED
+
+
+def _form_errors(form: Any) -> str:
+    return "; ".join(
+        f"{field}: {' '.join(errs)}" if field != "__all__" else " ".join(errs)
+        for field, errs in form.errors.items()
+    )
+
+
+# ---------------------------------------------------------------- containers
+
+
+@require_GET
+def container_list(request: HttpRequest) -> HttpResponse:
+    show_all = request.GET.get("all", "1") != "0"
+    filters = {
+        "text": request.GET.get("q", ""),
+        "state": request.GET.get("state", ""),
+        "label": request.GET.get("label", ""),
+        "sort": request.GET.get("sort", "name"),
+    }
+    rows = services.list_containers(request.user, all=show_all, **filters)
+    context = {
+        "rows": rows,
+        "show_all": show_all,
+        "filters": filters,
+        "states": services.CONTAINER_STATES,
+        "bulk_actions": [(a, ACTION_LABELS[a]) for a in services.BULK_ACTIONS],
+        "link_host": _link_host(request),
+        "can_create": access.can(request.user, Perm.CREATE),
+    }
+    if request.GET.get("partial") == "rows":
+        return render(request, "containers_app/_container_rows.html", context)
+    return render(request, "containers_app/container_list.html", context)
+
+
+@require_POST
+def container_bulk(request: HttpRequest) -> HttpResponse:
+    action = request.POST.get("action", "")
+    refs = request.POST.getlist("ids")
+    if action not in services.BULK_ACTIONS:
+        messages.error(request, "Pick an action for the selected containers.")
+    elif not refs:
+        messages.error(request, "Select at least one container first.")
+    else:
+        for r in services.bulk_action(request, refs, action):
+            if r["ok"]:
+                messages.success(request, f"{r['name']}: {action} done ({r['command']})")
+            else:
+                messages.error(request, f"{r['name']}: {action} failed: {r['error']}")
+    return _back(request, reverse("containers"))
+
+
+def _action_buttons(attrs: dict[str, Any]) -> list[dict[str, str]]:
+    name = attrs.get("Name", "").lstrip("/")
+    state = (attrs.get("State") or {}).get("Status", "")
+    return [
+        {"action": a, "label": ACTION_LABELS[a], "command": services.docker_command(a, name)}
+        for a in ACTIONS_BY_STATE.get(state, ())
+    ]
+
+
+@require_GET
+def container_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    attrs = container_for_user(request.user, ref)
+    owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
+    name = attrs.get("Name", "").lstrip("/")
+    context = {
+        **container_page_context(attrs, "overview"),
+        "d": services.container_detail(attrs),
+        "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
+        "actions": _action_buttons(attrs),
+        "can_control": access.can(request.user, Perm.CONTROL, owner),
+        "can_remove": access.can(request.user, Perm.REMOVE, owner),
+        "rename_form": RenameForm(initial={"name": name}),
+        "remove_command": services.docker_command("remove", name, force=True, volumes=True),
+    }
+    if request.GET.get("partial") == "overview":
+        return render(request, "containers_app/_container_overview.html", context)
+    return render(request, "containers_app/container_detail.html", context)
+
+
+@require_POST
+def container_action(request: HttpRequest, ref: str, action: str) -> HttpResponse:
+    def act() -> str:
+        done = services.container_action(request, ref, action)
+        return f"{ACTION_LABELS.get(action, action)}: {done['name']} ({done['command']})"
+
+    if action not in engine.CONTAINER_ACTIONS:
+        raise Http404(f"No such action: {action}")
+    if _attempt(request, act) == GONE:
+        return redirect("containers")
+    return _back(request, reverse("container-detail", args=[ref]))
+
+
+@require_POST
+def container_rename(request: HttpRequest, ref: str) -> HttpResponse:
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return _back(request, reverse("container-detail", args=[ref]))
+
+    def rename() -> str:
+        done = services.rename_container(request, ref, form.parsed)
+        return f"Renamed to {done['name']} ({done['command']})"
+
+    outcome = _attempt(request, rename)
+    if outcome == OK:
+        return redirect("container-detail", form.parsed)
+    if outcome == GONE:
+        return redirect("containers")
+    return _back(request, reverse("container-detail", args=[ref]))
+
+
+@require_POST
+def container_remove(request: HttpRequest, ref: str) -> HttpResponse:
+    force = request.POST.get("force") == "on"
+    volumes = request.POST.get("volumes") == "on"
+
+    def remove() -> str:
+        done = services.remove_container(request, ref, force=force, volumes=volumes)
+        return f"Removed {done['name']} ({done['command']})"
+
+    if _attempt(request, remove) in (OK, GONE):
+        return redirect("containers")
+    return _back(request, reverse("container-detail", args=[ref]))
+
+
+def _create_choices() -> dict[str, Any]:
+    images = sorted(
+        {t for img in engine.list_images() for t in img.get("RepoTags") or []} - {"<none>:<none>"}
+    )
+    networks = sorted(n["Name"] for n in engine.list_networks())
+    return {"image_choices": images, "network_choices": networks}
+
+
+def _policy_field(form: ContainerCreateForm, exc: PolicyViolation) -> str | None:
+    """The form field a shared-host policy refusal is about (it says `mounts` for volumes)."""
+    field = "volumes" if exc.field == "mounts" else exc.field
+    return field if field in form.fields else None
+
+
+@require_http_methods(["GET", "POST"])
+def container_create(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.CREATE)
+    host_cpus = engine.host_cpus()
+    form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus)
+    command = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            spec = services.owned_spec(request.user, form.parsed)
+            command = docker_run_command(spec)
+            container_id = services.create_container(request, form.parsed)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        except PolicyViolation as exc:
+            form.add_error(_policy_field(form, exc), exc.message)
+        except engine.EngineUnavailable:
+            raise
+        except engine.EngineError as exc:
+            form.add_error(services.engine_error_field(exc), exc.message)
+        else:
+            messages.success(request, f"Created {spec.name or container_id[:12]}: {command}")
+            return redirect("container-detail", container_id)
+    context = {"form": form, "command": command, **_create_choices()}
+    return render(request, "containers_app/container_create.html", context)
+
+
+@require_POST
+def container_create_preview(request: HttpRequest) -> JsonResponse:
+    """The `docker run` line for the form as typed so far, or what is wrong with it."""
+    access.require_global(request.user, Perm.CREATE)
+    form = ContainerCreateForm(request.POST, host_cpus=engine.host_cpus())
+    if not form.is_valid():
+        errors = {field: " ".join(errs) for field, errs in form.errors.items()}
+        return JsonResponse({"command": "", "errors": errors})
+    spec = services.owned_spec(request.user, form.parsed)
+    try:
+        policy.check_create(request.user, spec)
+    except PolicyViolation as exc:
+        field = _policy_field(form, exc) or "__all__"
+        return JsonResponse({"command": "", "errors": {field: exc.message}})
+    return JsonResponse({"command": docker_run_command(spec), "errors": {}})
+
+
+# ---------------------------------------------------------------- images
+
+
+@require_GET
+def image_list(request: HttpRequest) -> HttpResponse:
+    dangling = request.GET.get("dangling") == "1"
+    context = {
+        "rows": services.list_images(request.user, dangling_only=dangling),
+        "dangling": dangling,
+        "tag_form": TagForm(),
+    }
+    if request.GET.get("partial") == "rows":
+        return render(request, "containers_app/_image_rows.html", context)
+    return render(request, "containers_app/image_list.html", context)
+
+
+@require_GET
+def image_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    detail = services.image_detail(request.user, ref)
+    context = {
+        **detail,
+        "ref": ref,
+        "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True),
+        "tag_form": TagForm(),
+    }
+    return render(request, "containers_app/image_detail.html", context)
+
+
+@require_POST
+def image_remove(request: HttpRequest, ref: str) -> HttpResponse:
+    force = request.POST.get("force") == "on"
+
+    def remove() -> str:
+        done = services.remove_image(request, ref, force=force)
+        what = ", ".join(f"{k.lower()} {v[:19]}" for d in done for k, v in d.items())
+        return f"Removed {ref}: {what} (docker rmi {'-f ' if force else ''}{ref})"
+
+    if _attempt(request, remove) in (OK, GONE):
+        return redirect("images")
+    return _back(request, reverse("images"))
+
+
+@require_POST
+def image_tag(request: HttpRequest, ref: str) -> HttpResponse:
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+    else:
+        _attempt(
+            request,
+            lambda: (
+                f"Tagged {ref} as "
+                + services.tag_image(request, ref, form.parsed["repository"], form.parsed["tag"])
+                + f" (docker tag {ref} {form.parsed['repository']}:{form.parsed['tag']})"
+            ),
+        )
+    return _back(request, reverse("images"))
+
+
+@require_POST
+def image_prune(request: HttpRequest) -> HttpResponse:
+    def prune() -> str:
+        done = services.prune_images(request)
+        return (
+            f"Pruned {len(done['deleted'])} dangling image layers, freed "
+            f"{done['reclaimed']:,} bytes (docker image prune)"
+        )
+
+    _attempt(request, prune)
+    return redirect("images")
+
+
+# ---------------------------------------------------------------- networks
+
+
+@require_http_methods(["GET", "POST"])
+def network_list(request: HttpRequest) -> HttpResponse:
+    form = NetworkCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        p = form.parsed
+
+        def create() -> str:
+            services.create_network(
+                request,
+                p["name"],
+                subnet=p["subnet"],
+                gateway=p["gateway"],
+                internal=p["internal"],
+                labels=p["labels"],
+            )
+            return f"Created network {p['name']} (docker network create {p['name']})"
+
+        if _attempt(request, create) == OK:
+            return redirect("networks")
+    context = {"rows": services.list_networks(request.user), "form": form}
+    if request.GET.get("partial") == "rows":
+        return render(request, "containers_app/_network_rows.html", context)
+    return render(request, "containers_app/network_list.html", context)
+
+
+@require_GET
+def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    attrs = services.network_detail(request.user, ref)
+    context = {
+        "network": attrs,
+        "attached": sorted(
+            (c.get("Name", ""), c.get("IPv4Address", ""))
+            for c in (attrs.get("Containers") or {}).values()
+        ),
+        "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
+        "connect_form": ConnectForm(),
+        "container_choices": [r["name"] for r in services.list_containers(request.user)],
+        "predefined": attrs.get("Name") in services.PREDEFINED_NETWORKS,
+    }
+    return render(request, "containers_app/network_detail.html", context)
+
+
+@require_POST
+def network_remove(request: HttpRequest, ref: str) -> HttpResponse:
+    def remove() -> str:
+        name = services.remove_network(request, ref)
+        return f"Removed network {name} (docker network rm {name})"
+
+    if _attempt(request, remove) in (OK, GONE):
+        return redirect("networks")
+    return _back(request, reverse("networks"))
+
+
+def _connect(request: HttpRequest, ref: str, *, disconnect: bool) -> HttpResponse:
+    form = ConnectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+    else:
+
+        def connect() -> str:
+            done = services.connect_network(
+                request,
+                ref,
+                form.parsed["container"],
+                aliases=form.parsed["aliases"],
+                disconnect=disconnect,
+            )
+            return f"Done: {done['command']}"
+
+        _attempt(request, connect)
+    return _back(request, reverse("network-detail", args=[ref]))
+
+
+@require_POST
+def network_connect(request: HttpRequest, ref: str) -> HttpResponse:
+    return _connect(request, ref, disconnect=False)
+
+
+@require_POST
+def network_disconnect(request: HttpRequest, ref: str) -> HttpResponse:
+    return _connect(request, ref, disconnect=True)
+
+
+@require_POST
+def network_prune(request: HttpRequest) -> HttpResponse:
+    def prune() -> str:
+        done = services.prune_networks(request)
+        names = ", ".join(done) or "none"
+        return f"Pruned {len(done)} unused networks: {names} (docker network prune)"
+
+    _attempt(request, prune)
+    return redirect("networks")
+
+
+# ---------------------------------------------------------------- volumes
+
+
+@require_http_methods(["GET", "POST"])
+def volume_list(request: HttpRequest) -> HttpResponse:
+    form = VolumeCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        p = form.parsed
+
+        def create() -> str:
+            name = services.create_volume(request, p["name"], labels=p["labels"])
+            return f"Created volume {name} (docker volume create {name})"
+
+        if _attempt(request, create) == OK:
+            return redirect("volumes")
+    context = {"rows": services.list_volumes(request.user), "form": form}
+    if request.GET.get("partial") == "rows":
+        return render(request, "containers_app/_volume_rows.html", context)
+    return render(request, "containers_app/volume_list.html", context)
+
+
+@require_GET
+def volume_detail(request: HttpRequest, name: str) -> HttpResponse:
+    detail = services.volume_detail(request.user, name)
+    context = {**detail, "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True)}
+    return render(request, "containers_app/volume_detail.html", context)
+
+
+@require_POST
+def volume_remove(request: HttpRequest, name: str) -> HttpResponse:
+    def remove() -> str:
+        services.remove_volume(request, name)
+        return f"Removed volume {name} (docker volume rm {name})"
+
+    if _attempt(request, remove) in (OK, GONE):
+        return redirect("volumes")
+    return _back(request, reverse("volumes"))
+
+
+@require_POST
+def volume_prune(request: HttpRequest) -> HttpResponse:
+    def prune() -> str:
+        done = services.prune_volumes(request)
+        return (
+            f"Pruned {len(done['deleted'])} unused volumes, freed {done['reclaimed']:,} bytes "
+            "(docker volume prune)"
+        )
+
+    _attempt(request, prune)
+    return redirect("volumes")

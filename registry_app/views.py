@@ -1,0 +1,340 @@
+"""Pages: registries, catalog browsing, pull/push/build forms, Docker Hub search, jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from containers_app import engine
+from dashboard import access
+from dashboard.access import Perm
+from dashboard.audit import audited
+from registry_app import jobs, refs, services
+from registry_app.forms import BuildForm, PullForm, PushForm, RegistryForm, SearchForm
+from registry_app.models import Job, Registry
+from registry_app.v2client import RegistryClient, RegistryError
+
+CATALOG_PAGE = 50
+TAGS_PAGE = 20
+
+
+def _registry_for_user(user: Any, pk: int, perm: Perm = Perm.VIEW) -> Registry:
+    registry = get_object_or_404(Registry, pk=pk)
+    if perm != Perm.VIEW:
+        access.require_global(user, perm)
+    return registry
+
+
+def _job_for_user(user: Any, pk: int) -> Job:
+    job = get_object_or_404(Job, pk=pk)
+    if not access.can(user, Perm.VIEW, job.username):
+        raise Http404("No such job.")
+    return job
+
+
+def _visible_jobs(user: Any, limit: int) -> list[Job]:
+    """The newest jobs the user may see; ones a restart cut short are marked so."""
+    owners = Job.objects.values_list("username", flat=True).distinct()
+    allowed = [owner for owner in owners if access.can(user, Perm.VIEW, owner)]
+    found = list(Job.objects.filter(username__in=allowed).select_related("registry")[:limit])
+    for job in found:
+        if jobs.interrupted(job):
+            jobs.mark_interrupted(job)
+    return found
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@require_GET
+def registry_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(
+        request,
+        "registry_app/registry_list.html",
+        {
+            "registries": Registry.objects.all(),
+            "may_manage": access.can(user, Perm.MANAGE_REGISTRIES),
+            "may_create": access.can(user, Perm.CREATE),
+            "jobs": _visible_jobs(user, 15),
+            "search_form": SearchForm(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def registry_create(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
+    form = RegistryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with audited(
+            request,
+            "registry.create",
+            target_kind="registry",
+            target_name=data["name"],
+            params={"url": data["url"], "username": data["username"]},
+        ) as extra:
+            registry = form.save()
+            extra["target_id"] = str(registry.pk)
+        messages.success(request, f"Registry {registry.name} added.")
+        return redirect("registries")
+    return render(request, "registry_app/registry_form.html", {"form": form, "registry": None})
+
+
+@require_http_methods(["GET", "POST"])
+def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
+    form = RegistryForm(request.POST or None, instance=registry)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with audited(
+            request,
+            "registry.update",
+            target_kind="registry",
+            target_id=str(registry.pk),
+            target_name=data["name"],
+            params={
+                "url": data["url"],
+                "username": data["username"],
+                "password_changed": bool(data.get("password")),
+            },
+        ):
+            form.save()
+        messages.success(request, f"Registry {registry.name} saved.")
+        return redirect("registries")
+    return render(request, "registry_app/registry_form.html", {"form": form, "registry": registry})
+
+
+@require_POST
+def registry_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
+    with audited(
+        request,
+        "registry.delete",
+        target_kind="registry",
+        target_id=str(registry.pk),
+        target_name=registry.name,
+    ):
+        registry.delete()
+    messages.success(request, f"Registry {registry.name} removed.")
+    return redirect("registries")
+
+
+@require_POST
+def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
+    with audited(
+        request,
+        "registry.test",
+        target_kind="registry",
+        target_id=str(registry.pk),
+        target_name=registry.name,
+    ) as extra:
+        outcome = services.test_connection(registry)
+        extra["params"] = {"ok": outcome.ok}
+    if _is_htmx(request):
+        return render(request, "registry_app/_test_result.html", {"outcome": outcome})
+    (messages.success if outcome.ok else messages.error)(request, outcome.message)
+    return redirect("registries")
+
+
+@require_GET
+def registry_catalog(request: HttpRequest, pk: int) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk)
+    last = request.GET.get("last", "")
+    context: dict[str, Any] = {"registry": registry, "last": last, "error": None, "page": None}
+    if registry.is_docker_hub:
+        context["error"] = (
+            "Docker Hub offers no catalog of its repositories: use the search instead."
+        )
+    else:
+        try:
+            context["page"] = RegistryClient.for_registry(registry).repositories(CATALOG_PAGE, last)
+        except RegistryError as exc:
+            context["error"] = exc.message
+    return render(request, "registry_app/catalog.html", context)
+
+
+@require_GET
+def registry_tags(request: HttpRequest, pk: int, repository: str) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk)
+    last = request.GET.get("last", "")
+    context: dict[str, Any] = {
+        "registry": registry,
+        "repository": repository,
+        "last": last,
+        "error": None,
+        "tags": [],
+        "page": None,
+        "may_delete": access.can(request.user, Perm.MANAGE_REGISTRIES),
+        "may_pull": access.can(request.user, Perm.CREATE),
+    }
+    try:
+        refs.check_repository(repository)
+        client = RegistryClient.for_registry(registry)
+        page = client.tags(repository, TAGS_PAGE, last)
+        context["page"] = page
+        for tag in page.items:
+            try:
+                context["tags"].append(client.tag_detail(repository, tag))
+            except RegistryError as exc:
+                context["tags"].append({"tag": tag, "error": exc.message, "layers": []})
+    except (RegistryError, refs.InputError) as exc:
+        context["error"] = exc.message
+    return render(request, "registry_app/tags.html", context)
+
+
+@require_POST
+def registry_tag_delete(request: HttpRequest, pk: int, repository: str, tag: str) -> HttpResponse:
+    registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
+    try:
+        with audited(
+            request,
+            "registry.tag.delete",
+            target_kind="registry",
+            target_id=str(registry.pk),
+            target_name=f"{registry.host}/{repository}:{tag}",
+        ):
+            digest = RegistryClient.for_registry(registry).delete_tag(repository, tag)
+    except RegistryError as exc:
+        messages.error(request, f"{repository}:{tag} was not deleted: {exc.message}")
+    else:
+        messages.success(request, f"Deleted {repository}:{tag} ({digest}).")
+    return redirect("registry-tags", pk=registry.pk, repository=repository)
+
+
+def _form_errors_to(form: Any, exc: refs.InputError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+@require_http_methods(["GET", "POST"])
+def pull(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.CREATE)
+    form = PullForm(
+        request.POST or None,
+        initial={"image": request.GET.get("image", ""), "registry": request.GET.get("registry")},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        registry = data.get("registry")
+        try:
+            with audited(
+                request,
+                "image.pull",
+                target_kind="image",
+                target_name=data["image"],
+                params={"registry": registry.name if registry else ""},
+            ) as extra:
+                job = services.start_pull(
+                    request.user, data["image"], registry.pk if registry else None
+                )
+                extra["target_id"] = f"job {job.pk}"
+        except refs.InputError as exc:
+            _form_errors_to(form, exc)
+        else:
+            return redirect("job-detail", pk=job.pk)
+    return render(request, "registry_app/pull.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def push(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.CREATE)
+    form = PushForm(request.POST or None, initial={"image": request.GET.get("image", "")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with audited(
+                request,
+                "image.push",
+                target_kind="image",
+                target_name=data["image"],
+                params={
+                    "registry": data["registry"].name,
+                    "repository": data["repository"],
+                    "tag": data["tag"],
+                },
+            ) as extra:
+                job = services.start_push(
+                    request.user,
+                    data["image"],
+                    data["registry"].pk,
+                    data["repository"],
+                    data["tag"],
+                )
+                extra["target_id"] = f"job {job.pk}"
+        except refs.InputError as exc:
+            _form_errors_to(form, exc)
+        else:
+            return redirect("job-detail", pk=job.pk)
+    return render(
+        request,
+        "registry_app/push.html",
+        {"form": form, "local_images": engine.local_image_names()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def build(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.CREATE)
+    form = BuildForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with audited(
+                request,
+                "image.build",
+                target_kind="image",
+                target_name=data["tag"],
+                params={"build_args": sorted(data["build_args"]), "dockerfile": data["dockerfile"]},
+            ) as extra:
+                job = services.start_build(
+                    request.user,
+                    tag=data["tag"],
+                    context=data["context_tar"],
+                    build_args=data["build_args"],
+                    dockerfile=data["dockerfile"] or "Dockerfile",
+                )
+                extra["target_id"] = f"job {job.pk}"
+        except refs.InputError as exc:
+            _form_errors_to(form, exc)
+        else:
+            return redirect("job-detail", pk=job.pk)
+    return render(request, "registry_app/build.html", {"form": form})
+
+
+@require_GET
+def hub_search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None)
+    results: list[dict[str, Any]] = []
+    error = ""
+    if form.is_valid():
+        try:
+            results = services.search_hub(form.cleaned_data["q"])
+        except refs.InputError as exc:
+            error = exc.message
+    context = {"form": form, "results": results, "error": error, "searched": form.is_bound}
+    template = (
+        "registry_app/_search_results.html" if _is_htmx(request) else "registry_app/search.html"
+    )
+    return render(request, template, context)
+
+
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "registry_app/job_list.html", {"jobs": _visible_jobs(request.user, 200)})
+
+
+@require_GET
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_for_user(request.user, pk)
+    if jobs.interrupted(job):
+        jobs.mark_interrupted(job)
+    return render(
+        request, "registry_app/job_detail.html", {"job": job, "frame": jobs.current_frame(job)}
+    )

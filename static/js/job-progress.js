@@ -1,0 +1,108 @@
+// Live progress of one pull/push/build job: per-layer bars, overall bytes, digest, log.
+// Frames come from /ws/jobs/<id>/; each carries the full layer table and the log lines
+// from `log_from` on, so a frame seen twice (or a reconnect) changes nothing.
+
+const root = document.getElementById("job");
+const jobId = root.dataset.jobId;
+const stateEl = document.getElementById("job-state");
+const connEl = document.getElementById("job-connection");
+const errorEl = document.getElementById("job-error");
+const digestEl = document.getElementById("job-digest");
+const imageEl = document.getElementById("job-image-id");
+const logEl = document.getElementById("job-log");
+const fillEl = document.getElementById("overall-fill");
+const overallText = document.getElementById("overall-text");
+const layerBody = document.querySelector("#layers tbody");
+
+let lastSeq = -1;
+let lineCount = 0;
+let finished = false;
+let retryDelay = 500;
+
+function formatBytes(n) {
+  if (!n) return "0 B";
+  const units = ["B", "kB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function percent(layer) {
+  if (layer.phase === "done" || layer.phase === "exists" || layer.phase === "downloaded") return 100;
+  if (!layer.total) return 0;
+  return Math.min(100, Math.round((100 * layer.current) / layer.total));
+}
+
+function renderLayers(layers) {
+  if (!layerBody) return;
+  const rows = new Map([...layerBody.children].map((tr) => [tr.dataset.layer, tr]));
+  for (const layer of layers) {
+    let tr = rows.get(layer.id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.layer = layer.id;
+      tr.innerHTML = '<td><code class="lid"></code></td><td class="status"></td>' +
+        '<td class="bar-col"><div class="bar"><span></span></div></td><td class="r size"></td>';
+      tr.querySelector(".lid").textContent = layer.id;
+      layerBody.appendChild(tr);
+    }
+    tr.dataset.phase = layer.phase;
+    tr.querySelector(".status").textContent = layer.status;  // engine text: never HTML
+    const pct = percent(layer);
+    const fill = tr.querySelector(".bar span");
+    fill.style.width = `${pct}%`;
+    fill.dataset.phase = layer.phase;
+    tr.querySelector(".bar").setAttribute("aria-valuenow", String(pct));
+    tr.querySelector(".size").textContent = layer.size ? formatBytes(layer.size) : "";
+  }
+}
+
+function render(frame) {
+  if (frame.seq < lastSeq) return;  // an older snapshot than the one shown
+  lastSeq = frame.seq;
+  stateEl.textContent = frame.state;
+  stateEl.dataset.state = frame.state;
+  stateEl.className = "badge " + ({ succeeded: "ok", failed: "error" }[frame.state] || "warn");
+  digestEl.textContent = frame.digest || "—";
+  imageEl.textContent = frame.image_id || "—";
+  if (frame.error) { errorEl.hidden = false; errorEl.textContent = frame.error; }
+  renderLayers(frame.layers || []);
+  if (fillEl) {
+    const total = frame.bytes_total;
+    let pct = total ? Math.round((100 * frame.bytes_done) / total) : 0;
+    if (frame.state === "succeeded") pct = 100;
+    fillEl.style.width = `${pct}%`;
+    fillEl.parentElement.setAttribute("aria-valuenow", String(pct));
+    overallText.textContent = total ? `${formatBytes(frame.bytes_done)} of ${formatBytes(total)}` : "";
+  }
+  const start = lineCount - frame.log_from;
+  if (start >= 0 && start < frame.lines.length) {
+    const atBottom = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 4;
+    logEl.append(document.createTextNode(frame.lines.slice(start).join("\n") + "\n"));
+    lineCount = frame.log_from + frame.lines.length;
+    if (atBottom) logEl.scrollTop = logEl.scrollHeight;
+  } else if (frame.log_from > lineCount) {
+    logEl.append(document.createTextNode(`… ${frame.log_from - lineCount} lines not shown\n` + frame.lines.join("\n") + "\n"));
+    lineCount = frame.log_from + frame.lines.length;
+  }
+  if (frame.state !== "running") finished = true;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/`);
+  socket.onopen = () => { connEl.textContent = "live"; retryDelay = 500; };
+  socket.onmessage = (event) => {
+    render(JSON.parse(event.data));
+    if (finished) socket.close();
+  };
+  socket.onclose = () => {
+    if (finished) { connEl.textContent = ""; return; }
+    connEl.textContent = "reconnecting…";
+    setTimeout(connect, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 5000);
+  };
+}
+
+render(JSON.parse(document.getElementById("job-frame").textContent));
+if (!finished) connect();

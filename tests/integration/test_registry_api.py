@@ -1,0 +1,151 @@
+"""Registry API and pages in-process: who may do what, write-only passwords, audit, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dashboard.models import AuditEntry
+from registry_app import services
+from registry_app.models import Job, Registry
+from registry_app.v2client import RegistryClient, RegistryError
+from tests import rig
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def as_user(api_client: Any, make_user: Any) -> Any:
+    def login(name: str, role: str) -> Any:
+        api_client.force_authenticate(make_user(name, role))
+        return api_client
+
+    return login
+
+
+def test_docker_hub_is_configured_by_default(as_user: Any) -> None:
+    rows = as_user("alice", "student").get("/api/v1/registries/").json()
+    assert [(r["name"], r["host"], r["username"]) for r in rows] == [
+        ("Docker Hub", "docker.io", "")
+    ]
+
+
+def test_only_admins_manage_registries_and_passwords_are_write_only(as_user: Any) -> None:
+    body = {
+        "name": "class",
+        "url": "http://127.0.0.1:5999",
+        "username": "u",
+        "password": "p4ss-w0rd",
+    }
+    for name, role in (("alice", "student"), ("teach", "instructor"), ("vic", "viewer")):
+        answer = as_user(name, role).post("/api/v1/registries/", body, format="json")
+        assert answer.status_code == 403 and "may not manage registries" in answer.json()["error"]
+    admin = as_user("root", "admin")
+    created = admin.post("/api/v1/registries/", body, format="json")
+    assert created.status_code == 201
+    pk = created.json()["id"]
+    assert "password" not in created.json() and "p4ss-w0rd" not in created.content.decode()
+    registry = Registry.objects.get(pk=pk)
+    assert registry.password_encrypted and "p4ss" not in registry.password_encrypted
+    assert registry.get_password() == "p4ss-w0rd"
+
+    admin.patch(f"/api/v1/registries/{pk}/", {"url": "http://127.0.0.1:6000"}, format="json")
+    assert Registry.objects.get(pk=pk).get_password() == "p4ss-w0rd"  # left out: kept
+    admin.patch(f"/api/v1/registries/{pk}/", {"username": ""}, format="json")
+    assert Registry.objects.get(pk=pk).password_encrypted == ""  # anonymous: no secret kept
+
+    assert admin.delete(f"/api/v1/registries/{pk}/").status_code == 204
+    assert not Registry.objects.filter(pk=pk).exists()
+    actions = list(
+        AuditEntry.objects.filter(target_id=str(pk)).values_list("action", "result", "params")
+    )
+    assert [a for a, _, _ in actions] == [
+        "registry.delete",
+        "registry.update",
+        "registry.update",
+        "registry.create",
+    ]
+    assert all("p4ss-w0rd" not in str(params) for _, _, params in actions)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"name": "x", "url": "ftp://host"}, "url", "http:// or https://"),
+        ({"name": "x", "url": "http://"}, "url", "names no registry host"),
+        ({"name": "Docker Hub", "url": "https://r.example"}, "name", "already exists"),
+        ({"url": "https://r.example"}, "name", "required"),
+    ],
+)
+def test_bad_registry_bodies_answer_400_with_the_field(
+    as_user: Any, body: dict[str, str], field: str, words: str
+) -> None:
+    answer = as_user("root", "admin").post("/api/v1/registries/", body, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field and words in answer.json()["error"]
+    assert Registry.objects.count() == 1
+
+
+def test_viewers_may_not_pull_and_students_see_only_their_jobs(
+    as_user: Any, make_user: Any
+) -> None:
+    answer = as_user("vic", "viewer").post(
+        "/api/v1/images/pull/", {"image": "busybox"}, format="json"
+    )
+    assert answer.status_code == 403
+    alice = make_user("alice", "student")
+    job = Job.objects.create(
+        kind="pull", user=alice, username="alice", target="x:1", state="failed"
+    )
+    assert as_user("bob", "student").get(f"/api/v1/jobs/{job.pk}/").status_code == 404
+    seen = as_user("teach", "instructor").get(f"/api/v1/jobs/{job.pk}/")
+    assert seen.status_code == 200 and seen.json()["state"] == "failed"
+
+
+def test_registry_pages_hide_management_from_students(client: Any, make_user: Any) -> None:
+    client.force_login(make_user("alice", "student"))
+    page = client.get("/registries/")
+    assert page.status_code == 200 and "Add a registry" not in page.content.decode()
+    assert client.get("/registries/new/").status_code == 403
+    assert client.get("/registries/pull/").status_code == 200
+
+
+@pytest.mark.engine
+def test_unresolvable_registry_is_reported_as_unreachable_by_the_engine(docker_client: Any) -> None:
+    registry = Registry(name="typo", url="https://registry.invalid", username="u")
+    registry.set_password("p")
+    outcome = services.test_connection(registry)
+    assert not outcome.ok
+    assert outcome.message.startswith("Unreachable: the name registry.invalid does not resolve")
+
+
+@pytest.mark.registry
+def test_https_to_a_plain_http_registry_is_a_tls_problem(
+    registry_server: rig.RegistryServer,
+) -> None:
+    with pytest.raises(RegistryError, match="TLS problem"):
+        RegistryClient(f"https://{registry_server.host}").ping()
+
+
+@pytest.mark.parametrize(
+    ("engine_text", "start"),
+    [
+        ('Get "https://r:5000/v2/": x509: certificate signed by unknown authority', "TLS problem"),
+        (
+            'Get "https://r:5000/v2/": http: server gave HTTP response to HTTPS client',
+            "TLS problem",
+        ),
+        ('Get "http://r:5000/v2/": unauthorized: incorrect username or password', "Wrong username"),
+        (
+            'Get "https://r:5000/v2/": dial tcp 10.0.0.1:5000: connect: connection refused',
+            "Unreachable",
+        ),
+        (
+            'Get "https://r:5000/v2/": net/http: request canceled (Client.Timeout exceeded)',
+            "Unreachable",
+        ),
+    ],
+)
+def test_engine_login_errors_are_told_in_words(engine_text: str, start: str) -> None:
+    assert services.explain_registry_error(engine_text, "r:5000").startswith(start)
