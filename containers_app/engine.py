@@ -892,20 +892,6 @@ def _open_stream(path: str, *refs: str, params: dict[str, Any]) -> Any:
     return call(open_)
 
 
-def container_events() -> Stream:
-    """Container start/die/... events as decoded dicts, until closed."""
-    import json
-
-    response = _open_stream("/events", params={"filters": json.dumps({"type": ["container"]})})
-
-    def items() -> Iterator[dict[str, Any]]:
-        for line in response.iter_lines():
-            if line:
-                yield json.loads(line)
-
-    return Stream(items(), response)
-
-
 def stats_stream(ref: str) -> Stream:
     """The engine's own stats of one container, a decoded dict about every second."""
     import json

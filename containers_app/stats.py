@@ -39,13 +39,14 @@ from typing import Any, Literal, TypedDict
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from containers_app import cgroups, engine
+from containers_app import cgroups, engine, events
 from dashboard import access
 
 log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 RELIST_EVERY = 30  # ticks between two list calls when no event said anything changed
+RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpause"}
 FINE_SECONDS = 15 * 60
 COARSE_SECONDS = 6 * 60 * 60
 COARSE_STEP = 10.0
@@ -389,9 +390,6 @@ class StatsSampler:
         self._fd_budget = cgroups.open_file_budget()
         self._relist_needed = True
         self._ticks = 0
-        self._events: engine.Stream | None = None
-        self._events_thread: threading.Thread | None = None
-        self._running = False
         self._subscribers = 0
         self._task: asyncio.Task[None] | None = None
         self._stop_handle: asyncio.TimerHandle | None = None
@@ -548,28 +546,15 @@ class StatsSampler:
                 return sample
         return None
 
-    # ------------------------------------------------------------ events (own thread)
+    # ------------------------------------------------------------ events (event loop)
 
-    def _watch_events(self) -> None:
-        # Any start/die/pause/... may change the running set: re-list next tick.
-        while self._running:
-            try:
-                self._events = engine.container_events()
-                if not self._running:
-                    break
-                for event in self._events:
-                    if event.get("Action") in {"start", "die", "destroy", "restart"}:
-                        self._relist_needed = True
-            except engine.EngineError as exc:
-                log.info("stats: events stream ended: %s", exc.message)
-            except Exception as exc:  # noqa: BLE001 - a broken stream: reconnect below
-                if self._running:
-                    log.info("stats: events stream broke: %s", exc)
-            # Reconnect after a pause (the engine restarted, or the stream broke).
-            for _ in range(20):
-                if not self._running:
-                    return
-                time.sleep(0.1)
+    async def _follow_events(self, layer: Any, channel: str) -> None:
+        # Any container start/die/... may change the running set: re-list next tick.
+        while True:
+            message = await layer.receive(channel)
+            event = message.get("event") or {}
+            if event.get("kind") == "container" and event.get("action") in RELIST_ACTIONS:
+                self._relist_needed = True
 
     # ------------------------------------------------------------ lifecycle (event loop)
 
@@ -614,27 +599,28 @@ class StatsSampler:
         loop = asyncio.get_running_loop()
         layer = get_channel_layer()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="stats-sampler")
-        self._running = True
         self._relist_needed = True
-        self._events_thread = threading.Thread(
-            target=self._watch_events, name="stats-events", daemon=True
-        )
-        self._events_thread.start()
+        # The process's one Docker events stream (containers_app.events) says when
+        # the running set changed; this sampler listens on a channel of its own.
+        channel = await layer.new_channel()
+        await layer.group_add(events.GROUP, channel)
+        events.watcher.subscribe(loop)
+        listener = loop.create_task(self._follow_events(layer, channel))
         next_tick = loop.time()
         try:
             while True:
                 await loop.run_in_executor(self._executor, self.sweep)
-                if layer is not None:
-                    await layer.group_send(self.group, {"type": "stats.tick"})
+                await layer.group_send(self.group, {"type": "stats.tick"})
                 next_tick += self.interval
                 delay = next_tick - loop.time()
                 if delay < 0:  # fell behind (a slow sweep): keep the pace, skip the backlog
                     next_tick, delay = loop.time(), 0
                 await asyncio.sleep(delay)
         finally:
-            self._running = False
-            if self._events is not None:
-                self._events.close()
+            listener.cancel()
+            events.watcher.unsubscribe()
+            with contextlib.suppress(Exception):  # the layer may be closing with the loop
+                await layer.group_discard(events.GROUP, channel)
             for cid in list(self._tracked):
                 self._forget(cid)
             self._executor.shutdown(wait=False)

@@ -109,6 +109,34 @@ async def test_overview_frames_carry_every_running_container_and_the_host(
         await communicator.disconnect()
 
 
+async def test_container_started_while_watching_appears_within_a_few_ticks(
+    admin_user: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
+) -> None:
+    communicator = await _open("/ws/stats/", await _session_headers(admin_user))
+    try:
+        await _frames_until(communicator, lambda f: f["type"] == "stats")
+        # Far from the periodic re-list: only the Docker event can bring it in this soon.
+        fast_sampler._ticks = 1
+        container = await asyncio.to_thread(make_container)
+        started = asyncio.get_running_loop().time()
+        await _frames_until(
+            communicator,
+            lambda f: (
+                f["type"] == "stats" and any(c["id"] == container.id for c in f["containers"])
+            ),
+        )
+        assert asyncio.get_running_loop().time() - started < 5 * fast_sampler.interval + 2
+        await asyncio.to_thread(container.kill)
+        await _frames_until(
+            communicator,
+            lambda f: (
+                f["type"] == "stats" and all(c["id"] != container.id for c in f["containers"])
+            ),
+        )
+    finally:
+        await communicator.disconnect()
+
+
 async def test_student_sees_only_own_containers_in_frames(
     student: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
 ) -> None:
