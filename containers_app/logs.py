@@ -28,7 +28,7 @@ BATCH_LINES = 1000
 MAX_PENDING = 20_000
 MAX_LINE = 16 * 1024  # longer lines are cut (a runaway binary dump should not stall the page)
 
-MAX_STREAMS = int(getattr(settings, "LOG_STREAM_WORKERS", 32))
+MAX_STREAMS = settings.LOG_STREAM_WORKERS
 _workers = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="log-stream")
 _active = 0
 _active_lock = threading.Lock()

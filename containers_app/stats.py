@@ -575,7 +575,7 @@ class StatsSampler:
         """A viewer left: stop GRACE seconds after the last one, unless another comes."""
         self._subscribers = max(0, self._subscribers - 1)
         if self._subscribers == 0 and self.running and self._stop_handle is None:
-            grace = float(getattr(settings, "STATS_GRACE", 30.0))
+            grace = settings.STATS_GRACE
             loop = asyncio.get_running_loop()
             self._stop_handle = loop.call_later(grace, self._stop_now)
 
