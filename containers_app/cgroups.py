@@ -13,6 +13,7 @@ between two reads): they answer None or an empty mapping.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,85 +263,188 @@ class CgroupUsage:
     pids_limit: int | None  # None: no limit
 
 
-# v1 blkio accounting lives in one of these, depending on the I/O scheduler; the
-# order is runc's (which `docker stats` reports).
+# v1 blkio byte counters: the throttle layer counts every request whatever the
+# I/O scheduler; the CFQ and BFQ files only count under that scheduler.
 _BLKIO_FILES = (
+    "blkio.throttle.io_service_bytes_recursive",
     "blkio.io_service_bytes_recursive",
     "blkio.bfq.io_service_bytes_recursive",
-    "blkio.throttle.io_service_bytes_recursive",
 )
 
 
-def _v1_blkio(directory: Path) -> tuple[int, int] | None:
-    for name in _BLKIO_FILES:
-        text = _read_text(directory / name)
-        if text is None:
-            continue
-        found = parse_blkio_bytes(text)
-        if found is not None:
-            return found
-    return (0, 0) if directory.is_dir() else None
+def read_raw(path: str) -> bytes | None:
+    # os.open/os.read: no buffering, no decoding, one read of a small pseudo-file.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def _without_inactive_file(usage: int | None, stat: dict[str, int], key: str) -> int | None:
+def _int_of(data: bytes | None) -> int | None:
+    if not data:
+        return None
+    try:
+        return int(data.split()[0])
+    except (ValueError, IndexError):
+        return None  # "max"
+
+
+def _stat_value(data: bytes | None, key: bytes) -> int:
+    """One `key value` line of a memory.stat/cpu.stat text, 0 when absent."""
+    if not data:
+        return 0
+    at = data.find(b"\n" + key + b" ")
+    if at < 0:
+        if not data.startswith(key + b" "):
+            return 0
+        at = -1
+    end = data.find(b"\n", at + 1)
+    return int(data[at + 2 + len(key) : end if end >= 0 else None])
+
+
+def _without_inactive(usage: int | None, inactive: int) -> int | None:
     if usage is None:
         return None
-    inactive = stat.get(key, 0)
     return usage - inactive if inactive < usage else usage
 
 
-def _v1_usage(dirs: dict[str, Path]) -> CgroupUsage:
-    cpu_dir = dirs.get("cpuacct") or dirs.get("cpu")
-    mem_dir, blk_dir, pids_dir = dirs.get("memory"), dirs.get("blkio"), dirs.get("pids")
-    mem_usage = mem_limit = None
-    if mem_dir is not None:
-        mem_usage = _without_inactive_file(
-            read_int(mem_dir / "memory.usage_in_bytes"),
-            read_kv(mem_dir / "memory.stat"),
-            "total_inactive_file",
-        )
-        mem_limit = read_int(mem_dir / "memory.limit_in_bytes")
-        if mem_limit is not None and mem_limit >= V1_UNLIMITED:
-            mem_limit = None
-    blk = _v1_blkio(blk_dir) if blk_dir is not None else None
-    return CgroupUsage(
-        cpu_ns=read_int(cpu_dir / "cpuacct.usage") if cpu_dir is not None else None,
-        mem_usage=mem_usage,
-        mem_limit=mem_limit,
-        blk_read=blk[0] if blk else None,
-        blk_write=blk[1] if blk else None,
-        pids=read_int(pids_dir / "pids.current") if pids_dir is not None else None,
-        pids_limit=read_int(pids_dir / "pids.max") if pids_dir is not None else None,
-    )
+class KeptFile:
+    """A cgroup or /proc file read again and again.
+
+    With `keep_open` the file stays open and each read is one pread() at offset 0
+    (the kernel regenerates the text), which costs a third of open+read+close.
+    """
+
+    __slots__ = ("path", "_fd", "_keep_open")
+
+    def __init__(self, path: str, *, keep_open: bool = False):
+        self.path = path
+        self._fd: int | None = None
+        self._keep_open = keep_open
+
+    def read(self) -> bytes | None:
+        if not self._keep_open:
+            return read_raw(self.path)
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        try:
+            return os.pread(self._fd, 1 << 16, 0)
+        except OSError:
+            return None  # the cgroup was removed, the process ended
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
-def _v2_usage(directory: Path) -> CgroupUsage:
-    usage_usec = read_kv(directory / "cpu.stat").get("usage_usec")
-    io_text = _read_text(directory / "io.stat")
-    blk = parse_io_stat(io_text) if io_text is not None else None
-    return CgroupUsage(
-        cpu_ns=usage_usec * 1000 if usage_usec is not None else None,
-        mem_usage=_without_inactive_file(
-            read_int(directory / "memory.current"),
-            read_kv(directory / "memory.stat"),
-            "inactive_file",
-        ),
-        mem_limit=read_int(directory / "memory.max"),
-        blk_read=blk[0] if blk else None,
-        blk_write=blk[1] if blk else None,
-        pids=read_int(directory / "pids.current"),
-        pids_limit=read_int(directory / "pids.max"),
-    )
+def open_file_budget() -> int:
+    """How many files a reader may keep open: half of this process's limit."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(soft // 2, 0) if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def read_usage(dirs: dict[str, Path]) -> CgroupUsage:
-    """The usage of a container's cgroup, from the directories container_cgroup_dirs found.
+class UsageReader:
+    """Reads one container's usage, again and again: the file paths are worked out once.
 
     v1 when per-controller directories are there (a hybrid host's unified
     directory holds no controllers), else v2.
     """
-    if any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio")):
-        return _v1_usage(dirs)
-    if "" in dirs:
-        return _v2_usage(dirs[""])
-    return CgroupUsage(None, None, None, None, None, None, None)
+
+    FILES = 7  # files a reader may keep open
+
+    def __init__(self, dirs: dict[str, Path], *, keep_open: bool = False):
+        self.v1 = any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio"))
+
+        def kept(key: str, name: str) -> KeptFile | None:
+            directory = dirs.get(key)
+            if directory is None:
+                return None
+            return KeptFile(str(directory / name), keep_open=keep_open)
+
+        self.blk: KeptFile | None
+        if self.v1:
+            cpu_dir = "cpuacct" if "cpuacct" in dirs else "cpu"
+            self.cpu = kept(cpu_dir, "cpuacct.usage")
+            self.mem = kept("memory", "memory.usage_in_bytes")
+            self.mem_limit = kept("memory", "memory.limit_in_bytes")
+            self.mem_stat = kept("memory", "memory.stat")
+            self.pids = kept("pids", "pids.current")
+            self.pids_max = kept("pids", "pids.max")
+            self.blk = None
+            if "blkio" in dirs:
+                existing = [n for n in _BLKIO_FILES if (dirs["blkio"] / n).exists()]
+                self.blk = kept("blkio", existing[0]) if existing else None
+        else:
+            self.cpu = kept("", "cpu.stat")
+            self.mem = kept("", "memory.current")
+            self.mem_limit = kept("", "memory.max")
+            self.mem_stat = kept("", "memory.stat")
+            self.pids = kept("", "pids.current")
+            self.pids_max = kept("", "pids.max")
+            self.blk = kept("", "io.stat")
+
+    def _files(self) -> list[KeptFile | None]:
+        return [
+            self.cpu,
+            self.mem,
+            self.mem_limit,
+            self.mem_stat,
+            self.pids,
+            self.pids_max,
+            self.blk,
+        ]
+
+    def close(self) -> None:
+        for file in self._files():
+            if file is not None:
+                file.close()
+
+    def read(self) -> CgroupUsage:
+        def raw(file: KeptFile | None) -> bytes | None:
+            return file.read() if file is not None else None
+
+        cpu_data = raw(self.cpu)
+        mem_stat = raw(self.mem_stat)
+        blk_data = raw(self.blk)
+        if self.v1:
+            cpu_ns = _int_of(cpu_data)
+            inactive = _stat_value(mem_stat, b"total_inactive_file")
+            mem_limit = _int_of(raw(self.mem_limit))
+            if mem_limit is not None and mem_limit >= V1_UNLIMITED:
+                mem_limit = None
+            blk = parse_blkio_bytes(blk_data.decode()) if blk_data is not None else None
+            if blk is None and blk_data is not None:
+                blk = (0, 0)  # no device listed yet: nothing read or written
+        else:
+            cpu_ns = _stat_value(cpu_data, b"usage_usec") * 1000 if cpu_data else None
+            inactive = _stat_value(mem_stat, b"inactive_file")
+            mem_limit = _int_of(raw(self.mem_limit))
+            blk = parse_io_stat(blk_data.decode()) if blk_data is not None else None
+        return CgroupUsage(
+            cpu_ns=cpu_ns,
+            mem_usage=_without_inactive(_int_of(raw(self.mem)), inactive),
+            mem_limit=mem_limit,
+            blk_read=blk[0] if blk else None,
+            blk_write=blk[1] if blk else None,
+            pids=_int_of(raw(self.pids)),
+            pids_limit=_int_of(raw(self.pids_max)),
+        )
+
+
+def read_usage(dirs: dict[str, Path]) -> CgroupUsage:
+    """The usage of a container's cgroup, from the directories container_cgroup_dirs found."""
+    if not dirs:
+        return CgroupUsage(None, None, None, None, None, None, None)
+    return UsageReader(dirs).read()

@@ -156,6 +156,10 @@ DOCKER_HOST = env_str("DOCKDASH_DOCKER_HOST") or env_str(
 )
 DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
+# Seconds the sampler keeps running after its last viewer left (a reload must not restart it).
+STATS_GRACE = env_float("DOCKDASH_STATS_GRACE", 30.0, minimum=0.0)
+# Log streams followed at once per process (each holds one thread while it reads).
+LOG_STREAM_WORKERS = env_int("DOCKDASH_LOG_STREAM_WORKERS", 32, minimum=1)
 
 LOGGING = {
     "version": 1,

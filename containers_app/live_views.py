@@ -1,0 +1,122 @@
+"""Pages and API views of live stats, logs and the terminal (issue 4).
+
+Thin: find the container for the user (containers_app.lookup), render or hand
+over to the stats sampler and the log reader; the live data itself comes over
+the websockets in containers_app.consumers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from containers_app import logs, stats
+from containers_app.lookup import container_for_user, container_page_context
+from containers_app.terminal import SHELLS
+from dashboard import access
+from dashboard.access import Perm
+
+
+def _is_tty(attrs: dict[str, Any]) -> bool:
+    return bool((attrs.get("Config") or {}).get("Tty"))
+
+
+@require_GET
+def stats_overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "containers_app/stats_overview.html", {})
+
+
+@require_GET
+def container_stats(request: HttpRequest, ref: str) -> HttpResponse:
+    attrs = container_for_user(request.user, ref)
+    return render(
+        request, "containers_app/container_stats.html", container_page_context(attrs, "stats")
+    )
+
+
+@require_GET
+def container_logs(request: HttpRequest, ref: str) -> HttpResponse:
+    attrs = container_for_user(request.user, ref)
+    return render(
+        request, "containers_app/container_logs.html", container_page_context(attrs, "logs")
+    )
+
+
+@require_GET
+def container_logs_download(request: HttpRequest, ref: str) -> StreamingHttpResponse:
+    attrs = container_for_user(request.user, ref)
+    name = str(attrs.get("Name", "")).lstrip("/") or attrs["Id"][:12]
+    timestamps = request.GET.get("timestamps", "0") == "1"
+    response = StreamingHttpResponse(
+        logs.log_file_chunks(attrs["Id"], tty=_is_tty(attrs), timestamps=timestamps),
+        content_type="text/plain; charset=utf-8",
+    )
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
+    return response
+
+
+@require_GET
+def container_terminal(request: HttpRequest, ref: str) -> HttpResponse:
+    attrs = container_for_user(request.user, ref)
+    owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
+    context = container_page_context(attrs, "terminal")
+    context.update(
+        may_exec=access.can(request.user, Perm.EXEC, owner),
+        shells=list(SHELLS),
+        running=bool((attrs.get("State") or {}).get("Running")),
+    )
+    return render(request, "containers_app/container_terminal.html", context)
+
+
+# ---------------------------------------------------------------- API
+
+
+@extend_schema(
+    summary="A container's log as text",
+    parameters=[
+        OpenApiParameter("tail", str, description="number of lines, or 'all' (default 100)"),
+        OpenApiParameter("timestamps", int, description="1 to prefix each line with its time"),
+        OpenApiParameter("since", float, description="only lines after this epoch time"),
+    ],
+    responses={200: str},
+)
+@api_view(["GET"])
+def api_container_logs(request: Request, ref: str) -> HttpResponse | Response:
+    attrs = container_for_user(request.user, ref)
+    query = {k: v for k, v in request.query_params.items() if k in {"tail", "timestamps", "since"}}
+    try:
+        options = logs.parse_options({**query, "follow": "0"})
+    except ValueError as exc:
+        field = str(exc).split(" ", 1)[0]
+        return Response({"error": str(exc), "field": field}, status=400)
+    text = logs.log_text(attrs["Id"], options, tty=_is_tty(attrs))
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+@extend_schema(
+    summary="A container's latest stats sample and recent history", responses={200: dict}
+)
+@api_view(["GET"])
+def api_container_stats(request: Request, ref: str) -> Response:
+    attrs = container_for_user(request.user, ref)
+    sampler = stats.sampler_for()
+    latest = sampler.latest(attrs["Id"]) if sampler.running else None
+    if latest is None:
+        latest = stats.measure_once(attrs)
+    return Response(
+        {
+            "id": attrs["Id"],
+            "running": bool((attrs.get("State") or {}).get("Running")),
+            "interval": sampler.interval,
+            "latest": latest,
+            "history": sampler.history(attrs["Id"]),
+        }
+    )

@@ -1,0 +1,685 @@
+"""The live stats sampler: one per process per engine endpoint, shared by every viewer.
+
+Each tick it reads the cgroup files of every running container (found from
+`/proc/<pid>/cgroup`, see containers_app.cgroups), the network counters in
+`/proc/<pid>/net/dev` and the host's `/proc/stat` and `/proc/meminfo`, turns
+cumulative counters into rates, keeps a history per container and publishes ONE
+frame per tick to a channel-layer group. Consumers only join that group.
+
+The running set comes from one container list call, refreshed when a Docker
+event says a container started or died (and every RELIST_EVERY ticks as a
+safety net); each new container is inspected once for its PID, never per tick.
+Where the cgroup files cannot be read (a remote engine, or the cgroup is not
+visible from here) the sampler falls back to the engine's stats API, with one
+upstream stream per container whatever the number of viewers.
+
+The sampler starts with its first subscriber and stops GRACE seconds after the
+last one left. File reads and docker calls run on its own worker thread, never
+on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from containers_app import cgroups, engine, events
+from dashboard import access
+
+log = logging.getLogger(__name__)
+
+PROC = Path("/proc")
+RELIST_EVERY = 30  # ticks between two list calls when no event said anything changed
+RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpause"}
+FINE_SECONDS = 15 * 60
+COARSE_SECONDS = 6 * 60 * 60
+COARSE_STEP = 10.0
+# Fields of a history point, in the order of the columns the websocket sends.
+FIELDS = (
+    "t",
+    "cpu_percent",
+    "mem_usage",
+    "mem_limit",
+    "net_rx",
+    "net_tx",
+    "blk_read",
+    "blk_write",
+    "pids",
+)
+
+
+class ContainerSample(TypedDict):
+    id: str
+    name: str
+    owner: str | None
+    cpu_percent: float  # of one core: two busy cores read 200
+    mem_usage: int  # bytes, without inactive file cache
+    mem_limit: int  # bytes; the host's memory when the container has no limit
+    mem_limited: bool  # False: no limit of its own (mem_limit is the host's memory)
+    mem_percent: float
+    net_rx: float  # bytes/s, all interfaces but lo
+    net_tx: float
+    blk_read: float  # bytes/s
+    blk_write: float
+    pids: int
+    pids_limit: int | None
+    source: Literal["cgroup", "api"]
+
+
+class HostSample(TypedDict):
+    cpu_percent: float  # of one core, like the containers'
+    ncpu: int
+    mem_used: int
+    mem_total: int
+
+
+class StatsFrame(TypedDict):
+    type: Literal["stats"]
+    t: float
+    host: HostSample
+    containers: list[ContainerSample]
+
+
+class History(TypedDict):
+    """Columns of FIELDS: `fine` at the tick rate (15 min), `coarse` 10 s means (6 h)."""
+
+    fields: list[str]
+    fine: list[list[float | None]]
+    coarse: list[list[float | None]]
+
+
+# ---------------------------------------------------------------- readers of /proc
+
+
+def parse_net_dev(text: str | bytes) -> tuple[int, int]:
+    """(rx bytes, tx bytes) summed over every interface but lo, from /proc/<pid>/net/dev."""
+    data = text.encode() if isinstance(text, str) else text
+    rx = tx = 0
+    for line in data.splitlines()[2:]:
+        name, sep, rest = line.partition(b":")
+        if not sep or name.strip() == b"lo":
+            continue
+        fields = rest.split()
+        if len(fields) >= 9:
+            rx += int(fields[0])
+            tx += int(fields[8])
+    return rx, tx
+
+
+def read_net_dev(file: cgroups.KeptFile) -> tuple[int, int] | None:
+    """parse_net_dev of a process's /proc/<pid>/net/dev, None when the process is gone."""
+    data = file.read()
+    if data is None:
+        return None
+    try:
+        return parse_net_dev(data)
+    except ValueError:
+        return None
+
+
+def parse_proc_stat_cpu(text: str) -> tuple[int, int]:
+    """(busy jiffies, total jiffies) of all CPUs, from /proc/stat."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+            # guest time is already counted in user/nice
+            total = sum(values[:8])
+            return total - idle, total
+    return 0, 0
+
+
+def parse_meminfo(text: str) -> tuple[int, int]:
+    """(used bytes, total bytes) from /proc/meminfo; used is total minus available."""
+    kv = cgroups.parse_kv(text.replace(":", " ").replace(" kB", ""))
+    total = kv.get("MemTotal", 0) * 1024
+    available = kv.get("MemAvailable", kv.get("MemFree", 0)) * 1024
+    return total - available, total
+
+
+def host_memory_total(proc: Path = PROC) -> int:
+    try:
+        return parse_meminfo((proc / "meminfo").read_text())[1]
+    except OSError:
+        return 0
+
+
+class _HostMeter:
+    def __init__(self, proc: Path = PROC):
+        self.proc = proc
+        self.ncpu = os.cpu_count() or 1
+        self.prev: tuple[int, int] | None = None
+
+    def sample(self) -> HostSample:
+        try:
+            busy, total = parse_proc_stat_cpu((self.proc / "stat").read_text())
+            used, mem_total = parse_meminfo((self.proc / "meminfo").read_text())
+        except OSError:
+            return {"cpu_percent": 0.0, "ncpu": self.ncpu, "mem_used": 0, "mem_total": 0}
+        percent = 0.0
+        if self.prev is not None and total > self.prev[1]:
+            percent = (busy - self.prev[0]) / (total - self.prev[1]) * self.ncpu * 100
+        self.prev = (busy, total)
+        return {
+            "cpu_percent": round(percent, 2),
+            "ncpu": self.ncpu,
+            "mem_used": used,
+            "mem_total": mem_total,
+        }
+
+
+# ---------------------------------------------------------------- one container
+
+
+@dataclass
+class _Counters:
+    """Cumulative counters at one moment (seconds on some monotonic clock)."""
+
+    t: float
+    cpu_ns: int | None
+    rx: int | None
+    tx: int | None
+    blk_read: int | None
+    blk_write: int | None
+
+
+@dataclass
+class _Reading:
+    counters: _Counters
+    mem_usage: int
+    mem_limit: int | None
+    pids: int
+    pids_limit: int | None
+
+
+def _rate(new: int | None, old: int | None, seconds: float) -> float:
+    if new is None or old is None or seconds <= 0 or new < old:
+        return 0.0
+    return (new - old) / seconds
+
+
+def _parse_engine_time(text: str) -> float | None:
+    # "2026-11-27T22:10:00.123456789Z": Python parses at most microseconds.
+    try:
+        head, _, frac = text.rstrip("Z").partition(".")
+        stamp = datetime.fromisoformat(head + "+00:00").timestamp()
+        return stamp + (float("0." + frac) if frac.isdigit() else 0.0)
+    except ValueError:
+        return None
+
+
+def reading_from_api(raw: dict[str, Any]) -> _Reading | None:
+    """A reading out of one Docker stats API sample (the fallback source)."""
+    t = _parse_engine_time(str(raw.get("read", "")))
+    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+    if t is None or "total_usage" not in cpu:
+        return None
+    memory = raw.get("memory_stats") or {}
+    stat = memory.get("stats") or {}
+    usage = int(memory.get("usage", 0))
+    inactive = int(stat.get("total_inactive_file", stat.get("inactive_file", 0)))
+    nets = (raw.get("networks") or {}).values()
+    blk_read = blk_write = 0
+    for entry in (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
+        op = str(entry.get("op", "")).lower()
+        if op == "read":
+            blk_read += int(entry.get("value", 0))
+        elif op == "write":
+            blk_write += int(entry.get("value", 0))
+    pids = raw.get("pids_stats") or {}
+    limit = memory.get("limit")
+    return _Reading(
+        counters=_Counters(
+            t=t,
+            cpu_ns=int(cpu["total_usage"]),
+            rx=sum(int(n.get("rx_bytes", 0)) for n in nets),
+            tx=sum(int(n.get("tx_bytes", 0)) for n in nets),
+            blk_read=blk_read,
+            blk_write=blk_write,
+        ),
+        mem_usage=usage - inactive if inactive < usage else usage,
+        mem_limit=int(limit) if limit else None,
+        pids=int(pids.get("current", 0)),
+        pids_limit=int(pids["limit"]) if pids.get("limit") else None,
+    )
+
+
+class _ApiFeed:
+    """One engine stats stream for one container, read on a thread; keeps the latest sample."""
+
+    def __init__(self, container_id: str):
+        self.container_id = container_id
+        self.latest: dict[str, Any] | None = None
+        self._stream: engine.Stream | None = None
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"stats-api-{container_id[:12]}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._stream = engine.stats_stream(self.container_id)
+            if self._closed:
+                self._stream.close()
+                return
+            for raw in self._stream:
+                self.latest = raw
+        except engine.EngineError as exc:
+            log.info("stats stream of %s ended: %s", self.container_id[:12], exc.message)
+        except Exception as exc:  # noqa: BLE001 - closed under the reader, or broken
+            if not self._closed:
+                log.info("stats stream of %s broke: %s", self.container_id[:12], exc)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._stream is not None:
+            self._stream.close()
+
+
+@dataclass
+class _Tracked:
+    id: str
+    name: str
+    owner: str | None
+    pid: int
+    dirs: dict[str, Path]
+    reader: cgroups.UsageReader | None = None
+    net_dev: cgroups.KeptFile | None = None
+    feed: _ApiFeed | None = None
+    prev: _Counters | None = None
+    last: ContainerSample | None = None
+
+
+def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None:
+    if tracked.reader is None or tracked.net_dev is None:
+        tracked.reader = cgroups.UsageReader(tracked.dirs, keep_open=keep_open)
+        tracked.net_dev = cgroups.KeptFile(
+            str(PROC / str(tracked.pid) / "net" / "dev"), keep_open=keep_open
+        )
+    usage = tracked.reader.read()
+    if usage.cpu_ns is None and usage.mem_usage is None:
+        return None  # the cgroup is gone: the container stopped
+    net = read_net_dev(tracked.net_dev)
+    return _Reading(
+        counters=_Counters(
+            t=time.monotonic(),
+            cpu_ns=usage.cpu_ns,
+            rx=net[0] if net else None,
+            tx=net[1] if net else None,
+            blk_read=usage.blk_read,
+            blk_write=usage.blk_write,
+        ),
+        mem_usage=usage.mem_usage or 0,
+        mem_limit=usage.mem_limit,
+        pids=usage.pids or 0,
+        pids_limit=usage.pids_limit,
+    )
+
+
+# ---------------------------------------------------------------- history
+
+
+@dataclass
+class _Series:
+    fine: deque[tuple[float, ...]]
+    coarse: deque[tuple[float, ...]]
+    bucket: list[tuple[float, ...]] = field(default_factory=list)
+
+    def add(self, point: tuple[float, ...]) -> None:
+        self.fine.append(point)
+        if self.bucket and point[0] // COARSE_STEP != self.bucket[0][0] // COARSE_STEP:
+            n = len(self.bucket)
+            start = self.bucket[0][0] // COARSE_STEP * COARSE_STEP
+            means = [sum(p[i] for p in self.bucket) / n for i in range(1, len(FIELDS))]
+            self.coarse.append((start, *means))
+            self.bucket = []
+        self.bucket.append(point)
+
+
+def _columns(points: Iterable[tuple[float, ...]]) -> list[list[float | None]]:
+    rows = list(points)
+    return [[row[i] for row in rows] for i in range(len(FIELDS))]
+
+
+# ---------------------------------------------------------------- the sampler
+
+
+class StatsSampler:
+    """Samples every running container of one engine endpoint, once per tick."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        interval: float | None = None,
+        source: Literal["auto", "cgroup", "api"] = "auto",
+    ):
+        self.endpoint = endpoint
+        self.interval = float(interval or settings.STATS_INTERVAL)
+        local = endpoint.startswith("unix://") or endpoint.startswith("/")
+        self.source = source if source != "auto" else ("cgroup" if local else "api")
+        digest = hashlib.sha1(endpoint.encode(), usedforsecurity=False).hexdigest()[:12]
+        # One group per process too: with a shared (redis) channel layer each
+        # process's viewers hear their own process's sampler only.
+        self.group = f"stats.{os.getpid()}.{digest}"
+        self.last_frame: StatsFrame | None = None
+        self.last_text = ""
+        self.sweep_seconds = 0.0
+        self._tracked: dict[str, _Tracked] = {}
+        self._series: dict[str, _Series] = {}
+        self._lock = threading.Lock()  # history is read from request threads too
+        self._host = _HostMeter()
+        self._mem_total = host_memory_total()
+        self._fd_budget = cgroups.open_file_budget()
+        self._relist_needed = True
+        self._ticks = 0
+        self._subscribers = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop_handle: asyncio.TimerHandle | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------ sweep (worker thread)
+
+    def sweep(self) -> StatsFrame:
+        """Sample every running container once; blocking, so never on the event loop."""
+        started = time.perf_counter()
+        if self._relist_needed or self._ticks % RELIST_EVERY == 0:
+            self._relist()
+        self._ticks += 1
+        host = self._host.sample()
+        wall = round(time.time(), 3)
+        samples: list[ContainerSample] = []
+        for tracked in list(self._tracked.values()):
+            sample = self._sample(tracked)
+            if sample is None:
+                continue
+            samples.append(sample)
+            self._record(wall, sample)
+        frame: StatsFrame = {"type": "stats", "t": wall, "host": host, "containers": samples}
+        self.last_frame = frame
+        self.last_text = json.dumps(frame, separators=(",", ":"))
+        self.sweep_seconds = time.perf_counter() - started
+        return frame
+
+    def _relist(self) -> None:
+        self._relist_needed = False
+        try:
+            running = {c["id"]: c for c in engine.running_containers()}
+        except engine.EngineError as exc:
+            log.warning("stats: cannot list containers: %s", exc.message)
+            return
+        for gone in set(self._tracked) - set(running):
+            self._forget(gone)
+        for cid, info in running.items():
+            if cid in self._tracked:
+                continue
+            try:
+                pid = int((engine.inspect_container(cid).get("State") or {}).get("Pid") or 0)
+            except engine.EngineError:
+                continue  # gone between the list and the inspect
+            if not pid:
+                continue
+            dirs = cgroups.container_cgroup_dirs(pid) if self.source == "cgroup" else {}
+            tracked = _Tracked(
+                id=cid,
+                name=info["name"],
+                owner=access.owner_of(info["labels"]),
+                pid=pid,
+                dirs=dirs,
+            )
+            if not dirs:
+                tracked.feed = _ApiFeed(cid)
+            self._tracked[cid] = tracked
+
+    def _forget(self, cid: str) -> None:
+        tracked = self._tracked.pop(cid, None)
+        if tracked is None:
+            return
+        if tracked.feed is not None:
+            tracked.feed.close()
+        if tracked.reader is not None:
+            tracked.reader.close()
+        if tracked.net_dev is not None:
+            tracked.net_dev.close()
+
+    def _sample(self, tracked: _Tracked) -> ContainerSample | None:
+        if tracked.feed is not None:
+            raw = tracked.feed.latest
+            reading = reading_from_api(raw) if raw else None
+            if reading is None:
+                return None  # the engine has not answered yet
+        else:
+            # Files stay open between ticks while this process may hold that many.
+            keep_open = len(self._tracked) * (cgroups.UsageReader.FILES + 1) < self._fd_budget
+            reading = _reading_from_cgroups(tracked, keep_open)
+            if reading is None:
+                self._forget(tracked.id)
+                self._relist_needed = True
+                return None
+        new, old = reading.counters, tracked.prev
+        cpu = rx = tx = br = bw = 0.0
+        if old is not None and new.t > old.t:
+            seconds = new.t - old.t
+            cpu = _rate(new.cpu_ns, old.cpu_ns, seconds) / 1e9 * 100
+            rx, tx = _rate(new.rx, old.rx, seconds), _rate(new.tx, old.tx, seconds)
+            br = _rate(new.blk_read, old.blk_read, seconds)
+            bw = _rate(new.blk_write, old.blk_write, seconds)
+        elif old is not None:
+            return tracked.last  # the API feed has not moved since the last tick
+        tracked.prev = new
+        limit = reading.mem_limit or self._mem_total
+        # A limit above the host's memory cannot be reached: show the host's.
+        if self._mem_total and limit > self._mem_total:
+            limit = self._mem_total
+        tracked.last = {
+            "id": tracked.id,
+            "name": tracked.name,
+            "owner": tracked.owner,
+            "cpu_percent": round(cpu, 2),
+            "mem_usage": reading.mem_usage,
+            "mem_limit": limit,
+            "mem_limited": reading.mem_limit is not None and limit == reading.mem_limit,
+            "mem_percent": round(reading.mem_usage / limit * 100, 2) if limit else 0.0,
+            "net_rx": round(rx, 1),
+            "net_tx": round(tx, 1),
+            "blk_read": round(br, 1),
+            "blk_write": round(bw, 1),
+            "pids": reading.pids,
+            "pids_limit": reading.pids_limit,
+            "source": "api" if tracked.feed is not None else "cgroup",
+        }
+        return tracked.last
+
+    def _record(self, t: float, s: ContainerSample) -> None:
+        point = (
+            t,
+            s["cpu_percent"],
+            float(s["mem_usage"]),
+            float(s["mem_limit"]),
+            s["net_rx"],
+            s["net_tx"],
+            s["blk_read"],
+            s["blk_write"],
+            float(s["pids"]),
+        )
+        with self._lock:
+            series = self._series.get(s["id"])
+            if series is None:
+                series = self._series[s["id"]] = _Series(
+                    fine=deque(maxlen=max(1, int(FINE_SECONDS / self.interval))),
+                    coarse=deque(maxlen=int(COARSE_SECONDS / COARSE_STEP)),
+                )
+            series.add(point)
+
+    # ------------------------------------------------------------ reading history (any thread)
+
+    def history(self, container_id: str, *, fine_points: int | None = None) -> History:
+        with self._lock:
+            series = self._series.get(container_id)
+            fine = list(series.fine) if series else []
+            coarse = list(series.coarse) if series else []
+        if fine_points is not None:
+            fine = fine[-fine_points:]
+        return {"fields": list(FIELDS), "fine": _columns(fine), "coarse": _columns(coarse)}
+
+    def latest(self, container_id: str) -> ContainerSample | None:
+        frame = self.last_frame
+        for sample in frame["containers"] if frame else []:
+            if sample["id"] == container_id:
+                return sample
+        return None
+
+    # ------------------------------------------------------------ events (event loop)
+
+    async def _follow_events(self, layer: Any, channel: str) -> None:
+        # Any container start/die/... may change the running set: re-list next tick.
+        while True:
+            message = await layer.receive(channel)
+            event = message.get("event") or {}
+            if event.get("kind") == "container" and event.get("action") in RELIST_ACTIONS:
+                self._relist_needed = True
+
+    # ------------------------------------------------------------ lifecycle (event loop)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def subscribe(self) -> None:
+        """A viewer joined: start sampling unless already running."""
+        self._subscribers += 1
+        if self._stop_handle is not None:
+            self._stop_handle.cancel()
+            self._stop_handle = None
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def unsubscribe(self) -> None:
+        """A viewer left: stop GRACE seconds after the last one, unless another comes."""
+        self._subscribers = max(0, self._subscribers - 1)
+        if self._subscribers == 0 and self.running and self._stop_handle is None:
+            grace = settings.STATS_GRACE
+            loop = asyncio.get_running_loop()
+            self._stop_handle = loop.call_later(grace, self._stop_now)
+
+    def _stop_now(self) -> None:
+        self._stop_handle = None
+        if self._subscribers == 0 and self._task is not None:
+            self._task.cancel()
+
+    async def stop(self) -> None:
+        """Stop now, whoever still listens (shutdown, tests)."""
+        self._subscribers = 0
+        if self._stop_handle is not None:
+            self._stop_handle.cancel()
+            self._stop_handle = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        layer = get_channel_layer()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="stats-sampler")
+        self._relist_needed = True
+        # The process's one Docker events stream (containers_app.events) says when
+        # the running set changed; this sampler listens on a channel of its own.
+        channel = await layer.new_channel()
+        await layer.group_add(events.GROUP, channel)
+        events.watcher.subscribe(loop)
+        listener = loop.create_task(self._follow_events(layer, channel))
+        next_tick = loop.time()
+        try:
+            while True:
+                await loop.run_in_executor(self._executor, self.sweep)
+                await layer.group_send(self.group, {"type": "stats.tick"})
+                next_tick += self.interval
+                delay = next_tick - loop.time()
+                if delay < 0:  # fell behind (a slow sweep): keep the pace, skip the backlog
+                    next_tick, delay = loop.time(), 0
+                await asyncio.sleep(delay)
+        finally:
+            listener.cancel()
+            events.watcher.unsubscribe()
+            with contextlib.suppress(Exception):  # the layer may be closing with the loop
+                await layer.group_discard(events.GROUP, channel)
+            for cid in list(self._tracked):
+                self._forget(cid)
+            self._executor.shutdown(wait=False)
+            self._host.prev = None
+
+
+_samplers: dict[str, StatsSampler] = {}
+
+
+def sampler_for(endpoint: str | None = None) -> StatsSampler:
+    """This process's sampler for `endpoint` (the configured engine by default)."""
+    url = endpoint or engine.endpoint()
+    found = _samplers.get(url)
+    if found is None:
+        found = _samplers[url] = StatsSampler(url)
+    return found
+
+
+def visible_samples(user: Any, samples: Iterable[ContainerSample]) -> list[ContainerSample]:
+    """The samples of the containers `user` may see."""
+    return [s for s in samples if access.can(user, access.Perm.VIEW, s["owner"])]
+
+
+def sees_everything(user: Any) -> bool:
+    """True for roles that see every container, so the shared frame text can go out as is.
+
+    Containers without an owner label belong to admins: whoever may see those may
+    see all (admins, instructors, viewers).
+    """
+    return access.can(user, access.Perm.VIEW, None)
+
+
+def measure_once(attrs: dict[str, Any], *, seconds: float = 0.5) -> ContainerSample | None:
+    """One sample of a container outside the sampler (two readings `seconds` apart).
+
+    For a request when no sampler runs; None when the container is not running or
+    its cgroup cannot be read from here.
+    """
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    if not state.get("Running") or not pid:
+        return None
+    sampler = StatsSampler(engine.endpoint(), interval=seconds)
+    dirs = cgroups.container_cgroup_dirs(pid) if sampler.source == "cgroup" else {}
+    if not dirs:
+        return None
+    config = attrs.get("Config") or {}
+    tracked = _Tracked(
+        id=attrs["Id"],
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        owner=access.owner_of(config.get("Labels")),
+        pid=pid,
+        dirs=dirs,
+    )
+    sampler._tracked[tracked.id] = tracked
+    try:
+        if sampler._sample(tracked) is None:
+            return None
+        time.sleep(seconds)
+        return sampler._sample(tracked)
+    finally:
+        sampler._forget(tracked.id)

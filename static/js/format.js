@@ -1,0 +1,24 @@
+// Numbers as people read them: 1.5 GiB, 320 KiB/s, 97.3 %.
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function bytes(n) {
+  if (n === null || n === undefined || Number.isNaN(n)) return "–";
+  let value = Math.abs(n);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = value >= 100 || unit === 0 ? 0 : 1;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+export function rate(n) {
+  return `${bytes(n)}/s`;
+}
+
+export function percent(n) {
+  if (n === null || n === undefined || Number.isNaN(n)) return "–";
+  return `${n.toFixed(n >= 100 ? 0 : 1)} %`;
+}

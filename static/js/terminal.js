@@ -1,0 +1,78 @@
+// The Terminal tab: xterm.js over /ws/containers/{id}/exec/ (a Docker exec with a
+// TTY). Keystrokes go out as binary frames, output comes back as binary frames,
+// a resize as a small JSON text frame. Closing the page ends the shell.
+// A dropped connection does not silently start a new shell: the page says so and
+// offers to open one.
+import { wsUrl } from "./live-socket.js";
+
+const root = document.getElementById("container-terminal");
+const containerId = root.dataset.containerId;
+const status = root.querySelector("[data-status]");
+const shellSelect = root.querySelector("[data-shell]");
+const connectButton = root.querySelector("[data-connect]");
+
+const term = new Terminal({ cursorBlink: true, fontSize: 15, scrollback: 5000 });
+const fit = new FitAddon.FitAddon();
+term.loadAddon(fit);
+term.open(root.querySelector("[data-term]"));
+fit.fit();
+
+let ws = null;
+const encoder = new TextEncoder();
+
+function say(text, state) {
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
+function sendResize() {
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
+  }
+}
+
+function connect() {
+  if (ws) {
+    ws.onclose = null;
+    ws.close();
+  }
+  term.reset();
+  fit.fit();
+  const query = new URLSearchParams({ shell: shellSelect.value, cols: term.cols, rows: term.rows });
+  ws = new WebSocket(wsUrl(`/ws/containers/${containerId}/exec/?${query}`));
+  ws.binaryType = "arraybuffer";
+  say("Connecting…", "connecting");
+  ws.onopen = () => {
+    say(`Connected: ${shellSelect.value}`, "live");
+    term.focus();
+    sendResize();
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data !== "string") {
+      term.write(new Uint8Array(event.data));
+      return;
+    }
+    const message = JSON.parse(event.data);
+    if (message.type === "exit") {
+      term.write(`\r\n\x1b[36m── the shell exited (code ${message.code}) ──\x1b[0m\r\n`);
+    } else if (message.type === "error") {
+      term.write(`\r\n\x1b[31m${message.message.replace(/[\x00-\x1f]/g, " ")}\x1b[0m\r\n`);
+    }
+  };
+  ws.onclose = (event) => {
+    const final = { 4401: "Signed out: reload the page.", 4403: "Your role may not open a terminal here." };
+    say(final[event.code] || "Disconnected: press Connect for a new shell.", "down");
+    connectButton.textContent = "Connect";
+  };
+  connectButton.textContent = "Reconnect";
+}
+
+term.onData((data) => {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(encoder.encode(data));
+});
+term.onResize(sendResize);
+window.addEventListener("resize", () => fit.fit());
+connectButton.addEventListener("click", connect);
+shellSelect.addEventListener("change", connect);
+
+connect();

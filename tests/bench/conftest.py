@@ -1,0 +1,89 @@
+"""Shared pieces of the benchmarks: many idle labelled containers, a live server, a session."""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import os
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests import rig
+from tests.rig import LABELS
+
+BENCH_PASSWORD = "bench-admin-password"
+
+
+def bench_count(name: str, default: int) -> int:
+    """A size from the environment (DOCKDASH_BENCH_<NAME>), so a short run can use fewer."""
+    return int(os.environ.get(f"DOCKDASH_BENCH_{name}", default))
+
+
+@pytest.fixture(scope="session")
+def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
+    """N idle containers (DOCKDASH_BENCH_CONTAINERS, default 200), made and removed in parallel."""
+    count = bench_count("CONTAINERS", 200)
+
+    def make(_: int) -> Any:
+        container = docker_client.containers.run(
+            test_image, ["sleep", "3600"], labels={**LABELS, "dockdash.bench": "idle"}, detach=True
+        )
+        return container
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(make, range(count)))
+    print(f"\n[bench] {count} idle containers running")
+    yield made
+
+    def remove(container: Any) -> None:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(remove, made))
+
+
+@pytest.fixture(scope="session")
+def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
+    server = rig.start_live_server(tmp_path_factory.mktemp("bench-live"))
+    server.add_user("admin", "admin", BENCH_PASSWORD)
+    yield server
+    server.stop()
+
+
+def login_cookie(server: rig.LiveServer, username: str, password: str) -> str:
+    """A `Cookie:` header value of a logged-in session, through the real login form."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(server.url + "/login/").read().decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match, "no CSRF token on the login page"
+    body = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": match.group(1)}
+    ).encode()
+    request = urllib.request.Request(
+        server.url + "/login/", data=body, headers={"Referer": server.url + "/login/"}
+    )
+    opener.open(request).read()
+    cookies = {c.name: c.value for c in jar}
+    assert "sessionid" in cookies, "login failed"
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+@pytest.fixture(scope="session")
+def bench_cookie(bench_server: rig.LiveServer) -> str:
+    return login_cookie(bench_server, "admin", BENCH_PASSWORD)
+
+
+def ws_url(server: rig.LiveServer, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
