@@ -25,6 +25,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from rest_framework.test import APIClient
 
+from dashboard.models import AuditEntry
 from dashboard.routing import websocket_urlpatterns
 from tests.rig import LABELS, RUN_ID, docker_inspect
 
@@ -150,6 +151,15 @@ READS = [
     ("/api/v1/networks/{ann_net}/", ANNS),
     ("/api/v1/volumes/", ALL),
     ("/api/v1/volumes/{ann_vol}/", ANNS),
+    # live stats, logs and the terminal (issue 4)
+    ("/live/", ALL_PAGES),
+    ("/containers/{ann}/stats/", ANNS_PAGE),
+    ("/containers/{ann}/logs/", ANNS_PAGE),
+    ("/containers/{ann}/logs/download/", ANNS_PAGE),
+    ("/containers/{ann}/terminal/", ANNS_PAGE),
+    ("/containers/{admin}/terminal/", ADMINS_PAGE),
+    ("/api/v1/containers/{ann}/logs/", ANNS),
+    ("/api/v1/containers/{ann}/stats/", ANNS),
 ]
 
 
@@ -551,3 +561,148 @@ def _people(make_user: Callable[..., Any]) -> dict[str, Any]:
         "viewer": make_user(f"mxv{RUN_ID}", "viewer"),
         "admin": make_user(f"mxr{RUN_ID}", "admin"),
     }
+
+
+OPEN = 0  # the websocket was accepted
+WEBSOCKETS = [
+    ("/ws/containers/{ann}/stats/", {"ann": OPEN, "bob": 4404, "viewer": OPEN}),
+    ("/ws/containers/{ann}/logs/", {"ann": OPEN, "bob": 4404, "viewer": OPEN}),
+    ("/ws/containers/{ann}/exec/", {"ann": OPEN, "bob": 4404, "viewer": 4403}),
+    ("/ws/containers/{admin}/logs/", {"ann": 4404, "bob": 4404, "viewer": OPEN}),
+    ("/ws/containers/{admin}/exec/", {"ann": 4404, "bob": 4404, "viewer": 4403}),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_container_websockets_refuse_what_the_role_may_not_see_or_do(
+    objs: dict[str, str], make_user: Callable[..., Any]
+) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    people = await sync_to_async(lambda: _people(make_user))()
+    for url, table in WEBSOCKETS:
+        want = {"anonymous": 4401, "instructor": OPEN, "admin": OPEN, **table}
+        got = {}
+        for who in ROLES:
+            socket = await ws_connect(url.format(**objs), people[who] or AnonymousUser())
+            connected, code = await socket.connect(timeout=10)
+            got[who] = OPEN if connected else code
+            if connected:
+                await socket.disconnect()
+        assert got == want, url
+    # Every exec session, and every refused attempt, is in the audit log.
+    rows = await sync_to_async(
+        lambda: sorted(
+            (r.username, r.role, r.action, r.target_id[:12], r.result)
+            for r in AuditEntry.objects.filter(action__startswith="exec.")
+        )
+    )()
+
+    def row(who: str, action: str, target: str, result: str = "ok") -> tuple[str, ...]:
+        user = people[who]
+        return (user.username, user.effective_role, action, objs[target][:12], result)
+
+    assert rows == sorted(
+        [
+            row("ann", "exec.start", "ann"),
+            row("ann", "exec.end", "ann"),
+            row("bob", "exec.start", "ann", "error"),
+            row("viewer", "exec.start", "ann", "error"),
+            row("instructor", "exec.start", "ann"),
+            row("instructor", "exec.end", "ann"),
+            row("admin", "exec.start", "ann"),
+            row("admin", "exec.end", "ann"),
+            row("ann", "exec.start", "admin", "error"),
+            row("bob", "exec.start", "admin", "error"),
+            row("viewer", "exec.start", "admin", "error"),
+            row("instructor", "exec.start", "admin"),
+            row("instructor", "exec.end", "admin"),
+            row("admin", "exec.start", "admin"),
+            row("admin", "exec.end", "admin"),
+        ]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_exec_into_a_container_with_admin_powers_is_refused_with_the_reason(
+    docker_client: Any, test_image: str, make_user: Callable[..., Any]
+) -> None:
+    """ann's container was made with an added capability (by an admin, or before the policy):
+    a shell in it is refused to her and to an instructor, with the reason, and audited."""
+    people = await sync_to_async(lambda: _people(make_user))()
+    powered = await asyncio.to_thread(
+        docker_client.containers.run,
+        test_image,
+        ["sleep", "3600"],
+        name=f"{PREFIX}-powered",
+        labels={**LABELS, "dockdash.owner": ANN},
+        cap_add=["NET_ADMIN"],
+        detach=True,
+    )
+    try:
+        for who, allowed in (("ann", False), ("instructor", False), ("admin", True)):
+            socket = await ws_connect(f"/ws/containers/{powered.id}/exec/", people[who])
+            connected, _ = await socket.connect(timeout=10)
+            assert connected, who
+            if allowed:
+                await socket.disconnect()
+                continue
+            refusal = await socket.receive_json_from(timeout=10)
+            assert refusal["type"] == "error"
+            assert "Adding capabilities (NET_ADMIN)" in refusal["message"]
+            assert "only an admin may open a shell" in refusal["message"]
+            assert (await socket.receive_output(timeout=5))["code"] == 4403
+        top = await asyncio.to_thread(docker_client.api.top, powered.id)
+        assert [p for p in top["Processes"] if p[-1] == "sh"] == []
+        refused = await sync_to_async(
+            lambda: list(
+                AuditEntry.objects.filter(action="exec.start", result="error").values_list(
+                    "username", "error"
+                )
+            )
+        )()
+        assert sorted(u for u, _ in refused) == sorted(
+            [people["ann"].username, people["instructor"].username]
+        )
+        assert all("NET_ADMIN" in e for _, e in refused)
+    finally:
+        await asyncio.to_thread(powered.remove, force=True)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_stats_overview_carries_only_the_students_own_containers(
+    objs: dict[str, str], make_user: Callable[..., Any]
+) -> None:
+    people = await sync_to_async(lambda: _people(make_user))()
+    ours = {objs[w]: w for w in ("ann", "bob", "admin")}
+    sockets = {}
+    for who in ("ann", "bob", "instructor"):
+        sockets[who] = await ws_connect("/ws/stats/", people[who])
+        assert (await sockets[who].connect(timeout=10))[0]
+    try:
+
+        async def seen_until_complete(who: str, want: set[str]) -> set[str]:
+            seen: set[str] = set()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while loop.time() < deadline:
+                frame = await sockets[who].receive_json_from(timeout=15)
+                if frame["type"] == "stats":
+                    seen |= {ours[c["id"]] for c in frame["containers"] if c["id"] in ours}
+                    # A student's frames never name another user's container.
+                    if who in ("ann", "bob"):
+                        owners = {c["owner"] for c in frame["containers"]}
+                        assert owners <= {people[who].username}, (who, owners)
+                    if seen >= want:
+                        break
+            return seen
+
+        seen = await asyncio.gather(
+            seen_until_complete("ann", {"ann"}),
+            seen_until_complete("bob", {"bob"}),
+            seen_until_complete("instructor", {"ann", "bob", "admin"}),
+        )
+        assert seen == [{"ann"}, {"bob"}, {"ann", "bob", "admin"}]
+    finally:
+        for socket in sockets.values():
+            await socket.disconnect()
