@@ -161,6 +161,8 @@ def test_the_create_form_refuses_another_students_volume(
     body = client.post("/containers/create/", data).content.decode()
     assert f"{others_volume}&#x27; is not yours" in body
     assert owned_containers() == []
+    row = AuditEntry.objects.get(action="container.create", username=STUDENT)
+    assert (row.role, row.result) == ("student", "error") and "is not yours" in row.error
 
 
 def test_refusals_are_audited_with_the_student_and_the_reason(
