@@ -5,6 +5,7 @@ container actions (refusals included)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -273,3 +274,36 @@ def test_names_taken_by_other_users_are_refused_without_naming_their_objects(
     finally:
         container.remove(force=True)
         network.remove()
+
+
+def test_a_student_cannot_move_a_shared_tag_onto_another_image(
+    api: APIClient, docker_client: Any, test_image: str
+) -> None:
+    base = docker_client.containers.create(test_image, ["true"], labels=LABELS)
+    repository = f"dd-pr-{RUN_ID}-shared"
+    try:
+        # Another image (an admin's: no owner label) that others run as repository:v1.
+        other = base.commit(repository=repository, tag="v1", conf={"Labels": LABELS})
+        response = api.post(
+            f"/api/v1/images/{test_image}/tag/",
+            {"repository": repository, "tag": "v1"},
+            format="json",
+        )
+        assert response.status_code == 403
+        assert "already names another image" in response.json()["error"]
+        assert docker_client.images.get(f"{repository}:v1").id == other.id
+        fresh = api.post(
+            f"/api/v1/images/{test_image}/tag/",
+            {"repository": repository, "tag": "mine"},
+            format="json",
+        )
+        assert fresh.status_code == 200
+        assert (
+            docker_client.images.get(f"{repository}:mine").id
+            == docker_client.images.get(test_image).id
+        )
+    finally:
+        base.remove(force=True)
+        for tag in ("v1", "mine"):
+            with contextlib.suppress(Exception):
+                docker_client.images.remove(f"{repository}:{tag}")
