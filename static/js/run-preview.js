@@ -19,7 +19,12 @@ async function preview() {
   });
   if (!response.ok || mine !== sequence) return;
   const { command, errors } = await response.json();
-  output.textContent = command || "(fix the fields marked in red to see the command)";
+  const shown = Object.keys(errors).filter((name) => touched.has(name) || name === "__all__");
+  output.textContent =
+    command ||
+    (shown.length
+      ? "(fix the fields marked in red to see the command)"
+      : "(choose an image to see the command)");
   output.classList.toggle("muted", !command);
   for (const span of form.querySelectorAll("[data-error-for]")) {
     if (!touched.has(span.dataset.errorFor) && span.dataset.errorFor !== "__all__") continue;

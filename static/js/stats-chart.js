@@ -62,6 +62,14 @@ const CHARTS = [
   },
 ];
 
+// Wall-clock tick labels: 14:05:30, or 14:05 on the 6 h range.
+function clock(t, minutesOnly) {
+  const d = new Date(t * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return minutesOnly ? hm : `${hm}:${pad(d.getSeconds())}`;
+}
+
 const plots = new Map();
 
 function chartData(chart) {
@@ -83,9 +91,19 @@ function makePlot(chart) {
     height: 180,
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    // The x axis always spans the chosen range, ending now, so a young container's
+    // few points sit at the right edge instead of being stretched over the width.
+    scales: {
+      x: { time: true, range: (u, min, max) => [Math.max(max, Date.now() / 1000) - RANGES[range], Math.max(max, Date.now() / 1000)] },
+    },
     axes: [
-      { stroke: color("--muted"), grid: { stroke: color("--line") } },
+      {
+        stroke: color("--muted"),
+        grid: { stroke: color("--line") },
+        space: 70,
+        incrs: [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800],
+        values: (u, ticks) => ticks.map((t) => clock(t, RANGES[range] > 3600)),
+      },
       {
         stroke: color("--muted"),
         grid: { stroke: color("--line") },
