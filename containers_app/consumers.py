@@ -22,8 +22,9 @@ from containers_app import engine, stats
 from containers_app.logs import LogEnd, LogFollower, LogFrame, TooManyStreams, parse_options
 from containers_app.lookup import container_for_user
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
-from dashboard import audit
+from dashboard import audit, policy
 from dashboard.access import Perm
+from dashboard.policy import PolicyViolation
 
 # Close codes the pages understand (4000-4999 are the application's own).
 CLOSE_LOGIN = 4401
@@ -39,9 +40,12 @@ def _query(scope: dict[str, Any]) -> dict[str, str]:
 
 
 async def _container_or_close(
-    consumer: AsyncWebsocketConsumer, perm: Perm = Perm.VIEW
+    consumer: AsyncWebsocketConsumer, perm: Perm = Perm.VIEW, *, audit_action: str = ""
 ) -> dict[str, Any] | None:
-    """The container of the URL if the user may `perm` it; else tell why and close."""
+    """The container of the URL if the user may `perm` it; else tell why and close.
+
+    With `audit_action`, a refusal is recorded under it (the target as the URL names it).
+    """
     user = consumer.scope["user"]
     if not user.is_authenticated:
         await consumer.close(code=CLOSE_LOGIN)
@@ -49,10 +53,13 @@ async def _container_or_close(
     ref = consumer.scope["url_route"]["kwargs"]["ref"]
     try:
         return await asyncio.to_thread(container_for_user, user, ref, perm)
-    except Http404:
-        await consumer.close(code=CLOSE_NOT_FOUND)
-    except PermissionDenied:
-        await consumer.close(code=CLOSE_FORBIDDEN)
+    except (Http404, PermissionDenied) as exc:
+        if audit_action:
+            await database_sync_to_async(audit.record)(
+                consumer, audit_action, target_kind="container", target_id=ref, error=str(exc)
+            )
+        not_found = isinstance(exc, Http404)
+        await consumer.close(code=CLOSE_NOT_FOUND if not_found else CLOSE_FORBIDDEN)
     except engine.EngineError as exc:
         await consumer.accept()
         await consumer.send(text_data=json.dumps({"type": "error", "message": exc.message}))
@@ -214,7 +221,7 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
     session: ExecSession | None = None
 
     async def connect(self) -> None:
-        attrs = await _container_or_close(self, Perm.EXEC)
+        attrs = await _container_or_close(self, Perm.EXEC, audit_action="exec.start")
         if attrs is None:
             return
         await self.accept()
@@ -225,6 +232,15 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
             return
         self.container_id = attrs["Id"]
         self.container_name = attrs.get("Name", "").lstrip("/")
+        try:
+            # A shell in a container with powers the create policy refuses (privileged,
+            # the Docker socket mounted, ...) is root on the host: admins only.
+            await asyncio.to_thread(policy.check_exec, self.scope["user"], attrs)
+        except PolicyViolation as exc:
+            await self._audit("exec.start", {"shell": shell}, error=exc.message)
+            await self.send(text_data=json.dumps({"type": "error", "message": exc.message}))
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         session = ExecSession(
             self.container_id,
             shell,

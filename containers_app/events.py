@@ -67,6 +67,37 @@ def slim(raw: dict[str, Any]) -> DockerEvent | None:
     }
 
 
+class Owners:
+    """Who owns the networks and volumes named in events (their events carry no labels).
+
+    Looked up on the engine in the watcher's thread and remembered, so that the
+    `destroy` of an object seen before still reaches its owner after it is gone.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def fill(self, event: DockerEvent) -> DockerEvent:
+        if event["kind"] not in ("network", "volume") or event["owner"] or not event["id"]:
+            return event
+        key = f"{event['kind']}:{event['id']}"
+        if key not in self._known:
+            inspect = (
+                engine.inspect_network if event["kind"] == "network" else engine.inspect_volume
+            )
+            try:
+                labels = inspect(event["id"]).get("Labels")
+            except engine.EngineError:  # gone already: only what was seen before is known
+                labels = None
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            self._known[key] = access.owner_of(labels) or ""
+        owner = self._known.pop(key) if event["action"] == "destroy" else self._known[key]
+        return {**event, "owner": owner}
+
+
 def may_see(user: Any, event: DockerEvent) -> bool:
     shared = event["kind"] == "image" or (
         event["kind"] == "network" and event["name"] in PREDEFINED_NETWORKS
@@ -112,6 +143,7 @@ class EventsWatcher:
 
     def _run(self, stop: threading.Event) -> None:
         since = time.time()
+        owners = Owners()
         while not stop.is_set():
             try:
                 stream = engine.EventStream(since=int(since))
@@ -126,7 +158,7 @@ class EventsWatcher:
                     event = slim(raw)
                     if event is not None:
                         since = max(since, event["time"])
-                        self._publish(event)
+                        self._publish(owners.fill(event))
             except engine.EngineError as exc:
                 log.info("docker events stream ended: %s; reconnecting", exc.message)
             stop.wait(1.0)  # the engine is away or the stream ended: retry gently

@@ -58,7 +58,33 @@ class ContainerCreateSerializer(ParsedSerializer):
     auto_remove = serializers.BooleanField(required=False)
     start = serializers.BooleanField(required=False, default=True)
 
+    privileged = serializers.BooleanField(required=False, help_text="admins only")
+    cap_add = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="admins only"
+    )
+    devices = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="admins only"
+    )
+    security_opt = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="admins only, but no-new-privileges",
+    )
+    pid_mode = serializers.CharField(required=False, help_text="admins only")
+    ipc_mode = serializers.CharField(
+        required=False, help_text="private, shareable, none; else admins"
+    )
+    uts_mode = serializers.CharField(required=False, help_text="admins only")
+    userns_mode = serializers.CharField(required=False, help_text="admins only")
+    cgroup_parent = serializers.CharField(required=False, help_text="admins only")
+    sysctls = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="admins only"
+    )
+
     def parse(self, data: Mapping[str, Any]) -> Any:
+        unknown = validation.unknown_create_keys(data)
+        if unknown:
+            raise SpecInvalid(unknown)
         return validation.parse_create(data, host_cpus=engine.host_cpus())
 
 

@@ -166,7 +166,15 @@ def create_container(request: Any, spec: ContainerSpec) -> str:
     ) as extra:
         policy.check_create(user, spec)
         _create_missing_volumes(user, spec)
-        container_id = quotas.create_within_quota(user, spec, engine.create_container)
+        try:
+            container_id = quotas.create_within_quota(user, spec, engine.create_container)
+        except engine.Conflict as exc:
+            # The engine names the container holding the name: it may be another user's.
+            if "is already in use by container" not in exc.message:
+                raise
+            raise engine.Conflict(
+                f"The name {spec.name} is already in use by another container; pick another."
+            ) from None
         extra["target_id"] = container_id
     return container_id
 
@@ -410,15 +418,12 @@ def image_detail(user: Any, ref: str) -> dict[str, Any]:
 
 
 def remove_image(request: Any, ref: str, *, force: bool) -> list[dict[str, str]]:
-    attrs = _image_for_user(request.user, ref, Perm.REMOVE)
     with audited(
-        request,
-        "image.remove",
-        target_kind="image",
-        target_id=attrs["Id"],
-        target_name=ref,
-        params={"force": force},
-    ):
+        request, "image.remove", target_kind="image", target_name=ref, params={"force": force}
+    ) as target:
+        # Inside the audit block: a refused attempt is recorded too.
+        attrs = _image_for_user(request.user, ref, Perm.REMOVE)
+        target["target_id"] = attrs["Id"]
         return engine.remove_image(ref, force=force)
 
 
@@ -433,8 +438,24 @@ def tag_image(request: Any, ref: str, repository: str, tag: str) -> str:
         target_name=ref,
         params={"repository": repository, "tag": tag},
     ):
+        _require_free_tag(request.user, f"{repository}:{tag}", attrs["Id"])
         engine.tag_image(attrs["Id"], repository, tag)
     return f"{repository}:{tag}"
+
+
+def _require_free_tag(user: Any, name: str, image_id: str) -> None:
+    # Images are shared: moving a tag others run (busybox:latest) onto another image
+    # would change what they run. Only who may remove the tagged image may move its tag.
+    try:
+        current = engine.inspect_image(name)
+    except engine.NotFound:
+        return
+    owner = access.owner_of((current.get("Config") or {}).get("Labels"))
+    if current["Id"] != image_id and not access.can(user, Perm.REMOVE, owner, shared=True):
+        raise PermissionDenied(
+            f"The tag {name} already names another image, which your role "
+            f"({access.role_of(user)}) may not change; pick another tag."
+        )
 
 
 def _require_prune(user: Any, what: str) -> None:
@@ -495,7 +516,16 @@ def _network_for_user(user: Any, ref: str, perm: Perm) -> dict[str, Any]:
 
 
 def network_detail(user: Any, ref: str) -> dict[str, Any]:
-    return _network_for_user(user, ref, Perm.VIEW)
+    """The network as the engine inspects it, with only the attached containers `user` may see.
+
+    Everyone sees the predefined networks; what other students attached to them is theirs.
+    """
+    attrs = _network_for_user(user, ref, Perm.VIEW)
+    if access.can(user, Perm.VIEW, None):  # sees every container
+        return attrs
+    seen = {row["id"] for row in _visible_rows(user)}
+    attached = attrs.get("Containers") or {}
+    return {**attrs, "Containers": {cid: c for cid, c in attached.items() if cid in seen}}
 
 
 def create_network(
@@ -517,6 +547,10 @@ def create_network(
         params={"subnet": subnet, "gateway": gateway, "internal": internal},
     ) as extra:
         policy.check_network_create(request.user, "bridge", {})
+        # The engine allows two networks of one name; the second would make the name of
+        # the first (perhaps another user's) ambiguous wherever it is used.
+        if any(n.get("Name") == name for n in engine.list_networks()):
+            raise engine.Conflict(f"A network named {name} already exists; pick another name.")
         network_id = engine.create_network(
             name, subnet=subnet, gateway=gateway, internal=internal, labels=labels
         )
@@ -525,11 +559,13 @@ def create_network(
 
 
 def remove_network(request: Any, ref: str) -> str:
-    attrs = _network_for_user(request.user, ref, Perm.REMOVE)
-    name = attrs["Name"]
     with audited(
-        request, "network.remove", target_kind="network", target_id=attrs["Id"], target_name=name
-    ):
+        request, "network.remove", target_kind="network", target_id=ref, target_name=ref
+    ) as target:
+        # Inside the audit block: a refused attempt is recorded too.
+        attrs = _network_for_user(request.user, ref, Perm.REMOVE)
+        name = attrs["Name"]
+        target.update(target_id=attrs["Id"], target_name=name)
         if name in PREDEFINED_NETWORKS:
             raise engine.Conflict(
                 f"{name} is one of the engine's predefined networks (bridge, host, none); "
@@ -634,14 +670,26 @@ def create_volume(request: Any, name: str, *, labels: dict[str, str] | None = No
     labels = {**(labels or {}), **access.owner_labels(request.user)}
     with audited(request, "volume.create", target_kind="volume", target_name=name) as extra:
         policy.check_volume_create(request.user, "local", {})
+        # The engine answers a create of an existing name with that volume, whoever owns it.
+        if name and _volume_exists(name):
+            raise engine.Conflict(f"A volume named {name} already exists; pick another name.")
         made = engine.create_volume(name, labels=labels)
         extra["target_id"] = extra["target_name"] = made["Name"]
     return str(made["Name"])
 
 
+def _volume_exists(name: str) -> bool:
+    try:
+        engine.inspect_volume(name)
+    except engine.NotFound:
+        return False
+    return True
+
+
 def remove_volume(request: Any, name: str) -> None:
-    _volume_for_user(request.user, name, Perm.REMOVE)
     with audited(request, "volume.remove", target_kind="volume", target_id=name, target_name=name):
+        # Inside the audit block: a refused attempt is recorded too.
+        _volume_for_user(request.user, name, Perm.REMOVE)
         users = [
             container_row(raw)
             for raw in engine.list_containers(all=True)
@@ -677,7 +725,7 @@ def engine_error_field(exc: engine.EngineError) -> str | None:
     text = exc.message.lower()
     if "no such image" in text or "pull access denied" in text or "invalid reference" in text:
         return "image"
-    if "is already in use by container" in text:
+    if "is already in use by" in text:
         return "name"
     if "port is already allocated" in text or "address already in use" in text:
         return "ports"

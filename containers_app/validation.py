@@ -7,6 +7,7 @@ field it came from, in words a person can act on.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import shlex
@@ -302,6 +303,56 @@ def parse_restart_policy(value: Any) -> str:
     return policy
 
 
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
+    return value.strip()
+
+
+# The keys of a create request (API body): anything else is refused, not ignored.
+CREATE_KEYS = frozenset(
+    {
+        "image",
+        "tag",
+        "name",
+        "command",
+        "env",
+        "ports",
+        "volumes",
+        "network",
+        "memory",
+        "cpus",
+        "pids_limit",
+        "restart_policy",
+        "labels",
+        "auto_remove",
+        "start",
+        "privileged",
+        "cap_add",
+        "devices",
+        "security_opt",
+        "pid_mode",
+        "ipc_mode",
+        "uts_mode",
+        "userns_mode",
+        "cgroup_parent",
+        "sysctls",
+    }
+)
+
+
+def unknown_create_keys(data: Mapping[str, Any]) -> dict[str, str]:
+    """An error per key of `data` that a create request does not know."""
+    return {
+        str(key): "unknown field; a container is created only with the fields it names "
+        "(" + ", ".join(sorted(CREATE_KEYS)) + ")"
+        for key in data
+        if key not in CREATE_KEYS
+    }
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -348,6 +399,14 @@ def parse_create(data: Mapping[str, Any], *, host_cpus: int) -> ContainerSpec:
     take("auto_remove", lambda: parse_bool(data.get("auto_remove")))
     start = data.get("start")
     take("start", lambda: True if start is None else parse_bool(start))
+    # The powers only admins may use: parsed (never dropped) so that the shared-host
+    # policy refuses them by name instead of a container being made without them.
+    take("privileged", lambda: parse_bool(data.get("privileged")))
+    for key in ("cap_add", "devices", "security_opt"):
+        take(key, functools.partial(_lines, data.get(key)))
+    for key in ("pid_mode", "ipc_mode", "uts_mode", "userns_mode", "cgroup_parent"):
+        take(key, functools.partial(_text, data.get(key), key))
+    take("sysctls", lambda: _pairs(data.get("sysctls"), "sysctls"))
     if "mounts" in errors:
         errors["volumes"] = errors.pop("mounts")
     if not errors and values["auto_remove"] and values["restart_policy"] != "no":

@@ -211,11 +211,10 @@ def container_remove(request: HttpRequest, ref: str) -> HttpResponse:
     return _back(request, reverse("container-detail", args=[ref]))
 
 
-def _create_choices() -> dict[str, Any]:
-    images = sorted(
-        {t for img in engine.list_images() for t in img.get("RepoTags") or []} - {"<none>:<none>"}
-    )
-    networks = sorted(n["Name"] for n in engine.list_networks())
+def _create_choices(user: Any) -> dict[str, Any]:
+    # Only what the user may see: other students' network names are not theirs to read.
+    images = sorted({t for img in services.list_images(user) for t in img["tags"]})
+    networks = sorted(n["name"] for n in services.list_networks(user))
     return {"image_choices": images, "network_choices": networks}
 
 
@@ -247,7 +246,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created {spec.name or container_id[:12]}: {command}")
             return redirect("container-detail", container_id)
-    context = {"form": form, "command": command, **_create_choices()}
+    context = {"form": form, "command": command, **_create_choices(request.user)}
     return render(request, "containers_app/container_create.html", context)
 
 

@@ -41,6 +41,7 @@ function connect() {
   const query = new URLSearchParams({ shell: shellSelect.value, cols: term.cols, rows: term.rows });
   ws = new WebSocket(wsUrl(`/ws/containers/${containerId}/exec/?${query}`));
   ws.binaryType = "arraybuffer";
+  let refusal = "";
   say("Connecting…", "connecting");
   ws.onopen = () => {
     say(`Connected: ${shellSelect.value}`, "live");
@@ -56,12 +57,15 @@ function connect() {
     if (message.type === "exit") {
       term.write(`\r\n\x1b[36m── the shell exited (code ${message.code}) ──\x1b[0m\r\n`);
     } else if (message.type === "error") {
+      refusal = message.message;
       term.write(`\r\n\x1b[31m${message.message.replace(/[\x00-\x1f]/g, " ")}\x1b[0m\r\n`);
     }
   };
   ws.onclose = (event) => {
     const final = { 4401: "Signed out: reload the page.", 4403: "Your role may not open a terminal here." };
-    say(final[event.code] || "Disconnected: press Connect for a new shell.", "down");
+    // A refusal with a reason (the shared-host policy) is not about the role: say so.
+    const why = refusal && event.code === 4403 ? "Refused: the reason is in the terminal below." : "";
+    say(why || final[event.code] || "Disconnected: press Connect for a new shell.", "down");
     connectButton.textContent = "Connect";
   };
   connectButton.textContent = "Reconnect";
