@@ -26,6 +26,7 @@ from dashboard import access, policy, quotas
 from dashboard.access import Perm
 from dashboard.audit import audited
 from dashboard.policy import PolicyViolation
+from registry_app import ownership
 
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
@@ -397,7 +398,12 @@ def _image_for_user(user: Any, ref: str, perm: Perm) -> dict[str, Any]:
         attrs = engine.inspect_image(ref)
     except engine.NotFound:
         raise Http404(f"No such image: {ref}") from None
+    # An image's owner: its owner label (built here), else the one user who pulled or
+    # built it here. An image several users brought in belongs to nobody but admins.
     owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
+    if owner is None:
+        recorded = ownership.owners_of(attrs["Id"])
+        owner = next(iter(recorded)) if len(recorded) == 1 else None
     access.require(user, perm, owner, shared=True, what="image")
     return attrs
 
