@@ -230,6 +230,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
     host_cpus = engine.host_cpus()
     form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus)
     command = ""
+    missing_image = ""  # not on this host: the page offers to pull it
     if request.method == "POST" and form.is_valid():
         try:
             spec = services.owned_spec(request.user, form.parsed)
@@ -243,10 +244,17 @@ def container_create(request: HttpRequest) -> HttpResponse:
             raise
         except engine.EngineError as exc:
             form.add_error(services.engine_error_field(exc), exc.message)
+            if "no such image" in exc.message.lower():
+                missing_image = spec.image
         else:
             messages.success(request, f"Created {spec.name or container_id[:12]}: {command}")
             return redirect("container-detail", container_id)
-    context = {"form": form, "command": command, **_create_choices(request.user)}
+    context = {
+        "form": form,
+        "command": command,
+        "missing_image": missing_image,
+        **_create_choices(request.user),
+    }
     return render(request, "containers_app/container_create.html", context)
 
 

@@ -204,6 +204,21 @@ def test_missing_image_is_the_engines_refusal_in_words(
     assert container_names() == before
 
 
+def test_form_offers_to_pull_an_image_that_is_not_on_the_host(
+    admin_client: Any, test_image: str
+) -> None:
+    before = container_names()
+    absent = f"dockdash-absent-{RUN_ID}:nope"
+    page = admin_client.post("/containers/create/", form_data(test_image, image=absent, tag=""))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "No such image" in html
+    assert f'/registries/pull/?image=dockdash-absent-{RUN_ID}%3Anope"' in html
+    assert container_names() == before
+    pull = admin_client.get(f"/registries/pull/?image={absent}").content.decode()
+    assert f'value="{absent}"' in pull
+
+
 def test_name_already_used_is_refused_and_the_first_container_stays(
     api_client: Any, admin_user: Any, make_container: Any, test_image: str
 ) -> None:
