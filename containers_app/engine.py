@@ -430,26 +430,29 @@ def _translated_stream(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, A
         yield from stream
 
 
+def _transfer_stream(
+    send: Callable[..., Iterator[dict[str, Any]]],
+    repository: str,
+    tag: str,
+    auth_config: dict[str, str] | None,
+) -> Iterator[dict[str, Any]]:
+    with engine_errors():
+        raw = send(repository, tag=tag, stream=True, decode=True, auth_config=auth_config)
+    return _translated_stream(raw)
+
+
 def pull_stream(
     repository: str, tag: str, auth_config: dict[str, str] | None
 ) -> Iterator[dict[str, Any]]:
     """`docker pull repository:tag`, as its progress messages."""
-    with engine_errors():
-        raw = client().api.pull(
-            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
-        )
-    return _translated_stream(raw)
+    return _transfer_stream(client().api.pull, repository, tag, auth_config)
 
 
 def push_stream(
     repository: str, tag: str, auth_config: dict[str, str] | None
 ) -> Iterator[dict[str, Any]]:
     """`docker push repository:tag`, as its progress messages."""
-    with engine_errors():
-        raw = client().api.push(
-            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
-        )
-    return _translated_stream(raw)
+    return _transfer_stream(client().api.push, repository, tag, auth_config)
 
 
 def build_stream(
