@@ -232,15 +232,7 @@ def image_pull(request: Request) -> Response:
     body.is_valid(raise_exception=True)
     data = body.validated_data
     try:
-        with audited(
-            request,
-            "image.pull",
-            target_kind="image",
-            target_name=data["image"],
-            params={"registry": data.get("registry") or ""},
-        ) as extra:
-            job = services.start_pull(request.user, data["image"], data.get("registry"))
-            extra["target_id"] = f"job {job.pk}"
+        job = services.pull(request, data["image"], data.get("registry"))
     except refs.InputError as exc:
         return _error(exc.message, exc.field or "image")
     return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
@@ -256,17 +248,9 @@ def image_push(request: Request) -> Response:
     body.is_valid(raise_exception=True)
     data = body.validated_data
     try:
-        with audited(
-            request,
-            "image.push",
-            target_kind="image",
-            target_name=data["image"],
-            params={k: data[k] for k in ("registry", "repository", "tag")},
-        ) as extra:
-            job = services.start_push(
-                request.user, data["image"], data["registry"], data["repository"], data["tag"]
-            )
-            extra["target_id"] = f"job {job.pk}"
+        job = services.push(
+            request, data["image"], data["registry"], data["repository"], data["tag"]
+        )
     except refs.InputError as exc:
         return _error(exc.message, exc.field or "image")
     return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)

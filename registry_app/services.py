@@ -17,6 +17,7 @@ from django.db import connection
 from containers_app import engine
 from dashboard import access
 from dashboard.access import Perm, owner_labels
+from dashboard.audit import audited
 from registry_app import jobs, refs
 from registry_app.crypto import UndecryptableSecret
 from registry_app.models import DOCKER_HUB_URL, Job, Registry, split_url
@@ -201,6 +202,40 @@ def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Re
     else:
         registry = registry_for_host(ref.domain)
     return ref, registry
+
+
+def _registry_label(registry_id: Any) -> str:
+    """How an audit row names the registry a request chose (its name, else what was sent)."""
+    found = Registry.objects.filter(pk=registry_id).first() if str(registry_id).isdigit() else None
+    return found.name if found else str(registry_id or "")
+
+
+def pull(request: Any, image: str, registry_id: Any = None) -> Job:
+    """`start_pull` for a page or API request, audited, refusals included."""
+    with audited(
+        request,
+        "image.pull",
+        target_kind="image",
+        target_name=image,
+        params={"registry": _registry_label(registry_id)},
+    ) as extra:
+        job = start_pull(request.user, image, registry_id)
+        extra["target_id"] = f"job {job.pk}"
+    return job
+
+
+def push(request: Any, source: str, registry_id: Any, repository: str, tag: str) -> Job:
+    """`start_push` for a page or API request, audited, refusals included."""
+    with audited(
+        request,
+        "image.push",
+        target_kind="image",
+        target_name=source,
+        params={"registry": _registry_label(registry_id), "repository": repository, "tag": tag},
+    ) as extra:
+        job = start_push(request.user, source, registry_id, repository, tag)
+        extra["target_id"] = f"job {job.pk}"
+    return job
 
 
 def start_pull(user: Any, image: str, registry_id: Any = None) -> Job:

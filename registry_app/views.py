@@ -224,17 +224,7 @@ def pull(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         registry = data.get("registry")
         try:
-            with audited(
-                request,
-                "image.pull",
-                target_kind="image",
-                target_name=data["image"],
-                params={"registry": registry.name if registry else ""},
-            ) as extra:
-                job = services.start_pull(
-                    request.user, data["image"], registry.pk if registry else None
-                )
-                extra["target_id"] = f"job {job.pk}"
+            job = services.pull(request, data["image"], registry.pk if registry else None)
         except refs.InputError as exc:
             _form_errors_to(form, exc)
         else:
@@ -249,25 +239,9 @@ def push(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with audited(
-                request,
-                "image.push",
-                target_kind="image",
-                target_name=data["image"],
-                params={
-                    "registry": data["registry"].name,
-                    "repository": data["repository"],
-                    "tag": data["tag"],
-                },
-            ) as extra:
-                job = services.start_push(
-                    request.user,
-                    data["image"],
-                    data["registry"].pk,
-                    data["repository"],
-                    data["tag"],
-                )
-                extra["target_id"] = f"job {job.pk}"
+            job = services.push(
+                request, data["image"], data["registry"].pk, data["repository"], data["tag"]
+            )
         except refs.InputError as exc:
             _form_errors_to(form, exc)
         else:
