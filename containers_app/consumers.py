@@ -70,33 +70,41 @@ async def _container_or_close(
 # ---------------------------------------------------------------- stats
 
 
-class StatsOverviewConsumer(AsyncJsonWebsocketConsumer):
-    """/ws/stats/: recent points of every visible container, then one frame per tick."""
+class _SamplerViewer(AsyncJsonWebsocketConsumer):
+    """A viewer of the process's stats sampler: in its group while connected."""
 
     sampler: stats.StatsSampler | None = None
 
-    async def connect(self) -> None:
-        user = self.scope["user"]
-        if not user.is_authenticated:
-            await self.close(code=CLOSE_LOGIN)
-            return
-        self.sampler = stats.sampler_for()
-        self.sees_all = stats.sees_everything(user)
+    async def join_sampler(self) -> stats.StatsSampler:
+        self.sampler = sampler = stats.sampler_for()
         await self.accept()
-        await self.sampler.subscribe()
-        await self.channel_layer.group_add(self.sampler.group, self.channel_name)
-        frame = self.sampler.last_frame
-        recent = {
-            s["id"]: self.sampler.history(s["id"], fine_points=SPARK_POINTS)
-            for s in stats.visible_samples(user, frame["containers"] if frame else [])
-        }
-        await self.send_json({"type": "history", "containers": recent})
+        await sampler.subscribe()
+        await self.channel_layer.group_add(sampler.group, self.channel_name)
+        return sampler
 
     async def disconnect(self, code: int) -> None:
         if self.sampler is not None:
             await self.channel_layer.group_discard(self.sampler.group, self.channel_name)
             await self.sampler.unsubscribe()
             self.sampler = None
+
+
+class StatsOverviewConsumer(_SamplerViewer):
+    """/ws/stats/: recent points of every visible container, then one frame per tick."""
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_LOGIN)
+            return
+        self.sees_all = stats.sees_everything(user)
+        sampler = await self.join_sampler()
+        frame = sampler.last_frame
+        recent = {
+            s["id"]: sampler.history(s["id"], fine_points=SPARK_POINTS)
+            for s in stats.visible_samples(user, frame["containers"] if frame else [])
+        }
+        await self.send_json({"type": "history", "containers": recent})
 
     async def stats_tick(self, event: dict[str, Any]) -> None:
         sampler = self.sampler
@@ -110,35 +118,19 @@ class StatsOverviewConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**frame, "containers": mine})
 
 
-class ContainerStatsConsumer(AsyncJsonWebsocketConsumer):
+class ContainerStatsConsumer(_SamplerViewer):
     """/ws/containers/{id}/stats/: the container's history, then its sample of each tick."""
-
-    sampler: stats.StatsSampler | None = None
 
     async def connect(self) -> None:
         attrs = await _container_or_close(self)
         if attrs is None:
             return
         self.container_id = attrs["Id"]
-        self.sampler = stats.sampler_for()
-        await self.accept()
-        await self.sampler.subscribe()
-        await self.channel_layer.group_add(self.sampler.group, self.channel_name)
-        history = self.sampler.history(self.container_id)
+        sampler = await self.join_sampler()
+        history = sampler.history(self.container_id)
         await self.send_json(
-            {
-                "type": "history",
-                "id": self.container_id,
-                "interval": self.sampler.interval,
-                **history,
-            }
+            {"type": "history", "id": self.container_id, "interval": sampler.interval, **history}
         )
-
-    async def disconnect(self, code: int) -> None:
-        if self.sampler is not None:
-            await self.channel_layer.group_discard(self.sampler.group, self.channel_name)
-            await self.sampler.unsubscribe()
-            self.sampler = None
 
     async def stats_tick(self, event: dict[str, Any]) -> None:
         if self.sampler is None or self.sampler.last_frame is None:
