@@ -124,8 +124,7 @@ def registry_detail(request: Request, pk: int) -> Response:
     access.require_global(request.user, Perm.MANAGE_REGISTRIES)
     target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
     if request.method == "DELETE":
-        with audited(request, "registry.delete", **target):
-            registry.delete()
+        services.delete_registry(request, registry)
         return Response(status=status.HTTP_204_NO_CONTENT)
     serializer = RegistrySerializer(registry, data=request.data, partial=True)
     serializer.is_valid(raise_exception=True)
@@ -139,10 +138,7 @@ def registry_detail(request: Request, pk: int) -> Response:
 def registry_test(request: Request, pk: int) -> Response:
     registry = _registry(pk)
     access.require_global(request.user, Perm.MANAGE_REGISTRIES)
-    target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
-    with audited(request, "registry.test", **target) as extra:
-        outcome = services.test_connection(registry)
-        extra["params"] = {"ok": outcome.ok}
+    outcome = services.probe_registry(request, registry)
     return Response({"ok": outcome.ok, "message": outcome.message})
 
 

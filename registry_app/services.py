@@ -204,6 +204,24 @@ def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Re
     return ref, registry
 
 
+def _registry_target(registry: Registry) -> dict[str, str]:
+    return {"target_kind": "registry", "target_id": str(registry.pk), "target_name": registry.name}
+
+
+def delete_registry(request: Any, registry: Registry) -> None:
+    """Remove a stored registry, audited (for the page and the API alike)."""
+    with audited(request, "registry.delete", **_registry_target(registry)):
+        registry.delete()
+
+
+def probe_registry(request: Any, registry: Registry) -> Outcome:
+    """`test_connection`, audited with its outcome (for the page and the API alike)."""
+    with audited(request, "registry.test", **_registry_target(registry)) as extra:
+        outcome = test_connection(registry)
+        extra["params"] = {"ok": outcome.ok}
+    return outcome
+
+
 def _registry_label(registry_id: Any) -> str:
     """How an audit row names the registry a request chose (its name, else what was sent)."""
     found = Registry.objects.filter(pk=registry_id).first() if str(registry_id).isdigit() else None

@@ -114,14 +114,7 @@ def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registry_delete(request: HttpRequest, pk: int) -> HttpResponse:
     registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
-    with audited(
-        request,
-        "registry.delete",
-        target_kind="registry",
-        target_id=str(registry.pk),
-        target_name=registry.name,
-    ):
-        registry.delete()
+    services.delete_registry(request, registry)
     messages.success(request, f"Registry {registry.name} removed.")
     return redirect("registries")
 
@@ -129,15 +122,7 @@ def registry_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
     registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
-    with audited(
-        request,
-        "registry.test",
-        target_kind="registry",
-        target_id=str(registry.pk),
-        target_name=registry.name,
-    ) as extra:
-        outcome = services.test_connection(registry)
-        extra["params"] = {"ok": outcome.ok}
+    outcome = services.probe_registry(request, registry)
     if _is_htmx(request):
         return render(request, "registry_app/_test_result.html", {"outcome": outcome})
     (messages.success if outcome.ok else messages.error)(request, outcome.message)
