@@ -15,7 +15,11 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import services
+from containers_app import containers as container_ops
+from containers_app import engine, translate
+from containers_app import images as image_ops
+from containers_app import networks as network_ops
+from containers_app import volumes as volume_ops
 from containers_app.lookup import container_for_user
 from containers_app.serializers import (
     ConnectSerializer,
@@ -26,7 +30,7 @@ from containers_app.serializers import (
     VolumeCreateSerializer,
 )
 from containers_app.validation import parse_bool
-from dashboard.policy import PolicyViolation
+from dashboard.refusals import Refusal
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -44,7 +48,7 @@ def _parsed(serializer_class: Any, request: Request) -> Any:
 
 def _created_error_field(exc: Any) -> Response:
     body: dict[str, Any] = {"error": exc.message}
-    field = services.engine_error_field(exc)
+    field = container_ops.engine_error_field(exc)
     if field:
         body["field"] = field
     return Response(body, status=exc.status)
@@ -77,25 +81,25 @@ def containers(request: Request) -> Response:
     if request.method == "POST":
         spec = _parsed(ContainerCreateSerializer, request)
         try:
-            container_id = services.create_container(request, spec)
-        except PolicyViolation as exc:
+            container_id = container_ops.create_container(request, spec)
+        except engine.EngineUnavailable:
+            raise
+        except engine.EngineError as exc:
+            return _created_error_field(exc)
+        except Refusal as exc:
             # The policy says `mounts`; this API's body calls them `volumes`.
             field = "volumes" if exc.field == "mounts" else exc.field or None
             return Response({"error": exc.message, "field": field}, status=exc.status)
-        except services.engine.EngineUnavailable:
-            raise
-        except services.engine.EngineError as exc:
-            return _created_error_field(exc)
         attrs = container_for_user(request.user, container_id)
-        return Response(services.container_row_from_inspect(attrs), status=status.HTTP_201_CREATED)
-    rows = services.list_containers(
+        return Response(translate.container_row_from_inspect(attrs), status=status.HTTP_201_CREATED)
+    rows = container_ops.list_containers(
         request.user,
         all=_flag(request, "all"),
         text=request.query_params.get("q", ""),
         state=request.query_params.get("state", ""),
         label=request.query_params.get("label", ""),
     )
-    return Response([services.api_row(r) for r in rows])
+    return Response([translate.api_row(r) for r in rows])
 
 
 @extend_schema(
@@ -114,12 +118,12 @@ def containers(request: Request) -> Response:
 @api_view(["GET", "DELETE"])
 def container(request: Request, ref: str) -> Response:
     if request.method == "DELETE":
-        done = services.remove_container(
+        done = container_ops.remove_container(
             request, ref, force=_flag(request, "force"), volumes=_flag(request, "volumes")
         )
         return Response(done)
     attrs = container_for_user(request.user, ref)
-    return Response({**services.container_row_from_inspect(attrs), "inspect": attrs})
+    return Response({**translate.container_row_from_inspect(attrs), "inspect": attrs})
 
 
 @extend_schema(
@@ -130,7 +134,7 @@ def container(request: Request, ref: str) -> Response:
 )
 @api_view(["POST"])
 def container_action(request: Request, ref: str, action: str) -> Response:
-    return Response(services.container_action(request, ref, action))
+    return Response(container_ops.container_action(request, ref, action))
 
 
 @extend_schema(
@@ -141,7 +145,9 @@ def container_action(request: Request, ref: str, action: str) -> Response:
 )
 @api_view(["POST"])
 def container_rename(request: Request, ref: str) -> Response:
-    return Response(services.rename_container(request, ref, _parsed(RenameSerializer, request)))
+    return Response(
+        container_ops.rename_container(request, ref, _parsed(RenameSerializer, request))
+    )
 
 
 # ---------------------------------------------------------------- images
@@ -155,7 +161,7 @@ def container_rename(request: Request, ref: str) -> Response:
 )
 @api_view(["GET"])
 def images(request: Request) -> Response:
-    return Response(services.list_images(request.user, dangling_only=_flag(request, "dangling")))
+    return Response(image_ops.list_images(request.user, dangling_only=_flag(request, "dangling")))
 
 
 @extend_schema(
@@ -175,9 +181,9 @@ def images(request: Request) -> Response:
 def image(request: Request, ref: str) -> Response:
     if request.method == "DELETE":
         return Response(
-            {"deleted": services.remove_image(request, ref, force=_flag(request, "force"))}
+            {"deleted": image_ops.remove_image(request, ref, force=_flag(request, "force"))}
         )
-    return Response(services.image_detail(request.user, ref))
+    return Response(image_ops.image_detail(request.user, ref))
 
 
 @extend_schema(
@@ -186,7 +192,7 @@ def image(request: Request, ref: str) -> Response:
 @api_view(["POST"])
 def image_tag(request: Request, ref: str) -> Response:
     p = _parsed(TagSerializer, request)
-    return Response({"tag": services.tag_image(request, ref, p["repository"], p["tag"])})
+    return Response({"tag": image_ops.tag_image(request, ref, p["repository"], p["tag"])})
 
 
 @extend_schema(
@@ -197,7 +203,7 @@ def image_tag(request: Request, ref: str) -> Response:
 )
 @api_view(["POST"])
 def image_prune(request: Request) -> Response:
-    return Response(services.prune_images(request, label=request.query_params.get("label", "")))
+    return Response(image_ops.prune_images(request, label=request.query_params.get("label", "")))
 
 
 # ---------------------------------------------------------------- networks
@@ -220,7 +226,7 @@ def image_prune(request: Request) -> Response:
 def networks(request: Request) -> Response:
     if request.method == "POST":
         p = _parsed(NetworkCreateSerializer, request)
-        network_id = services.create_network(
+        network_id = network_ops.create_network(
             request,
             p["name"],
             subnet=p["subnet"],
@@ -229,7 +235,7 @@ def networks(request: Request) -> Response:
             labels=p["labels"],
         )
         return Response({"id": network_id, "name": p["name"]}, status=status.HTTP_201_CREATED)
-    return Response(services.list_networks(request.user))
+    return Response(network_ops.list_networks(request.user))
 
 
 @extend_schema(
@@ -247,9 +253,9 @@ def networks(request: Request) -> Response:
 @api_view(["GET", "DELETE"])
 def network(request: Request, ref: str) -> Response:
     if request.method == "DELETE":
-        services.remove_network(request, ref)
+        network_ops.remove_network(request, ref)
         return Response(status=status.HTTP_204_NO_CONTENT)
-    return Response(services.network_detail(request.user, ref))
+    return Response(network_ops.network_detail(request.user, ref))
 
 
 @extend_schema(
@@ -260,7 +266,7 @@ def network(request: Request, ref: str) -> Response:
 @api_view(["POST"])
 def network_connect(request: Request, ref: str) -> Response:
     p = _parsed(ConnectSerializer, request)
-    return Response(services.connect_network(request, ref, p["container"], aliases=p["aliases"]))
+    return Response(network_ops.connect_network(request, ref, p["container"], aliases=p["aliases"]))
 
 
 @extend_schema(
@@ -271,7 +277,7 @@ def network_connect(request: Request, ref: str) -> Response:
 @api_view(["POST"])
 def network_disconnect(request: Request, ref: str) -> Response:
     p = _parsed(ConnectSerializer, request)
-    return Response(services.connect_network(request, ref, p["container"], disconnect=True))
+    return Response(network_ops.connect_network(request, ref, p["container"], disconnect=True))
 
 
 @extend_schema(
@@ -283,7 +289,7 @@ def network_disconnect(request: Request, ref: str) -> Response:
 @api_view(["POST"])
 def network_prune(request: Request) -> Response:
     label = request.query_params.get("label", "")
-    return Response({"deleted": services.prune_networks(request, label=label)})
+    return Response({"deleted": network_ops.prune_networks(request, label=label)})
 
 
 # ---------------------------------------------------------------- volumes
@@ -306,9 +312,9 @@ def network_prune(request: Request) -> Response:
 def volumes(request: Request) -> Response:
     if request.method == "POST":
         p = _parsed(VolumeCreateSerializer, request)
-        name = services.create_volume(request, p["name"], labels=p["labels"])
+        name = volume_ops.create_volume(request, p["name"], labels=p["labels"])
         return Response({"name": name}, status=status.HTTP_201_CREATED)
-    return Response(services.list_volumes(request.user))
+    return Response(volume_ops.list_volumes(request.user))
 
 
 @extend_schema(
@@ -326,9 +332,9 @@ def volumes(request: Request) -> Response:
 @api_view(["GET", "DELETE"])
 def volume(request: Request, name: str) -> Response:
     if request.method == "DELETE":
-        services.remove_volume(request, name)
+        volume_ops.remove_volume(request, name)
         return Response(status=status.HTTP_204_NO_CONTENT)
-    return Response(services.volume_detail(request.user, name))
+    return Response(volume_ops.volume_detail(request.user, name))
 
 
 @extend_schema(
@@ -339,4 +345,4 @@ def volume(request: Request, name: str) -> Response:
 )
 @api_view(["POST"])
 def volume_prune(request: Request) -> Response:
-    return Response(services.prune_volumes(request, label=request.query_params.get("label", "")))
+    return Response(volume_ops.prune_volumes(request, label=request.query_params.get("label", "")))

@@ -15,16 +15,14 @@ from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 
-from containers_app import engine, stats
+from containers_app import engine, gate, stats
 from containers_app.logs import LogEnd, LogFollower, LogFrame, TooManyStreams, parse_options
 from containers_app.lookup import container_for_user
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
-from dashboard import audit, policy
+from dashboard import audit
 from dashboard.access import Perm
-from dashboard.policy import PolicyViolation
+from dashboard.refusals import Forbidden, NotVisible, Refusal
 
 # Close codes the pages understand (4000-4999 are the application's own).
 CLOSE_LOGIN = 4401
@@ -40,12 +38,9 @@ def _query(scope: dict[str, Any]) -> dict[str, str]:
 
 
 async def _container_or_close(
-    consumer: AsyncWebsocketConsumer, perm: Perm = Perm.VIEW, *, audit_action: str = ""
+    consumer: AsyncWebsocketConsumer, perm: Perm = Perm.VIEW
 ) -> dict[str, Any] | None:
-    """The container of the URL if the user may `perm` it; else tell why and close.
-
-    With `audit_action`, a refusal is recorded under it (the target as the URL names it).
-    """
+    """The container of the URL if the user may `perm` it; else tell why and close."""
     user = consumer.scope["user"]
     if not user.is_authenticated:
         await consumer.close(code=CLOSE_LOGIN)
@@ -53,13 +48,8 @@ async def _container_or_close(
     ref = consumer.scope["url_route"]["kwargs"]["ref"]
     try:
         return await asyncio.to_thread(container_for_user, user, ref, perm)
-    except (Http404, PermissionDenied) as exc:
-        if audit_action:
-            await database_sync_to_async(audit.record)(
-                consumer, audit_action, target_kind="container", target_id=ref, error=str(exc)
-            )
-        not_found = isinstance(exc, Http404)
-        await consumer.close(code=CLOSE_NOT_FOUND if not_found else CLOSE_FORBIDDEN)
+    except (NotVisible, Forbidden) as exc:
+        await consumer.close(code=exc.close_code)
     except engine.EngineError as exc:
         await consumer.accept()
         await consumer.send(text_data=json.dumps({"type": "error", "message": exc.message}))
@@ -213,40 +203,37 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
     session: ExecSession | None = None
 
     async def connect(self) -> None:
-        attrs = await _container_or_close(self, Perm.EXEC, audit_action="exec.start")
-        if attrs is None:
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=CLOSE_LOGIN)
             return
-        await self.accept()
         query = _query(self.scope)
         shell = query.get("shell", "sh")
         if shell not in SHELLS:
+            await self.accept()
             await self._fail(f"Unknown shell {shell!r}: choose one of {', '.join(SHELLS)}.")
             return
-        self.container_id = attrs["Id"]
-        self.container_name = attrs.get("Name", "").lstrip("/")
         try:
-            # A shell in a container with powers the create policy refuses (privileged,
-            # the Docker socket mounted, ...) is root on the host: admins only.
-            await asyncio.to_thread(policy.check_exec, self.scope["user"], attrs)
-        except PolicyViolation as exc:
-            await self._audit("exec.start", {"shell": shell}, error=exc.message)
+            # Through the gate: a shell in a container with powers the create policy
+            # refuses (privileged, the Docker socket mounted, ...) is root on the host.
+            done = await database_sync_to_async(gate.perform)(
+                self,
+                "exec.start",
+                self.scope["url_route"]["kwargs"]["ref"],
+                shell=shell,
+                cols=clamp_size(query.get("cols"), 80),
+                rows=clamp_size(query.get("rows"), 24),
+            )
+        except (NotVisible, Forbidden) as exc:
+            await self.close(code=exc.close_code)
+            return
+        except Refusal as exc:
+            await self.accept()
             await self.send(text_data=json.dumps({"type": "error", "message": exc.message}))
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=exc.close_code)
             return
-        session = ExecSession(
-            self.container_id,
-            shell,
-            cols=clamp_size(query.get("cols"), 80),
-            rows=clamp_size(query.get("rows"), 24),
-        )
-        try:
-            await asyncio.to_thread(session.open)
-        except engine.EngineError as exc:
-            await self._audit("exec.start", {"shell": shell}, error=exc.message)
-            await self._fail(exc.message)
-            return
-        self.session = session
-        await self._audit("exec.start", {"shell": shell, "exec_id": session.exec_id})
+        await self.accept()
+        self.container_id, self.container_name = done.target.id, done.target.name
+        session = self.session = done.result
         self.output: asyncio.Queue[bytes | None] = asyncio.Queue()
         session.start_reading(*relay_output(asyncio.get_running_loop(), self.output))
         self.forward = asyncio.get_running_loop().create_task(self._forward())

@@ -22,17 +22,19 @@ import docker.errors
 import requests.exceptions
 from django.conf import settings
 
-from containers_app.specs import ContainerSpec
+from dashboard.refusals import Refusal
+from dashboard.specs import ContainerSpec
 
 T = TypeVar("T")
 
 
-class EngineError(Exception):
+class EngineError(Refusal):
+    """What the engine refused or could not do, in its words (a refusal like the rules')."""
+
     status = 502
 
     def __init__(self, message: str):
         super().__init__(message)
-        self.message = message
 
 
 class NotFound(EngineError):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-
-from containers_app import engine
+from containers_app import gate
 from containers_app.tabs import container_tabs
 from dashboard import access
 from dashboard.access import Perm
@@ -14,13 +12,9 @@ from dashboard.access import Perm
 
 def container_for_user(user: Any, ref: str, perm: Perm = Perm.VIEW) -> dict[str, Any]:
     """The inspect data of container `ref`, if `user` may `perm` it."""
-    try:
-        attrs = engine.inspect_container(ref)
-    except engine.NotFound:
-        raise Http404(f"No such container: {ref}") from None
-    owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
-    access.require(user, perm, owner, what="container")
-    return attrs
+    target = gate.find_container(user, ref)
+    access.require(user, perm, target.owner, what="container", ref=ref)
+    return dict(target.raw)
 
 
 def container_summary(attrs: dict[str, Any]) -> dict[str, Any]:

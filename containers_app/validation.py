@@ -14,8 +14,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from containers_app.specs import ContainerSpec, MountSpec, PortSpec
 from dashboard.access import OWNER_LABEL
+from dashboard.specs import ContainerSpec, MountSpec, PortSpec
 
 # Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

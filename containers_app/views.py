@@ -8,14 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from containers_app import engine, services
+from containers_app import containers, engine, gate, images, networks, translate, volumes
 from containers_app.forms import (
     ConnectForm,
     ContainerCreateForm,
@@ -26,9 +25,9 @@ from containers_app.forms import (
 )
 from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
-from dashboard import access, policy
+from dashboard import access
 from dashboard.access import Perm
-from dashboard.policy import PolicyViolation
+from dashboard.refusals import NotVisible, Refusal
 
 ACTION_LABELS = {
     "start": "Start",
@@ -69,16 +68,12 @@ def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
     """Run a mutation; its success or the refusal, in words, becomes a message."""
     try:
         messages.success(request, work())
-    except Http404 as exc:
-        messages.error(request, f"{exc} (it may have been removed meanwhile).")
-        return GONE
-    except PermissionDenied as exc:
-        messages.error(request, str(exc) or "You may not do that.")
-    except PolicyViolation as exc:
-        messages.error(request, exc.message)
     except engine.EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except NotVisible as exc:
+        messages.error(request, f"{exc.message} (it may have been removed meanwhile).")
+        return GONE
+    except Refusal as exc:
         messages.error(request, exc.message)
     else:
         return OK
@@ -104,13 +99,13 @@ def container_list(request: HttpRequest) -> HttpResponse:
         "label": request.GET.get("label", ""),
         "sort": request.GET.get("sort", "name"),
     }
-    rows = services.list_containers(request.user, all=show_all, **filters)
+    rows = containers.list_containers(request.user, all=show_all, **filters)
     context = {
         "rows": rows,
         "show_all": show_all,
         "filters": filters,
-        "states": services.CONTAINER_STATES,
-        "bulk_actions": [(a, ACTION_LABELS[a]) for a in services.BULK_ACTIONS],
+        "states": containers.CONTAINER_STATES,
+        "bulk_actions": [(a, ACTION_LABELS[a]) for a in containers.BULK_ACTIONS],
         "link_host": _link_host(request),
         "can_create": access.can(request.user, Perm.CREATE),
     }
@@ -123,12 +118,12 @@ def container_list(request: HttpRequest) -> HttpResponse:
 def container_bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     refs = request.POST.getlist("ids")
-    if action not in services.BULK_ACTIONS:
+    if action not in containers.BULK_ACTIONS:
         messages.error(request, "Pick an action for the selected containers.")
     elif not refs:
         messages.error(request, "Select at least one container first.")
     else:
-        for r in services.bulk_action(request, refs, action):
+        for r in containers.bulk_action(request, refs, action):
             if r["ok"]:
                 messages.success(request, f"{r['name']}: {action} done ({r['command']})")
             else:
@@ -140,7 +135,7 @@ def _action_buttons(attrs: dict[str, Any]) -> list[dict[str, str]]:
     name = attrs.get("Name", "").lstrip("/")
     state = (attrs.get("State") or {}).get("Status", "")
     return [
-        {"action": a, "label": ACTION_LABELS[a], "command": services.docker_command(a, name)}
+        {"action": a, "label": ACTION_LABELS[a], "command": containers.docker_command(a, name)}
         for a in ACTIONS_BY_STATE.get(state, ())
     ]
 
@@ -152,13 +147,13 @@ def container_detail(request: HttpRequest, ref: str) -> HttpResponse:
     name = attrs.get("Name", "").lstrip("/")
     context = {
         **container_page_context(attrs, "overview"),
-        "d": services.container_detail(attrs),
+        "d": translate.container_detail(attrs),
         "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
         "actions": _action_buttons(attrs),
         "can_control": access.can(request.user, Perm.CONTROL, owner),
         "can_remove": access.can(request.user, Perm.REMOVE, owner),
         "rename_form": RenameForm(initial={"name": name}),
-        "remove_command": services.docker_command("remove", name, force=True, volumes=True),
+        "remove_command": containers.docker_command("remove", name, force=True, volumes=True),
     }
     if request.GET.get("partial") == "overview":
         return render(request, "containers_app/_container_overview.html", context)
@@ -168,11 +163,11 @@ def container_detail(request: HttpRequest, ref: str) -> HttpResponse:
 @require_POST
 def container_action(request: HttpRequest, ref: str, action: str) -> HttpResponse:
     def act() -> str:
-        done = services.container_action(request, ref, action)
+        done = containers.container_action(request, ref, action)
         return f"{ACTION_LABELS.get(action, action)}: {done['name']} ({done['command']})"
 
-    if action not in engine.CONTAINER_ACTIONS:
-        raise Http404(f"No such action: {action}")
+    if action not in containers.ACTIONS:
+        raise access.not_found("action", action)
     if _attempt(request, act) == GONE:
         return redirect("containers")
     return _back(request, reverse("container-detail", args=[ref]))
@@ -186,7 +181,7 @@ def container_rename(request: HttpRequest, ref: str) -> HttpResponse:
         return _back(request, reverse("container-detail", args=[ref]))
 
     def rename() -> str:
-        done = services.rename_container(request, ref, form.parsed)
+        done = containers.rename_container(request, ref, form.parsed)
         return f"Renamed to {done['name']} ({done['command']})"
 
     outcome = _attempt(request, rename)
@@ -203,7 +198,7 @@ def container_remove(request: HttpRequest, ref: str) -> HttpResponse:
     volumes = request.POST.get("volumes") == "on"
 
     def remove() -> str:
-        done = services.remove_container(request, ref, force=force, volumes=volumes)
+        done = containers.remove_container(request, ref, force=force, volumes=volumes)
         return f"Removed {done['name']} ({done['command']})"
 
     if _attempt(request, remove) in (OK, GONE):
@@ -213,12 +208,12 @@ def container_remove(request: HttpRequest, ref: str) -> HttpResponse:
 
 def _create_choices(user: Any) -> dict[str, Any]:
     # Only what the user may see: other students' network names are not theirs to read.
-    images = sorted({t for img in services.list_images(user) for t in img["tags"]})
-    networks = sorted(n["name"] for n in services.list_networks(user))
-    return {"image_choices": images, "network_choices": networks}
+    tags = sorted({t for img in images.list_images(user) for t in img["tags"]})
+    names = sorted(n["name"] for n in networks.list_networks(user))
+    return {"image_choices": tags, "network_choices": names}
 
 
-def _policy_field(form: ContainerCreateForm, exc: PolicyViolation) -> str | None:
+def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
     """The form field a shared-host policy refusal is about (it says `mounts` for volumes)."""
     field = "volumes" if exc.field == "mounts" else exc.field
     return field if field in form.fields else None
@@ -233,19 +228,17 @@ def container_create(request: HttpRequest) -> HttpResponse:
     missing_image = ""  # not on this host: the page offers to pull it
     if request.method == "POST" and form.is_valid():
         try:
-            spec = services.owned_spec(request.user, form.parsed)
+            spec = gate.owned_spec(request.user, form.parsed)
             command = docker_run_command(spec)
-            container_id = services.create_container(request, form.parsed)
-        except PermissionDenied as exc:
-            form.add_error(None, str(exc))
-        except PolicyViolation as exc:
-            form.add_error(_policy_field(form, exc), exc.message)
+            container_id = containers.create_container(request, form.parsed)
         except engine.EngineUnavailable:
             raise
         except engine.EngineError as exc:
-            form.add_error(services.engine_error_field(exc), exc.message)
+            form.add_error(containers.engine_error_field(exc), exc.message)
             if "no such image" in exc.message.lower():
                 missing_image = spec.image
+        except Refusal as exc:
+            form.add_error(_policy_field(form, exc), exc.message)
         else:
             messages.success(request, f"Created {spec.name or container_id[:12]}: {command}")
             return redirect("container-detail", container_id)
@@ -266,13 +259,12 @@ def container_create_preview(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         errors = {field: " ".join(errs) for field, errs in form.errors.items()}
         return JsonResponse({"command": "", "errors": errors})
-    spec = services.owned_spec(request.user, form.parsed)
     try:
-        policy.check_create(request.user, spec)
-    except PolicyViolation as exc:
+        change = gate.check(request.user, "container.create", spec=form.parsed)
+    except Refusal as exc:
         field = _policy_field(form, exc) or "__all__"
         return JsonResponse({"command": "", "errors": {field: exc.message}})
-    return JsonResponse({"command": docker_run_command(spec), "errors": {}})
+    return JsonResponse({"command": docker_run_command(change.target.record), "errors": {}})
 
 
 # ---------------------------------------------------------------- images
@@ -282,7 +274,7 @@ def container_create_preview(request: HttpRequest) -> JsonResponse:
 def image_list(request: HttpRequest) -> HttpResponse:
     dangling = request.GET.get("dangling") == "1"
     context = {
-        "rows": services.list_images(request.user, dangling_only=dangling),
+        "rows": images.list_images(request.user, dangling_only=dangling),
         "dangling": dangling,
         "tag_form": TagForm(),
     }
@@ -293,7 +285,7 @@ def image_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def image_detail(request: HttpRequest, ref: str) -> HttpResponse:
-    detail = services.image_detail(request.user, ref)
+    detail = images.image_detail(request.user, ref)
     context = {
         **detail,
         "ref": ref,
@@ -308,7 +300,7 @@ def image_remove(request: HttpRequest, ref: str) -> HttpResponse:
     force = request.POST.get("force") == "on"
 
     def remove() -> str:
-        done = services.remove_image(request, ref, force=force)
+        done = images.remove_image(request, ref, force=force)
         what = ", ".join(f"{k.lower()} {v[:19]}" for d in done for k, v in d.items())
         return f"Removed {ref}: {what} (docker rmi {'-f ' if force else ''}{ref})"
 
@@ -327,7 +319,7 @@ def image_tag(request: HttpRequest, ref: str) -> HttpResponse:
             request,
             lambda: (
                 f"Tagged {ref} as "
-                + services.tag_image(request, ref, form.parsed["repository"], form.parsed["tag"])
+                + images.tag_image(request, ref, form.parsed["repository"], form.parsed["tag"])
                 + f" (docker tag {ref} {form.parsed['repository']}:{form.parsed['tag']})"
             ),
         )
@@ -337,7 +329,7 @@ def image_tag(request: HttpRequest, ref: str) -> HttpResponse:
 @require_POST
 def image_prune(request: HttpRequest) -> HttpResponse:
     def prune() -> str:
-        done = services.prune_images(request)
+        done = images.prune_images(request)
         return (
             f"Pruned {len(done['deleted'])} dangling image layers, freed "
             f"{done['reclaimed']:,} bytes (docker image prune)"
@@ -357,7 +349,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
         p = form.parsed
 
         def create() -> str:
-            services.create_network(
+            networks.create_network(
                 request,
                 p["name"],
                 subnet=p["subnet"],
@@ -369,7 +361,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
 
         if _attempt(request, create) == OK:
             return redirect("networks")
-    context = {"rows": services.list_networks(request.user), "form": form}
+    context = {"rows": networks.list_networks(request.user), "form": form}
     if request.GET.get("partial") == "rows":
         return render(request, "containers_app/_network_rows.html", context)
     return render(request, "containers_app/network_list.html", context)
@@ -377,7 +369,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
-    attrs = services.network_detail(request.user, ref)
+    attrs = networks.network_detail(request.user, ref)
     context = {
         "network": attrs,
         "attached": sorted(
@@ -386,8 +378,8 @@ def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
         ),
         "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
         "connect_form": ConnectForm(),
-        "container_choices": [r["name"] for r in services.list_containers(request.user)],
-        "predefined": attrs.get("Name") in services.PREDEFINED_NETWORKS,
+        "container_choices": [r["name"] for r in containers.list_containers(request.user)],
+        "predefined": attrs.get("Name") in translate.PREDEFINED_NETWORKS,
     }
     return render(request, "containers_app/network_detail.html", context)
 
@@ -395,7 +387,7 @@ def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
 @require_POST
 def network_remove(request: HttpRequest, ref: str) -> HttpResponse:
     def remove() -> str:
-        name = services.remove_network(request, ref)
+        name = networks.remove_network(request, ref)
         return f"Removed network {name} (docker network rm {name})"
 
     if _attempt(request, remove) in (OK, GONE):
@@ -410,7 +402,7 @@ def _connect(request: HttpRequest, ref: str, *, disconnect: bool) -> HttpRespons
     else:
 
         def connect() -> str:
-            done = services.connect_network(
+            done = networks.connect_network(
                 request,
                 ref,
                 form.parsed["container"],
@@ -436,7 +428,7 @@ def network_disconnect(request: HttpRequest, ref: str) -> HttpResponse:
 @require_POST
 def network_prune(request: HttpRequest) -> HttpResponse:
     def prune() -> str:
-        done = services.prune_networks(request)
+        done = networks.prune_networks(request)
         names = ", ".join(done) or "none"
         return f"Pruned {len(done)} unused networks: {names} (docker network prune)"
 
@@ -454,12 +446,12 @@ def volume_list(request: HttpRequest) -> HttpResponse:
         p = form.parsed
 
         def create() -> str:
-            name = services.create_volume(request, p["name"], labels=p["labels"])
+            name = volumes.create_volume(request, p["name"], labels=p["labels"])
             return f"Created volume {name} (docker volume create {name})"
 
         if _attempt(request, create) == OK:
             return redirect("volumes")
-    context = {"rows": services.list_volumes(request.user), "form": form}
+    context = {"rows": volumes.list_volumes(request.user), "form": form}
     if request.GET.get("partial") == "rows":
         return render(request, "containers_app/_volume_rows.html", context)
     return render(request, "containers_app/volume_list.html", context)
@@ -467,7 +459,7 @@ def volume_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def volume_detail(request: HttpRequest, name: str) -> HttpResponse:
-    detail = services.volume_detail(request.user, name)
+    detail = volumes.volume_detail(request.user, name)
     context = {**detail, "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True)}
     return render(request, "containers_app/volume_detail.html", context)
 
@@ -475,7 +467,7 @@ def volume_detail(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def volume_remove(request: HttpRequest, name: str) -> HttpResponse:
     def remove() -> str:
-        services.remove_volume(request, name)
+        volumes.remove_volume(request, name)
         return f"Removed volume {name} (docker volume rm {name})"
 
     if _attempt(request, remove) in (OK, GONE):
@@ -486,7 +478,7 @@ def volume_remove(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def volume_prune(request: HttpRequest) -> HttpResponse:
     def prune() -> str:
-        done = services.prune_volumes(request)
+        done = volumes.prune_volumes(request)
         return (
             f"Pruned {len(done['deleted'])} unused volumes, freed {done['reclaimed']:,} bytes "
             "(docker volume prune)"

@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-
 from dashboard.models import Role
+from dashboard.records import OWNER_LABEL, owner_of
+from dashboard.refusals import Forbidden, NotVisible
 
-OWNER_LABEL = "dockdash.owner"
 T = TypeVar("T")
 
 
@@ -31,6 +29,7 @@ class Perm(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_REGISTRIES = "manage_registries"
     MANAGE_QUOTAS = "manage_quotas"  # per-user quotas and role defaults: admins only
+    PRUNE = "prune"  # remove every unused object of every owner: admins only
 
 
 _INSTRUCTOR = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
@@ -41,10 +40,6 @@ def role_of(user: Any) -> str:
     if user is None or not user.is_authenticated:
         return ""
     return str(user.effective_role)
-
-
-def owner_of(labels: Mapping[str, str] | None) -> str | None:
-    return (labels or {}).get(OWNER_LABEL) or None
 
 
 def can(user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False) -> bool:
@@ -70,18 +65,30 @@ def can(user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False
 
 
 def require(
-    user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False, what: str = "object"
+    user: Any,
+    perm: Perm,
+    owner: str | None = None,
+    *,
+    shared: bool = False,
+    what: str = "object",
+    ref: str = "",
 ) -> None:
-    """Raise Http404 for what the user may not see, PermissionDenied for what they may not do."""
+    """Refuse what the user may not see as missing (NotVisible, the same words as for
+    an object that does not exist), and what they may see but not do (Forbidden)."""
     if not can(user, Perm.VIEW, owner, shared=shared):
-        raise Http404(f"No such {what}.")
+        raise not_found(what, ref)
     if perm != Perm.VIEW and not can(user, perm, owner, shared=shared):
-        raise PermissionDenied(f"Your role ({role_of(user)}) may not {perm} this {what}.")
+        raise Forbidden(f"Your role ({role_of(user)}) may not {perm} this {what}.")
+
+
+def not_found(what: str, ref: str = "") -> NotVisible:
+    """The one answer for a missing object and for one the user may not see."""
+    return NotVisible(f"No such {what}: {ref}" if ref else f"No such {what}.")
 
 
 def require_global(user: Any, perm: Perm) -> None:
     if not can(user, perm):
-        raise PermissionDenied(f"Your role ({role_of(user)}) may not {perm.replace('_', ' ')}.")
+        raise Forbidden(f"Your role ({role_of(user)}) may not {perm.replace('_', ' ')}.")
 
 
 def visible(

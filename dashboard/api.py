@@ -12,15 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from containers_app import engine
-from dashboard.policy import PolicyViolation
+from dashboard.refusals import PolicyViolation, Refusal
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error as `{"error": "...", "field": ...}`; engine errors with their status."""
-    if isinstance(exc, PolicyViolation):  # the shared-host policy and quotas
-        return Response({"error": exc.message, "field": exc.field or None}, status=exc.status)
-    if isinstance(exc, engine.EngineError):
+    if isinstance(exc, Refusal):  # every refusal: access, policy, quotas, input, the engine
         body: dict[str, Any] = {"error": exc.message}
+        if exc.field or isinstance(exc, PolicyViolation):
+            body["field"] = exc.field or None
         if isinstance(exc, engine.EngineUnavailable):
             body.update(endpoint=exc.endpoint, hint=exc.hint)
         return Response(body, status=exc.status)

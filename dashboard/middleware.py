@@ -1,4 +1,4 @@
-"""Login for every page, and engine errors turned into pages a person understands."""
+"""Login for every page, and refusals (the engine's too) turned into pages a person understands."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from containers_app.engine import EngineError, EngineUnavailable
+from dashboard.refusals import Refusal
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -32,8 +33,9 @@ class EngineErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if not isinstance(exc, EngineError):
+        if not isinstance(exc, Refusal):
             return None
         if isinstance(exc, EngineUnavailable):
             return render(request, "errors/engine_unavailable.html", {"error": exc}, status=503)
-        return render(request, "errors/engine_error.html", {"error": exc}, status=exc.status)
+        context = {"error": exc, "from_engine": isinstance(exc, EngineError)}
+        return render(request, "errors/refused.html", context, status=exc.status)

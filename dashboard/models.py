@@ -81,6 +81,8 @@ class QuotaLimits(models.Model):
     cpus_per_container = models.FloatField("CPUs per container", null=True, blank=True)
     cpus_total = models.FloatField("CPUs of running containers", null=True, blank=True)
     pids_per_container = models.PositiveIntegerField("pids per container", null=True, blank=True)
+    max_volumes = models.PositiveIntegerField("volumes", null=True, blank=True)
+    max_networks = models.PositiveIntegerField("networks", null=True, blank=True)
 
     LIMIT_FIELDS = (
         "max_containers",
@@ -90,6 +92,8 @@ class QuotaLimits(models.Model):
         "cpus_per_container",
         "cpus_total",
         "pids_per_container",
+        "max_volumes",
+        "max_networks",
     )
 
     class Meta:
@@ -117,3 +121,22 @@ class Quota(QuotaLimits):
 
     def __str__(self) -> str:
         return f"quota of {self.user}"
+
+
+class ImageOwnership(models.Model):
+    """An image a user pulled or built through the dashboard (images carry no owner label
+    when pulled, so the shared-host policy reads ownership from here)."""
+
+    image_id = models.CharField(max_length=100, db_index=True)
+    ref = models.CharField(max_length=512)
+    username = models.CharField(max_length=150, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "registry_app_imageownership"  # made by registry_app's first migration
+        constraints = [
+            models.UniqueConstraint(fields=["image_id", "ref", "username"], name="unique_ownership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ref} ({self.image_id[:19]}) owned by {self.username}"

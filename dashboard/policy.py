@@ -6,11 +6,18 @@ container, connects one to a network, creates a volume or network, or opens an
 exec session asks here first; a refusal is a `PolicyViolation` naming the field
 and the reason in words. Admins are never refused.
 
-The checks are plain functions of the user and the request. The two facts that
-live on the engine (who owns a network or volume, and how a volume is mounted)
-come from lookups passed in (`networks=`, `volumes=`); left out, they are read
-from the engine. Bind paths are also resolved through symlinks on this host,
-because the engine follows them when it mounts.
+The checks are plain functions of the user and the facts they judge: the
+request, and the records (dashboard.records) of what exists on the engine, or
+lookups that answer them (`networks=`, `volumes=`), which the gate
+(containers_app.gate) hands in. Nothing here reads the engine. Bind paths are
+also resolved through symlinks on this host, because the engine follows them
+when it mounts.
+
+Bind mounts of non-admins are read-only, always: no container of a non-admin
+can write into an allow-listed folder, so none can swap a folder there for a
+symlink (to `/`, say) between our check and the engine's mount, at create or
+at any later start. Volumes that bind a host folder are admins' for the same
+reason.
 
 Choices, where the issue leaves room:
 - Network mode `none` is allowed (it takes the network away, gives nothing).
@@ -23,8 +30,8 @@ Choices, where the issue leaves room:
   Linux), which is outside the range.
 - IPC modes `private`, `shareable` and `none` are the engine's ordinary
   choices and are allowed; every other pid/ipc/uts/userns mode is refused.
-- A named volume that does not exist yet is allowed (the engine creates an
-  empty one); the create path should create it with the owner label first.
+- A named volume that does not exist yet is allowed; the gate creates it with
+  the owner label first (and counts it against the volume quota).
 """
 
 from __future__ import annotations
@@ -32,17 +39,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from containers_app import engine
-from containers_app.specs import ContainerSpec, MountSpec, PortSpec
 from dashboard import access
 from dashboard.access import OWNER_LABEL, Perm
 from dashboard.models import Role
+from dashboard.records import ContainerRecord, ImageRecord, NetworkRecord, VolumeRecord
+from dashboard.refusals import Forbidden, PolicyViolation
+from dashboard.specs import ContainerSpec, MountSpec, PortSpec
 
 # Sockets and state of the engine: whoever reaches one of these controls the host.
 ENGINE_SOCKETS = (
@@ -66,65 +73,8 @@ VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 TMPFS_TYPES = {"tmpfs"}
 
 
-class PolicyViolation(Exception):
-    """A request the shared-host policy refuses: `field` names the part, `message` why."""
-
-    status = 403
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class NetworkInfo:
-    """What the policy needs to know about a network the engine would pick for a name."""
-
-    name: str
-    owner: str | None
-    driver: str = "bridge"
-
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    name: str
-    owner: str | None
-    driver: str = "local"
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-NetworkLookup = Callable[[str], NetworkInfo | None]
-VolumeLookup = Callable[[str], VolumeInfo | None]
-
-
-# ---------------------------------------------------------------- engine lookups (the defaults)
-
-
-def engine_network(ref: str) -> NetworkInfo | None:
-    """The network the engine resolves `ref` to (id, short id or name), or None."""
-    try:
-        attrs = engine.call(lambda c: c.api.inspect_network(ref))
-    except engine.NotFound:
-        return None
-    return NetworkInfo(
-        name=attrs.get("Name", ""),
-        owner=access.owner_of(attrs.get("Labels")),
-        driver=attrs.get("Driver", ""),
-    )
-
-
-def engine_volume(name: str) -> VolumeInfo | None:
-    try:
-        attrs = engine.call(lambda c: c.api.inspect_volume(name))
-    except engine.NotFound:
-        return None
-    return VolumeInfo(
-        name=attrs.get("Name", name),
-        owner=access.owner_of(attrs.get("Labels")),
-        driver=attrs.get("Driver", ""),
-        options=dict(attrs.get("Options") or {}),
-    )
+NetworkLookup = Callable[[str], NetworkRecord | None]
+VolumeLookup = Callable[[str], VolumeRecord | None]
 
 
 # ---------------------------------------------------------------- the public checks
@@ -138,17 +88,21 @@ def check_create(
     user: Any,
     spec: ContainerSpec,
     *,
-    networks: NetworkLookup | None = None,
-    volumes: VolumeLookup | None = None,
+    networks: NetworkLookup,
+    volumes: VolumeLookup,
 ) -> None:
-    """Refuse `spec` unless `user` may create it on a shared host (admins: anything)."""
+    """Refuse `spec` unless `user` may create it on a shared host (admins: anything).
+
+    `networks` and `volumes` answer what the engine would take a name in the spec
+    for (None: no such object).
+    """
     if is_exempt(user):
         return
     if not access.can(user, Perm.CREATE):
         raise PolicyViolation("", f"Your role ({access.role_of(user)}) may not create containers.")
     _check_powers(spec)
-    _check_network(user, spec.network, networks or engine_network)
-    _check_mounts(user, spec.mounts, volumes or engine_volume, own_volumes=True)
+    _check_network(user, spec.network, networks)
+    _check_mounts(user, spec.mounts, volumes, own_volumes=True)
     _check_ports(spec.ports)
     owner = spec.labels.get(OWNER_LABEL)
     if owner is not None and owner != user.get_username():
@@ -157,10 +111,8 @@ def check_create(
         )
 
 
-def check_network_connect(
-    user: Any, network: Mapping[str, Any], container: Mapping[str, Any]
-) -> None:
-    """Refuse connecting `container` to `network` (both as the engine inspects them).
+def check_network_connect(user: Any, network: NetworkRecord, container: ContainerRecord) -> None:
+    """Refuse connecting `container` to `network`.
 
     Non-admins may connect a container they control to the predefined bridge or
     to a network they own. Who may control the container is the access policy's
@@ -168,15 +120,14 @@ def check_network_connect(
     """
     if is_exempt(user):
         return
-    name = str(network.get("Name", ""))
-    owner = access.owner_of(network.get("Labels"))
-    if name != PREDEFINED_BRIDGE and owner != user.get_username():
+    name = network.name
+    if name != PREDEFINED_BRIDGE and network.owner != user.get_username():
         raise PolicyViolation(
             "network",
             f"You may connect containers only to the {PREDEFINED_BRIDGE} network or to "
             f"networks you own; {name!r} is not yours.",
         )
-    mode = str((container.get("HostConfig") or {}).get("NetworkMode", ""))
+    mode = container.spec.network
     if mode == "host" or mode.startswith("container:"):
         raise PolicyViolation(
             "container", f"The container uses network mode {mode!r}; it cannot join a network."
@@ -185,10 +136,10 @@ def check_network_connect(
 
 def check_exec(
     user: Any,
-    container_attrs: Mapping[str, Any],
+    container: ContainerRecord,
     *,
+    volumes: VolumeLookup,
     privileged: bool = False,
-    volumes: VolumeLookup | None = None,
 ) -> None:
     """Refuse an exec session that would hand a non-admin powers the create policy refuses.
 
@@ -200,12 +151,12 @@ def check_exec(
         return
     if privileged:
         raise PolicyViolation("privileged", "A privileged exec session is for admins only.")
-    spec = spec_from_attrs(container_attrs)
+    spec = container.spec
     try:
         _check_powers(spec)
         if spec.network == "host" or spec.network.startswith("container:"):
             raise PolicyViolation("network", f"network mode {spec.network!r}")
-        _check_mounts(user, spec.mounts, volumes or engine_volume, own_volumes=False)
+        _check_mounts(user, spec.mounts, volumes, own_volumes=False)
     except PolicyViolation as exc:
         raise PolicyViolation(
             exc.field,
@@ -214,28 +165,40 @@ def check_exec(
         ) from None
 
 
-def check_start(user: Any, container_attrs: Mapping[str, Any]) -> None:
-    """Refuse starting a non-admin's container whose bind mounts now lead somewhere refused.
+def check_start(user: Any, container: ContainerRecord) -> None:
+    """Refuse starting a non-admin's container whose bind mounts are not what a create allows.
 
-    The engine resolves bind sources when it mounts, at each start; a folder in the
-    allow-list may have been swapped for a symlink (to the Docker socket, say)
-    since the create was checked. Containers without an owner are admins'.
+    The engine resolves bind sources when it mounts, at each start. Binds of
+    non-admins are read-only folders no non-admin container can write (see the
+    module docstring), so none can have been swapped meanwhile; a container made
+    before that rule, with a writable bind, is refused here. Containers without
+    an owner are admins'.
     """
-    if is_exempt(user):
+    if is_exempt(user) or container.owner is None:
         return
-    config = container_attrs.get("Config") or {}
-    if access.owner_of(config.get("Labels")) is None:
-        return
-    for mount in spec_from_attrs(container_attrs).mounts:
+    for mount in container.spec.mounts:
         if mount.kind == "bind":
-            check_host_path(mount.source, field="mounts")
+            _check_bind(mount)
+
+
+def check_tag_move(user: Any, name: str, current: ImageRecord | None, image_id: str) -> None:
+    """Refuse moving tag `name` (now on `current`) onto image `image_id`, unless the user
+    may remove `current`: images are shared, and moving a tag others run (busybox:latest)
+    onto another image would change what they run."""
+    if current is None or current.id == image_id:
+        return
+    if not access.can(user, Perm.REMOVE, current.owner, shared=True):
+        raise Forbidden(
+            f"The tag {name} already names another image, which your role "
+            f"({access.role_of(user)}) may not change; pick another tag."
+        )
 
 
 def check_volume_create(user: Any, driver: str, options: Mapping[str, str]) -> None:
     """Refuse a volume that mounts something from the host (the same rules as a bind)."""
     if is_exempt(user):
         return
-    _check_volume_driver(VolumeInfo(name="", owner=None, driver=driver, options=options), "")
+    _check_volume_driver(VolumeRecord(name="", owner=None, driver=driver, options=options), "")
 
 
 def check_network_create(user: Any, driver: str, options: Mapping[str, str]) -> None:
@@ -370,7 +333,7 @@ def _check_mounts(
                 raise PolicyViolation(
                     "mounts", f"{source!r} is neither a volume name nor an absolute host path."
                 )
-            check_host_path(source, field="mounts")
+            _check_bind(mount)
             continue
         if not source:
             continue  # an anonymous volume: a new empty one
@@ -384,11 +347,21 @@ def _check_mounts(
         _check_volume_driver(info, source)
 
 
+def _check_bind(mount: MountSpec) -> None:
+    check_host_path(mount.source.strip(), field="mounts")
+    if not mount.read_only:
+        raise PolicyViolation(
+            "mounts",
+            f"Host folders are mounted read-only for non-admins: mount {mount.source!r} "
+            "read-only (read_only, or :ro), or keep your data in a named volume.",
+        )
+
+
 def _is_volume_name(source: str) -> bool:
     return source == "" or bool(VOLUME_NAME.match(source))
 
 
-def _check_volume_driver(info: VolumeInfo, name: str) -> None:
+def _check_volume_driver(info: VolumeRecord, name: str) -> None:
     label = f"The volume {name!r}" if name else "A volume"
     if info.driver not in {"", "local"}:
         raise PolicyViolation(
@@ -408,7 +381,12 @@ def _check_volume_driver(info: VolumeInfo, name: str) -> None:
             raise PolicyViolation(
                 exc.field if name else "options", f"{label} binds a host folder: {exc.message}"
             ) from None
-        return
+        raise PolicyViolation(
+            "mounts" if name else "options",
+            f"{label} binds a host folder ({device!r}); such volumes are for admins only, "
+            "since a container writing into it could swap a folder there for a symlink. "
+            "Bind-mount the folder read-only instead.",
+        )
     if fstype in TMPFS_TYPES:
         return
     raise PolicyViolation(
@@ -487,41 +465,3 @@ def _touches_engine(path: str) -> str:
         if _inside(protected, path) or _inside(path, protected):
             return what
     return ""
-
-
-# ---------------------------------------------------------------- a running container's powers
-
-
-def spec_from_attrs(attrs: Mapping[str, Any]) -> ContainerSpec:
-    """The powers of an existing container (`docker inspect`), as a spec the rules can check."""
-    config = attrs.get("Config") or {}
-    host = attrs.get("HostConfig") or {}
-    mounts = []
-    for bind in host.get("Binds") or []:
-        source = bind.split(":", 1)[0]
-        mounts.append(
-            MountSpec(source=source, target="", kind="bind" if "/" in source else "volume")
-        )
-    for mount in attrs.get("Mounts") or []:
-        kind = str(mount.get("Type", "volume"))
-        if kind == "bind":
-            mounts.append(MountSpec(source=str(mount.get("Source", "")), target="", kind="bind"))
-        elif kind == "volume" and mount.get("Name"):
-            mounts.append(MountSpec(source=str(mount["Name"]), target="", kind="volume"))
-    network = str(host.get("NetworkMode") or "")
-    return ContainerSpec(
-        image=str(config.get("Image", "")),
-        network=network,
-        mounts=mounts,
-        labels=dict(config.get("Labels") or {}),
-        privileged=bool(host.get("Privileged")),
-        cap_add=list(host.get("CapAdd") or []),
-        devices=[str(d.get("PathOnHost", d)) for d in host.get("Devices") or []],
-        pid_mode=str(host.get("PidMode") or ""),
-        ipc_mode=str(host.get("IpcMode") or ""),
-        uts_mode=str(host.get("UTSMode") or ""),
-        userns_mode=str(host.get("UsernsMode") or ""),
-        security_opt=list(host.get("SecurityOpt") or []),
-        sysctls=dict(host.get("Sysctls") or {}),
-        cgroup_parent=str(host.get("CgroupParent") or ""),
-    )

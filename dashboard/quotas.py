@@ -14,43 +14,30 @@ host), plus, on PostgreSQL, a row lock on the user (`select_for_update` inside a
 transaction) so dashboards on several hosts sharing one database serialize too.
 On SQLite the file lock alone does it (SQLite deployments are one host).
 
-How the container paths call this (both raise `PolicyViolation`; QuotaExceeded is one):
-
-    spec = quotas.apply_defaults(user, spec)
-    policy.check_create(user, spec)
-    quotas.create_within_quota(user, spec, engine_create)   # engine_create(spec) -> created
-
-    attrs = container_for_user(user, ref, Perm.CONTROL)
-    quotas.start_within_quota(user, attrs, lambda: engine_start(attrs["Id"]))
+The checks are pure: they take the limits and the usage (gathered by the gate,
+containers_app.gate, from the engine's records) and refuse with QuotaExceeded.
+The gate runs the check and the engine call that follows under
+`serialized(owner)`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from containers_app import engine
-from containers_app.specs import ContainerSpec
-from dashboard import access, policy
-from dashboard.access import OWNER_LABEL
+from dashboard import access
 from dashboard.models import Quota, QuotaLimits, Role, RoleQuota
-from dashboard.policy import PolicyViolation
-
-T = TypeVar("T")
-NANO = 1_000_000_000
-RUNNING_STATES = {"running", "paused", "restarting"}
-
-
-class QuotaExceeded(PolicyViolation):
-    """A create or start that would pass a quota; the message carries the numbers."""
+from dashboard.records import NANO, ContainerRecord
+from dashboard.refusals import QuotaExceeded
+from dashboard.specs import ContainerSpec
 
 
 @dataclass(frozen=True)
@@ -64,6 +51,8 @@ class Limits:
     cpus_per_container: float | None = None
     cpus_total: float | None = None
     pids_per_container: int | None = None
+    max_volumes: int | None = None
+    max_networks: int | None = None
 
     @property
     def unlimited(self) -> bool:
@@ -79,6 +68,8 @@ class Usage:
     memory: int = 0  # bytes, sum over running containers
     nano_cpus: int = 0  # sum over running containers
     unlimited_running: list[str] = field(default_factory=list)  # names, without memory limit
+    volumes: int = 0
+    networks: int = 0
 
     @property
     def cpus(self) -> float:
@@ -102,43 +93,20 @@ def limits_for(user: Any) -> Limits:
     return Limits(**values)
 
 
-def _owner_user(owner: str | None) -> Any:
-    if not owner:
-        return None
-    return get_user_model().objects.filter(username=owner).first()
-
-
-# ---------------------------------------------------------------- usage from the engine
-
-
-def _nano_cpus(host: Mapping[str, Any]) -> int:
-    if host.get("NanoCpus"):
-        return int(host["NanoCpus"])
-    quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100_000
-    return int(quota * NANO / period) if quota > 0 else 0
-
-
-def _is_running(attrs: Mapping[str, Any]) -> bool:
-    return (attrs.get("State") or {}).get("Status") in RUNNING_STATES
-
-
-def usage_from(containers: Sequence[Mapping[str, Any]]) -> Usage:
-    running = [c for c in containers if _is_running(c)]
-    hosts = [(c, c.get("HostConfig") or {}) for c in running]
+def usage_from(
+    containers: Sequence[ContainerRecord], *, volumes: int = 0, networks: int = 0
+) -> Usage:
+    """The usage a user's containers (records), volumes and networks add up to."""
+    running = [c for c in containers if c.running]
     return Usage(
         containers=len(containers),
         running=len(running),
-        memory=sum(int(h.get("Memory") or 0) for _, h in hosts),
-        nano_cpus=sum(_nano_cpus(h) for _, h in hosts),
-        unlimited_running=[
-            str(c.get("Name", "")).lstrip("/") for c, h in hosts if not h.get("Memory")
-        ],
+        memory=sum(c.memory for c in running),
+        nano_cpus=sum(c.nano_cpus for c in running),
+        unlimited_running=[c.name for c in running if not c.memory],
+        volumes=volumes,
+        networks=networks,
     )
-
-
-def usage_of(owner: str) -> Usage:
-    """The usage of `owner`'s containers on the engine (one list call, inspects of theirs)."""
-    return usage_from(engine.inspect_labelled_containers(f"{OWNER_LABEL}={owner}"))
 
 
 # ---------------------------------------------------------------- the checks
@@ -239,19 +207,15 @@ def _check_running(limits: Limits, usage: Usage, memory: int, nano_cpus: int) ->
         )
 
 
-def check_create(user: Any, spec: ContainerSpec, usage: Usage | None = None) -> None:
-    """Refuse creating (and, with `spec.start`, starting) `spec` for `user` over a quota.
+def check_create(limits: Limits, spec: ContainerSpec, usage: Usage) -> None:
+    """Refuse creating (and, with `spec.start`, starting) `spec` over a quota.
 
-    Call it after `apply_defaults`, under `serialized(user.get_username())`, and
-    create the container inside the same block. `usage` is read from the engine
-    when not given.
+    `spec` as `apply_defaults` made it; `usage` is the creator's now.
     """
-    limits = limits_for(user)
     if limits.unlimited:
         return
     nano_cpus = round((spec.cpus or 0) * NANO)
     _check_per_container(limits, spec.memory, nano_cpus, spec.pids_limit, "this container")
-    usage = usage if usage is not None else usage_of(user.get_username())
     if limits.max_containers is not None and usage.containers + 1 > limits.max_containers:
         raise QuotaExceeded(
             "",
@@ -261,27 +225,27 @@ def check_create(user: Any, spec: ContainerSpec, usage: Usage | None = None) -> 
         _check_running(limits, usage, spec.memory or 0, nano_cpus)
 
 
-def check_start(user: Any, container: Mapping[str, Any], usage: Usage | None = None) -> None:
-    """Refuse starting `container` (its `docker inspect`) over its owner's quota.
+def check_start(limits: Limits, container: ContainerRecord, usage: Usage) -> None:
+    """Refuse taking `container` to running over its owner's quota.
 
-    The owner's quota counts, whoever starts it; admins starting anything are not
-    refused. A container that runs already (or is paused) changes nothing.
+    `usage` is the owner's usage without this container (so a restart or an
+    unpause re-admits it: it fits beside the others, or it does not).
     """
-    if access.role_of(user) == Role.ADMIN or _is_running(container):
-        return
-    owner_name = access.owner_of((container.get("Config") or {}).get("Labels"))
-    owner = user if owner_name == user.get_username() else _owner_user(owner_name)
-    if owner is None:
-        return  # an admin's container (no owner label), or its owner is gone
-    limits = limits_for(owner)
     if limits.unlimited:
         return
-    host = container.get("HostConfig") or {}
-    name = "container " + str(container.get("Name", "")).lstrip("/")
-    memory, nano_cpus = int(host.get("Memory") or 0), _nano_cpus(host)
-    _check_per_container(limits, memory, nano_cpus, host.get("PidsLimit"), name)
-    usage = usage if usage is not None else usage_of(owner.get_username())
-    _check_running(limits, usage, memory, nano_cpus)
+    name = f"container {container.name}"
+    _check_per_container(limits, container.memory, container.nano_cpus, container.pids_limit, name)
+    _check_running(limits, usage, container.memory, container.nano_cpus)
+
+
+def check_new_objects(limits: Limits, usage: Usage, *, volumes: int = 0, networks: int = 0) -> None:
+    """Refuse creating `volumes` more volumes or `networks` more networks over a quota."""
+    for kind, have, adding, limit in (
+        ("volumes", usage.volumes, volumes, limits.max_volumes),
+        ("networks", usage.networks, networks, limits.max_networks),
+    ):
+        if adding and limit is not None and have + adding > limit:
+            raise QuotaExceeded(kind, f"You have {have} of {limit} {kind}; remove one first.")
 
 
 # ---------------------------------------------------------------- serializing per user
@@ -319,22 +283,6 @@ def serialized(owner: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def create_within_quota(user: Any, spec: ContainerSpec, create: Callable[[ContainerSpec], T]) -> T:
-    """Check `spec` against `user`'s quotas and `create(spec)` it, alone among their requests."""
-    with serialized(user.get_username()):
-        check_create(user, spec)
-        return create(spec)
-
-
-def start_within_quota(user: Any, container: Mapping[str, Any], start: Callable[[], T]) -> T:
-    """Check the start of `container` (policy and its owner's quotas) and `start()` it, alone."""
-    owner = access.owner_of((container.get("Config") or {}).get("Labels")) or ""
-    with serialized(owner or "-admin-"):
-        policy.check_start(user, container)
-        check_start(user, container)
-        return start()
-
-
 # ---------------------------------------------------------------- usage against limits, for pages
 
 
@@ -352,6 +300,8 @@ def usage_rows(limits: Limits, usage: Usage) -> list[dict[str, Any]]:
         ("max_running", "Running containers", usage.running, count),
         ("memory_total", "Memory of running containers", usage.memory, size),
         ("cpus_total", "CPUs of running containers", usage.cpus, _cpus),
+        ("max_volumes", "Volumes", usage.volumes, count),
+        ("max_networks", "Networks", usage.networks, count),
         # per-container limits: nothing to add up, the limit is what matters
         ("memory_per_container", "Memory per container", None, size),
         ("cpus_per_container", "CPUs per container", None, _cpus),

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from containers_app import gate
 from dashboard import access, accounts, quotas
 from dashboard.access import Perm
 from dashboard.audit import audited
@@ -136,7 +137,7 @@ def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 def _usage_context(user: Any) -> dict[str, Any]:
     limits = quotas.limits_for(user)
-    usage = quotas.usage_of(user.get_username())
+    usage = gate.usage_of(user.get_username())
     return {"limits": limits, "usage": usage, "rows": quotas.usage_rows(limits, usage)}
 
 

@@ -143,21 +143,3 @@ class Job(models.Model):
             "created": self.created.isoformat() if self.created else None,
             "finished": self.finished.isoformat() if self.finished else None,
         }
-
-
-class ImageOwnership(models.Model):
-    """An image a user pulled or built through the dashboard (images carry no owner label
-    when pulled, so the shared-host policy reads ownership from here)."""
-
-    image_id = models.CharField(max_length=100, db_index=True)
-    ref = models.CharField(max_length=512)
-    username = models.CharField(max_length=150, db_index=True)
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["image_id", "ref", "username"], name="unique_ownership")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.ref} ({self.image_id[:19]}) owned by {self.username}"

@@ -18,10 +18,10 @@ from containers_app import engine
 from dashboard import access
 from dashboard.access import Perm, owner_labels
 from dashboard.audit import audited
+from dashboard.ownership import record_owner
 from registry_app import jobs, refs
 from registry_app.crypto import UndecryptableSecret
 from registry_app.models import DOCKER_HUB_URL, Job, Registry, split_url
-from registry_app.ownership import record_owner
 from registry_app.v2client import RegistryClient, RegistryError
 
 LOGIN_TIMEOUT = 20.0

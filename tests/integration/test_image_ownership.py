@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from registry_app.ownership import record_owner
+from dashboard.ownership import record_owner
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = pytest.mark.django_db

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from containers_app.specs import ContainerSpec, MountSpec
-from dashboard import policy
+from containers_app import gate
 from dashboard.models import User
 from dashboard.policy import PolicyViolation
+from dashboard.specs import ContainerSpec, MountSpec
 from tests.rig import LABELS, RUN_ID
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.django_db]
 BASE = ContainerSpec(image="busybox")
 
 
@@ -50,20 +50,22 @@ def test_networks_are_resolved_by_id_and_name_with_their_owner(
     bridge_id = docker_client.networks.get("bridge").id
     ann, bob = student("ann"), student("bob")
     for ref in (bridge_id, bridge_id[:12], owned_network.name, owned_network.id[:12]):
-        policy.check_create(ann, replace(BASE, network=ref))
+        gate.check(ann, "container.create", spec=replace(BASE, network=ref))
     for ref in (host_id, host_id[:12]):
         with pytest.raises(PolicyViolation, match="not yours"):
-            policy.check_create(ann, replace(BASE, network=ref))
+            gate.check(ann, "container.create", spec=replace(BASE, network=ref))
     with pytest.raises(PolicyViolation, match="not yours"):
-        policy.check_create(bob, replace(BASE, network=owned_network.name))
+        gate.check(bob, "container.create", spec=replace(BASE, network=owned_network.name))
     with pytest.raises(PolicyViolation, match="no network"):
-        policy.check_create(ann, replace(BASE, network=f"nosuch-{RUN_ID}"))
+        gate.check(ann, "container.create", spec=replace(BASE, network=f"nosuch-{RUN_ID}"))
 
 
 def test_a_volume_whose_options_bind_the_socket_folder_is_refused(sock_volume: Any) -> None:
     with pytest.raises(PolicyViolation, match="Docker socket"):
-        policy.check_create(
-            student("ann"), replace(BASE, mounts=[MountSpec(sock_volume.name, "/v")])
+        gate.check(
+            student("ann"),
+            "container.create",
+            spec=replace(BASE, mounts=[MountSpec(sock_volume.name, "/v")]),
         )
 
 
@@ -72,9 +74,9 @@ def test_exec_into_a_container_with_the_socket_mounted_is_refused_to_an_instruct
 ) -> None:
     container = make_container(volumes={"/var/run/docker.sock": {"bind": "/s", "mode": "ro"}})
     with pytest.raises(PolicyViolation, match="only an admin may open a shell"):
-        policy.check_exec(User(username="ivy", role="instructor"), container.attrs)
+        gate.check(User(username="ivy", role="instructor"), "exec.start", container.id)
     plain = make_container()
-    policy.check_exec(User(username="ivy", role="instructor"), plain.attrs)
+    gate.check(User(username="ivy", role="instructor"), "exec.start", plain.id)
 
 
 def test_a_policy_refusal_answers_the_api_shape(rf: Any) -> None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
-from containers_app.specs import ContainerSpec
+from containers_app import gate
 from dashboard import quotas
 from dashboard.models import Quota, RoleQuota
 from dashboard.quotas import Limits, QuotaExceeded, Usage
+from dashboard.specs import ContainerSpec
 from tests.rig import LABELS, RUN_ID, docker_cli
 
 pytestmark = pytest.mark.engine
@@ -46,27 +49,6 @@ def owned(make_container: Callable[..., Any], owner_name: str) -> Callable[..., 
         )
 
     return make
-
-
-def engine_create(
-    docker_client: Any, test_image: str, owner: str
-) -> Callable[[ContainerSpec], Any]:
-    """What the create path does after the checks: create with the spec's limits, then start."""
-
-    def create(spec: ContainerSpec) -> Any:
-        container = docker_client.containers.create(
-            test_image,
-            command=["sleep", "3600"],
-            labels={**LABELS, "dockdash.owner": owner},
-            mem_limit=spec.memory,
-            nano_cpus=int((spec.cpus or 0) * 1e9),
-            pids_limit=spec.pids_limit,
-        )
-        if spec.start:
-            container.start()
-        return container
-
-    return create
 
 
 def test_a_student_gets_the_role_defaults_and_an_own_quota_overrides_field_by_field(
@@ -104,7 +86,7 @@ def test_usage_counts_the_owners_containers_on_the_engine(
     paused = owned(memory=16 * MIB, cpus=0.1)
     paused.pause()
     owned(start=False, memory=128 * MIB)
-    usage = quotas.usage_of(owner_name)
+    usage = gate.usage_of(owner_name)
     # the judge: the Docker CLI's view of the same label
     listed = docker_cli("ps", "-aq", "--filter", f"label=dockdash.owner={owner_name}").split()
     up = docker_cli("ps", "-q", "--filter", f"label=dockdash.owner={owner_name}").split()
@@ -123,10 +105,12 @@ def test_create_is_refused_with_the_numbers_when_the_running_quota_is_full(
     owned()
     spec = quotas.apply_defaults(student, ContainerSpec(image="x"))
     with pytest.raises(QuotaExceeded) as info:
-        quotas.check_create(student, spec)
+        quotas.check_create(quotas.limits_for(student), spec, gate.usage_of(student.username))
     assert info.value.message == "You use 2 of 2 running containers; stop one first."
     # not starting it is fine: only the total counts then
-    quotas.check_create(student, replace(spec, start=False))
+    quotas.check_create(
+        quotas.limits_for(student), replace(spec, start=False), gate.usage_of(student.username)
+    )
 
 
 def test_create_is_refused_when_the_container_total_is_reached(
@@ -137,7 +121,7 @@ def test_create_is_refused_when_the_container_total_is_reached(
     owned(start=False)
     spec = quotas.apply_defaults(student, ContainerSpec(image="x", start=False))
     with pytest.raises(QuotaExceeded, match="You have 2 of 2 containers; remove one first."):
-        quotas.check_create(student, spec)
+        quotas.check_create(quotas.limits_for(student), spec, gate.usage_of(student.username))
 
 
 def test_memory_and_cpus_in_total_count_the_running_containers(
@@ -154,17 +138,19 @@ def test_memory_and_cpus_in_total_count_the_running_containers(
     owned(start=False, memory=64 * MIB, cpus=0.5)  # stopped: holds nothing
     spec = quotas.apply_defaults(student, ContainerSpec(image="x", memory=48 * MIB, cpus=0.25))
     with pytest.raises(QuotaExceeded) as info:
-        quotas.check_create(student, spec)
+        quotas.check_create(quotas.limits_for(student), spec, gate.usage_of(student.username))
     assert info.value.message == (
         "Your running containers use 64 MiB of 100 MiB memory; this one needs 48 MiB more."
     )
     spec = replace(spec, memory=32 * MIB, cpus=0.75)
     with pytest.raises(QuotaExceeded) as info:
-        quotas.check_create(student, spec)
+        quotas.check_create(quotas.limits_for(student), spec, gate.usage_of(student.username))
     assert info.value.message == (
         "Your running containers use 0.5 of 1 CPUs; this one needs 0.75 more."
     )
-    quotas.check_create(student, replace(spec, cpus=0.5))
+    quotas.check_create(
+        quotas.limits_for(student), replace(spec, cpus=0.5), gate.usage_of(student.username)
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,7 +172,7 @@ def test_per_container_limits_are_refused_with_the_numbers(
 ) -> None:
     spec = quotas.apply_defaults(student, replace(ContainerSpec(image="x"), **change))
     with pytest.raises(QuotaExceeded, match=words):
-        quotas.check_create(student, spec, Usage())
+        quotas.check_create(quotas.limits_for(student), spec, Usage())
 
 
 def test_start_counts_against_the_owners_quota_whoever_starts_it(
@@ -197,18 +183,27 @@ def test_start_counts_against_the_owners_quota_whoever_starts_it(
     stopped = owned(start=False)
     instructor = make_user(f"i{RUN_ID}", "instructor")
     for who in (student, instructor):
-        with pytest.raises(QuotaExceeded, match="You use 1 of 1 running containers"):
-            quotas.check_start(who, stopped.attrs)
-    admin = make_user(f"a{RUN_ID}", "admin")
-    quotas.check_start(admin, stopped.attrs)
+        api = APIClient()
+        api.force_authenticate(who)
+        response = api.post(f"/api/v1/containers/{stopped.id}/start/")
+        assert response.status_code == 403
+        assert "You use 1 of 1 running containers" in response.json()["error"]
+    api = APIClient()
+    api.force_authenticate(make_user(f"a{RUN_ID}", "admin"))
+    assert api.post(f"/api/v1/containers/{stopped.id}/start/").status_code == 200
+    stopped.reload()
+    assert stopped.status == "running"
 
 
 def test_start_of_a_container_without_limits_is_refused(
     student: Any, make_container: Callable[..., Any], owner_name: str
 ) -> None:
     bare = make_container(start=False, labels={"dockdash.owner": owner_name})
-    with pytest.raises(QuotaExceeded, match="has no memory limit"):
-        quotas.check_start(student, bare.attrs)
+    api = APIClient()
+    api.force_authenticate(student)
+    response = api.post(f"/api/v1/containers/{bare.id}/start/")
+    assert response.status_code == 403
+    assert "has no memory limit" in response.json()["error"]
 
 
 @pytest.fixture
@@ -227,15 +222,14 @@ def test_two_creates_at_once_cannot_together_pass_the_running_quota(
 ) -> None:
     student = make_user(owner_name, "student")
     Quota.objects.create(user=student, max_running=1)
-    create = engine_create(docker_client, test_image, owner_name)
-    spec = quotas.apply_defaults(student, ContainerSpec(image=test_image))
+    spec = ContainerSpec(image=test_image, command=["sleep", "3600"], labels=dict(LABELS))
     both_ready = threading.Barrier(2)
     outcomes: list[str] = []
 
     def attempt() -> None:
         both_ready.wait(timeout=10)
         try:
-            quotas.create_within_quota(student, spec, create)
+            gate.perform(SimpleNamespace(user=student, META={}), "container.create", spec=spec)
             outcomes.append("created")
         except QuotaExceeded as exc:
             outcomes.append(exc.message)

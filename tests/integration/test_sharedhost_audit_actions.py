@@ -57,8 +57,9 @@ def test_container_actions_are_audited_with_who_what_and_how_they_ended(
     assert rows() == [
         (ann.username, "student", "container.create", name, "ok", ""),
         (ann.username, "student", "container.stop", name, "ok", ""),
-        # A container bob may not see: recorded under the id he sent, with the 404's words.
-        (*refused_by_bob, "container.start", "", "error", "No such container."),
+        # A container bob may not see: recorded under the id he sent, with the words a
+        # missing container gets.
+        (*refused_by_bob, "container.start", "", "error", f"No such container: {cid}"),
         (
             vic.username,
             "viewer",
@@ -68,7 +69,7 @@ def test_container_actions_are_audited_with_who_what_and_how_they_ended(
             "Your role (viewer) may not control this container.",
         ),
         (ivy.username, "instructor", "container.start", name, "ok", ""),
-        (*refused_by_bob, "container.remove", "", "error", "No such container."),
+        (*refused_by_bob, "container.remove", "", "error", f"No such container: {cid}"),
         (ivy.username, "instructor", "container.remove", name, "ok", ""),
     ]
     assert set(

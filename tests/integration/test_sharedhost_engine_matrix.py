@@ -261,7 +261,7 @@ MUTATIONS: list[tuple[str, str, str, dict[str, Any] | None, dict[str, int | None
                 "ann": 403,
                 "bob": 403,
                 "viewer": 403,
-                "instructor": 200,
+                "instructor": 403,  # prune removes every owner's objects: an admin power
                 "admin": 200,
             },
         )

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from containers_app.specs import MountSpec, PortSpec
 from containers_app.validation import (
     SpecInvalid,
     docker_run_command,
@@ -18,6 +17,7 @@ from containers_app.validation import (
     parse_memory,
     parse_ports,
 )
+from dashboard.specs import MountSpec, PortSpec
 
 
 def parse(**data: object):  # type: ignore[no-untyped-def]

@@ -13,11 +13,14 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from containers_app.specs import ContainerSpec, MountSpec, PortSpec
+from containers_app.translate import container_record, network_record
 from dashboard import policy
 from dashboard.envconf import env_port_range
 from dashboard.models import User
-from dashboard.policy import NetworkInfo, PolicyViolation, VolumeInfo
+from dashboard.policy import PolicyViolation
+from dashboard.records import NetworkRecord as NetworkInfo
+from dashboard.records import VolumeRecord as VolumeInfo
+from dashboard.specs import ContainerSpec, MountSpec, PortSpec
 
 BASE = ContainerSpec(image="busybox")
 
@@ -121,7 +124,7 @@ def test_an_anonymous_user_may_not_create() -> None:
     from django.contrib.auth.models import AnonymousUser
 
     with pytest.raises(PolicyViolation):
-        policy.check_create(AnonymousUser(), BASE)
+        policy.check_create(AnonymousUser(), BASE, networks=NETWORKS.get, volumes=VOLUMES.get)
 
 
 ALLOWED = [
@@ -229,7 +232,11 @@ def test_the_socket_path_of_the_configured_engine_is_protected(
         replace(BASE, mounts=[MountSpec(str(tmp_path / "custom"), "/s", kind="bind")])
     )
     assert "Docker socket" in violation.message
-    check(replace(BASE, mounts=[MountSpec(str(tmp_path / "other"), "/s", kind="bind")]))
+    check(
+        replace(
+            BASE, mounts=[MountSpec(str(tmp_path / "other"), "/s", read_only=True, kind="bind")]
+        )
+    )
 
 
 def test_allow_listed_folders_and_their_subpaths_may_be_bound(
@@ -237,7 +244,24 @@ def test_allow_listed_folders_and_their_subpaths_may_be_bound(
 ) -> None:
     settings.BIND_ALLOWLIST = [str(tmp_path / "class")]
     for path in ("class", "class/ann", "class/ann/deep/er", "class/ann/../bob"):
-        check(replace(BASE, mounts=[MountSpec(str(tmp_path / path), "/w", kind="bind")]))
+        mount = MountSpec(str(tmp_path / path), "/w", read_only=True, kind="bind")
+        check(replace(BASE, mounts=[mount]))
+
+
+def test_an_allow_listed_folder_is_mounted_read_only_or_not_at_all(
+    settings: Any, tmp_path: Path
+) -> None:
+    # A writable bind would let a container swap a folder there for a symlink to `/`.
+    settings.BIND_ALLOWLIST = [str(tmp_path / "class")]
+    violation = refused(
+        replace(BASE, mounts=[MountSpec(str(tmp_path / "class/ann"), "/w", kind="bind")])
+    )
+    assert violation.field == "mounts"
+    assert "read-only" in violation.message
+    check(
+        replace(BASE, mounts=[MountSpec(str(tmp_path / "class/ann"), "/w", kind="bind")]),
+        user("root", "admin"),
+    )
 
 
 @pytest.mark.parametrize("rest", ["class/../etc", "classic", "class/../../", "other"])
@@ -294,7 +318,7 @@ def test_an_accepted_bind_path_always_stays_inside_the_allow_list(parts: list[st
     source = "/srv/class/" + "/".join(parts)
     with override_settings(BIND_ALLOWLIST=["/srv/class"]):
         try:
-            check(replace(BASE, mounts=[MountSpec(source, "/w", kind="bind")]))
+            check(replace(BASE, mounts=[MountSpec(source, "/w", read_only=True, kind="bind")]))
         except PolicyViolation as exc:
             assert exc.field == "mounts"
         else:
@@ -330,11 +354,17 @@ def test_no_spelling_reaching_the_socket_is_accepted(parts: list[str]) -> None:
 # ---------------------------------------------------------------- network connect
 
 
+def a_container(mode: str) -> Any:
+    return container_record({"Id": "c1", "HostConfig": {"NetworkMode": mode}})
+
+
 def test_connecting_to_the_bridge_or_an_own_network_is_allowed() -> None:
-    container = {"HostConfig": {"NetworkMode": "bridge"}}
-    policy.check_network_connect(user(), {"Name": "bridge", "Labels": {}}, container)
+    container = a_container("bridge")
+    policy.check_network_connect(user(), network_record({"Name": "bridge"}), container)
     policy.check_network_connect(
-        user(), {"Name": "ann-net", "Labels": {"dockdash.owner": "ann"}}, container
+        user(),
+        network_record({"Name": "ann-net", "Labels": {"dockdash.owner": "ann"}}),
+        container,
     )
 
 
@@ -352,17 +382,16 @@ def test_connecting_to_networks_of_others_is_refused(
     network: dict[str, Any], mode: str, words: str
 ) -> None:
     with pytest.raises(PolicyViolation) as info:
-        policy.check_network_connect(user(), network, {"HostConfig": {"NetworkMode": mode}})
+        policy.check_network_connect(user(), network_record(network), a_container(mode))
     assert words in info.value.message
-    policy.check_network_connect(
-        user("root", "admin"), network, {"HostConfig": {"NetworkMode": mode}}
-    )
+    policy.check_network_connect(user("root", "admin"), network_record(network), a_container(mode))
 
 
 # ---------------------------------------------------------------- exec
 
 
 PLAIN_ATTRS: dict[str, Any] = {
+    "Id": "c1",
     "Config": {"Image": "busybox", "Labels": {"dockdash.owner": "ann"}},
     "HostConfig": {"NetworkMode": "bridge", "IpcMode": "private", "Binds": None},
     "Mounts": [{"Type": "volume", "Name": "ann-data"}],
@@ -374,8 +403,8 @@ def host_config(**extra: Any) -> dict[str, Any]:
 
 
 def test_exec_into_a_plain_container_is_allowed() -> None:
-    policy.check_exec(user(), PLAIN_ATTRS, volumes=VOLUMES.get)
-    policy.check_exec(user("ivy", "instructor"), PLAIN_ATTRS, volumes=VOLUMES.get)
+    policy.check_exec(user(), container_record(PLAIN_ATTRS), volumes=VOLUMES.get)
+    policy.check_exec(user("ivy", "instructor"), container_record(PLAIN_ATTRS), volumes=VOLUMES.get)
 
 
 @pytest.mark.parametrize(
@@ -396,14 +425,16 @@ def test_exec_into_a_container_with_admin_powers_is_refused_to_instructors(
     attrs: dict[str, Any],
 ) -> None:
     with pytest.raises(PolicyViolation) as info:
-        policy.check_exec(user("ivy", "instructor"), attrs, volumes=VOLUMES.get)
+        policy.check_exec(user("ivy", "instructor"), container_record(attrs), volumes=VOLUMES.get)
     assert "only an admin may open a shell" in info.value.message
-    policy.check_exec(user("root", "admin"), attrs, volumes=VOLUMES.get)
+    policy.check_exec(user("root", "admin"), container_record(attrs), volumes=VOLUMES.get)
 
 
 def test_a_privileged_exec_session_is_refused() -> None:
     with pytest.raises(PolicyViolation, match="privileged exec"):
-        policy.check_exec(user(), PLAIN_ATTRS, privileged=True, volumes=VOLUMES.get)
+        policy.check_exec(
+            user(), container_record(PLAIN_ATTRS), privileged=True, volumes=VOLUMES.get
+        )
 
 
 # ---------------------------------------------------------------- volume and network create
@@ -463,23 +494,38 @@ def test_the_port_range_setting_is_parsed_and_bad_values_are_refused(monkeypatch
 # ---------------------------------------------------------------- start: binds re-checked
 
 
-def test_a_bind_swapped_for_a_symlink_to_the_socket_is_refused_at_start(
+def test_a_writable_bind_made_before_the_read_only_rule_is_refused_at_start(
     settings: Any, tmp_path: Path
 ) -> None:
     settings.BIND_ALLOWLIST = [str(tmp_path)]
     folder = tmp_path / "work"
     folder.mkdir()
-    attrs = {
-        "Config": {"Labels": {"dockdash.owner": "ann"}},
-        "HostConfig": {"Binds": [f"{folder}:/work"]},
-        "Mounts": [{"Type": "bind", "Source": str(folder), "Destination": "/work"}],
-    }
-    policy.check_start(user(), attrs)
+
+    def attrs(mode: str) -> Any:
+        return container_record(
+            {
+                "Id": "c1",
+                "Config": {"Labels": {"dockdash.owner": "ann"}},
+                "HostConfig": {"Binds": [f"{folder}:/work{mode}"]},
+                "Mounts": [
+                    {
+                        "Type": "bind",
+                        "Source": str(folder),
+                        "Destination": "/work",
+                        "RW": not mode,
+                    }
+                ],
+            }
+        )
+
+    policy.check_start(user(), attrs(":ro"))
+    with pytest.raises(PolicyViolation, match="read-only"):
+        policy.check_start(user(), attrs(""))
+    policy.check_start(user("root", "admin"), attrs(""))
     folder.rmdir()
     folder.symlink_to("/run")
     with pytest.raises(PolicyViolation, match="Docker socket"):
-        policy.check_start(user(), attrs)
-    policy.check_start(user("root", "admin"), attrs)
+        policy.check_start(user(), attrs(":ro"))
 
 
 OPTION_PARTS = st.sampled_from(

@@ -1,0 +1,646 @@
+"""The one door every change passes: pages, the API, websockets, bulk actions and jobs.
+
+`perform(actor, "container.start", ref)` runs, in this order and for every action:
+
+1. find the target for this user: a missing object and one the user may not see
+   get the same 404 (`NotVisible`);
+2. permission (dashboard.access);
+3. policy (dashboard.policy), with the facts gathered here from the engine;
+4. quota, under the owner's lock (dashboard.quotas.serialized), with the usage
+   gathered here; the engine call runs inside the same lock;
+5. the engine call;
+6. one audit row, whether it was done or refused (dashboard.audit).
+
+An action is a row of `ACTIONS`, not a code path: adding one means naming its
+target kind, permission, rule, quota and engine call. `check()` runs steps
+1-3 alone, for previews. The rules take the facts as arguments; this module
+is where they are fetched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from containers_app import engine, translate
+from containers_app.terminal import ExecSession
+from containers_app.translate import PREDEFINED_NETWORKS
+from dashboard import access, ownership, policy, quotas
+from dashboard.access import OWNER_LABEL, Perm
+from dashboard.audit import audited
+from dashboard.records import (
+    ContainerRecord,
+    ImageRecord,
+    NetworkRecord,
+    VolumeRecord,
+)
+from dashboard.refusals import NotVisible, Refusal
+from dashboard.specs import ContainerSpec
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action is done to: an object on the engine, a new one, or the whole host."""
+
+    kind: str
+    ref: str
+    id: str = ""
+    name: str = ""
+    owner: str | None = None
+    shared: bool = False
+    record: Any = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # to show, not to judge
+
+
+@dataclass
+class Change:
+    """One action under way: who, to what, with which parameters; `audit` adds to its row."""
+
+    user: Any
+    target: Target
+    params: Mapping[str, Any]
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What `perform` did: to which target, and what the engine call answered."""
+
+    target: Target
+    result: Any = None
+
+
+Finder = Callable[[Any, str, Mapping[str, Any]], Target]
+Step = Callable[[Change], Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str  # the audit row's action
+    kind: str  # what the target is: container, image, network, volume
+    perm: Perm
+    find: Finder
+    run: Step
+    policy: Step | None = None
+    quota: Step | None = None  # runs with the engine call, under the owner's lock
+    describe: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None  # audit params
+
+
+# ---------------------------------------------------------------- facts from the engine
+
+
+def network_lookup(ref: str) -> NetworkRecord | None:
+    try:
+        return translate.network_record(engine.inspect_network(ref))
+    except engine.NotFound:
+        return None
+
+
+def volume_lookup(name: str) -> VolumeRecord | None:
+    try:
+        return translate.volume_record(engine.inspect_volume(name))
+    except engine.NotFound:
+        return None
+
+
+def image_lookup(ref: str) -> ImageRecord | None:
+    try:
+        return _image_record(engine.inspect_image(ref))
+    except engine.NotFound:
+        return None
+
+
+def _image_record(attrs: Mapping[str, Any]) -> ImageRecord:
+    # An image's owner: its owner label (built here), else the one user who pulled or
+    # built it here. An image several users brought in belongs to nobody but admins.
+    record = translate.image_record(attrs)
+    if record.owner is None:
+        recorded = ownership.owners_of(record.id)
+        if len(recorded) == 1:
+            record = dataclasses.replace(record, owner=next(iter(recorded)))
+    return record
+
+
+def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
+    """What `owner` holds on the engine now (without container `leaving_out`)."""
+    label = f"{OWNER_LABEL}={owner}"
+    containers = [
+        translate.container_record(attrs)
+        for attrs in engine.inspect_labelled_containers(label)
+        if attrs["Id"] != leaving_out
+    ]
+    volumes = [v for v in engine.list_volumes() if access.owner_of(v.get("Labels")) == owner]
+    networks = [n for n in engine.list_networks() if access.owner_of(n.get("Labels")) == owner]
+    return quotas.usage_from(containers, volumes=len(volumes), networks=len(networks))
+
+
+def _missing_volumes(spec: ContainerSpec) -> list[str]:
+    return [
+        m.source
+        for m in spec.mounts
+        if m.kind == "volume" and m.source and volume_lookup(m.source) is None
+    ]
+
+
+# ---------------------------------------------------------------- finding targets
+
+
+def find_container(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = engine.inspect_container(ref)
+    except engine.NotFound:
+        raise access.not_found("container", ref) from None
+    record = translate.container_record(raw)
+    return Target("container", ref, record.id, record.name, record.owner, record=record, raw=raw)
+
+
+def find_image(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = engine.inspect_image(ref)
+    except engine.NotFound:
+        raise access.not_found("image", ref) from None
+    record = _image_record(raw)
+    return Target("image", ref, record.id, ref, record.owner, True, record, raw)
+
+
+def find_network(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = engine.inspect_network(ref)
+    except engine.NotFound:
+        raise access.not_found("network", ref) from None
+    record = translate.network_record(raw)
+    predefined = record.name in PREDEFINED_NETWORKS
+    return Target("network", ref, record.id, record.name, record.owner, predefined, record, raw)
+
+
+def find_volume(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = engine.inspect_volume(ref)
+    except engine.NotFound:
+        raise access.not_found("volume", ref) from None
+    record = translate.volume_record(raw)
+    return Target("volume", ref, record.name, record.name, record.owner, record=record, raw=raw)
+
+
+FINDERS: dict[str, Finder] = {
+    "container": find_container,
+    "image": find_image,
+    "network": find_network,
+    "volume": find_volume,
+}
+
+
+def visible(user: Any, kind: str, ref: str) -> Target:
+    """Object `ref` of `kind`, if `user` may see it (reads ask here too): else NotVisible."""
+    target = FINDERS[kind](user, ref, {})
+    access.require(user, Perm.VIEW, target.owner, shared=target.shared, what=kind, ref=ref)
+    return target
+
+
+def _new(kind: str) -> Finder:
+    """A target that does not exist yet: it will be the acting user's."""
+
+    def find(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+        return Target(kind, ref, name=ref, owner=user.get_username())
+
+    return find
+
+
+def _new_container(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+    spec = owned_spec(user, params["spec"])
+    return Target("container", spec.name, name=spec.name, owner=user.get_username(), record=spec)
+
+
+def _host(kind: str) -> Finder:
+    """Every object of `kind` on the host, of every owner (prune)."""
+
+    def find(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+        return Target(kind, ref, shared=True)
+
+    return find
+
+
+def owned_spec(user: Any, spec: ContainerSpec) -> ContainerSpec:
+    """`spec` as it will be created for `user`: their owner label, their quota's default limits."""
+    access.require_global(user, Perm.CREATE)
+    spec = dataclasses.replace(spec, labels={**spec.labels, **access.owner_labels(user)})
+    return quotas.apply_defaults(user, spec)
+
+
+# ---------------------------------------------------------------- containers
+
+
+def _policy_create(change: Change) -> None:
+    policy.check_create(
+        change.user, change.target.record, networks=network_lookup, volumes=volume_lookup
+    )
+
+
+def _quota_create(change: Change) -> None:
+    spec = change.target.record
+    limits = quotas.limits_for(change.user)
+    if limits.unlimited:
+        return
+    usage = usage_of(change.user.get_username())
+    quotas.check_create(limits, spec, usage)
+    quotas.check_new_objects(limits, usage, volumes=len(_missing_volumes(spec)))
+
+
+def _create(change: Change) -> str:
+    spec: ContainerSpec = change.target.record
+    made = []
+    try:
+        # The engine would create a missing named volume without an owner; create it
+        # first with the user's label so it is theirs (and counted).
+        for name in _missing_volumes(spec):
+            engine.create_volume(name, labels=access.owner_labels(change.user))
+            made.append(name)
+        container_id = engine.create_container(spec)
+    except engine.EngineError as exc:
+        for name in made:  # a refused create leaves nothing behind
+            engine.remove_volume(name)
+        if isinstance(exc, engine.Conflict) and "is already in use by container" in exc.message:
+            # The engine names the container holding the name: it may be another user's.
+            raise engine.Conflict(
+                f"The name {spec.name} is already in use by another container; pick another."
+            ) from None
+        raise
+    change.audit["target_id"] = container_id
+    return container_id
+
+
+def _policy_start(change: Change) -> None:
+    policy.check_start(change.user, change.target.record)
+
+
+def _quota_start(change: Change) -> None:
+    """The owner's quota counts, whoever starts it; admins starting anything are not refused."""
+    record: ContainerRecord = change.target.record
+    if record.state == "running" or policy.is_exempt(change.user) or record.owner is None:
+        return  # a running container stays in its owner's usage: nothing to add
+    if record.owner == change.user.get_username():
+        owner = change.user
+    else:
+        owner = get_user_model().objects.filter(username=record.owner).first()
+    if owner is None:
+        return  # its owner is gone: nobody's quota to count it in
+    limits = quotas.limits_for(owner)
+    if not limits.unlimited:
+        quotas.check_start(limits, record, usage_of(record.owner, leaving_out=record.id))
+
+
+def _engine_action(run: Callable[[str], None]) -> Step:
+    def act(change: Change) -> None:
+        run(change.target.id)
+
+    return act
+
+
+def _remove_container(change: Change) -> None:
+    engine.remove_container(
+        change.target.id, force=change.params["force"], volumes=change.params["volumes"]
+    )
+
+
+def _rename(change: Change) -> None:
+    engine.rename_container(change.target.id, change.params["new_name"])
+
+
+def _policy_exec(change: Change) -> None:
+    policy.check_exec(
+        change.user,
+        change.target.record,
+        volumes=volume_lookup,
+        privileged=bool(change.params.get("privileged")),
+    )
+
+
+def _exec(change: Change) -> ExecSession:
+    p = change.params
+    session = ExecSession(change.target.id, p["shell"], cols=p["cols"], rows=p["rows"])
+    session.open()
+    change.audit["params"] = {"shell": p["shell"], "exec_id": session.exec_id}
+    return session
+
+
+# ---------------------------------------------------------------- images
+
+
+def _policy_tag(change: Change) -> None:
+    access.require_global(change.user, Perm.CREATE)
+    name = f"{change.params['repository']}:{change.params['tag']}"
+    policy.check_tag_move(change.user, name, image_lookup(name), change.target.id)
+
+
+def _tag(change: Change) -> None:
+    engine.tag_image(change.target.id, change.params["repository"], change.params["tag"])
+
+
+def _remove_image(change: Change) -> list[dict[str, str]]:
+    return engine.remove_image(change.target.ref, force=change.params["force"])
+
+
+def _pruned(prune: Callable[..., dict[str, Any]]) -> Step:
+    def run(change: Change) -> dict[str, Any]:
+        result = prune(label=change.params.get("label", ""))
+        change.audit["params"] = {
+            "label": change.params.get("label", ""),
+            "reclaimed": result.get("SpaceReclaimed", 0),
+        }
+        return result
+
+    return run
+
+
+# ---------------------------------------------------------------- networks
+
+
+def _policy_network_create(change: Change) -> None:
+    policy.check_network_create(change.user, "bridge", {})
+
+
+def _quota_network(change: Change) -> None:
+    limits = quotas.limits_for(change.user)
+    if limits.max_networks is not None:
+        quotas.check_new_objects(limits, usage_of(change.user.get_username()), networks=1)
+
+
+def _create_network(change: Change) -> str:
+    name, p = change.target.name, change.params
+    # The engine allows two networks of one name; the second would make the name of
+    # the first (perhaps another user's) ambiguous wherever it is used.
+    if any(n.get("Name") == name for n in engine.list_networks()):
+        raise engine.Conflict(f"A network named {name} already exists; pick another name.")
+    network_id = engine.create_network(
+        name,
+        subnet=p.get("subnet", ""),
+        gateway=p.get("gateway", ""),
+        internal=p.get("internal", False),
+        labels={**(p.get("labels") or {}), **access.owner_labels(change.user)},
+    )
+    change.audit["target_id"] = network_id
+    return network_id
+
+
+def _remove_network(change: Change) -> str:
+    record: NetworkRecord = change.target.record
+    if record.name in PREDEFINED_NETWORKS:
+        raise engine.Conflict(
+            f"{record.name} is one of the engine's predefined networks (bridge, host, none); "
+            "Docker needs them and refuses to remove them."
+        )
+    if record.containers:
+        raise engine.Conflict(
+            f"Network {record.name} still has containers attached "
+            f"({', '.join(sorted(record.containers.values()))}); disconnect or remove them first."
+        )
+    engine.remove_network(record.id)
+    return record.name
+
+
+def _connected(change: Change) -> Target:
+    # Connecting changes the container, so that is what the user must control.
+    target = find_container(change.user, change.params["container"])
+    access.require(
+        change.user, Perm.CONTROL, target.owner, what="container", ref=change.params["container"]
+    )
+    change.audit["params"] = {
+        "container": target.name,
+        "aliases": list(change.params.get("aliases") or []),
+    }
+    return target
+
+
+def _policy_connect(change: Change) -> None:
+    policy.check_network_connect(change.user, change.target.record, _connected(change).record)
+
+
+def _connect(change: Change) -> str:
+    container = _connected(change)
+    engine.connect_network(change.target.id, container.id, aliases=change.params.get("aliases"))
+    return container.name
+
+
+def _disconnect(change: Change) -> str:
+    container = _connected(change)
+    engine.disconnect_network(change.target.id, container.id)
+    return container.name
+
+
+# ---------------------------------------------------------------- volumes
+
+
+def _policy_volume_create(change: Change) -> None:
+    policy.check_volume_create(change.user, "local", {})
+
+
+def _quota_volume(change: Change) -> None:
+    limits = quotas.limits_for(change.user)
+    if limits.max_volumes is not None:
+        quotas.check_new_objects(limits, usage_of(change.user.get_username()), volumes=1)
+
+
+def _create_volume(change: Change) -> str:
+    name = change.target.name
+    # The engine answers a create of an existing name with that volume, whoever owns it.
+    if name and volume_lookup(name) is not None:
+        raise engine.Conflict(f"A volume named {name} already exists; pick another name.")
+    labels = {**(change.params.get("labels") or {}), **access.owner_labels(change.user)}
+    made = engine.create_volume(name, labels=labels)
+    change.audit["target_id"] = change.audit["target_name"] = made["Name"]
+    return str(made["Name"])
+
+
+def _remove_volume(change: Change) -> None:
+    name = change.target.name
+    users = [
+        translate.container_row(raw)
+        for raw in engine.list_containers(all=True)
+        if name in translate.volume_names(raw)
+    ]
+    if users:
+        # Name only the containers this user may see; count the others.
+        seen = sorted(r["name"] for r in access.visible(change.user, users, lambda r: r["labels"]))
+        hidden = len(users) - len(seen)
+        who = ", ".join([*seen, *([f"{hidden} other containers"] if hidden else [])])
+        raise engine.Conflict(f"Volume {name} is in use by {who}; remove those containers first.")
+    engine.remove_volume(name)
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _start_like(name: str, run: Callable[[str], None]) -> Action:
+    """Actions that may take a container to running: the start policy and quotas judge them."""
+    return Action(
+        name,
+        "container",
+        Perm.CONTROL,
+        find_container,
+        _engine_action(run),
+        policy=_policy_start,
+        quota=_quota_start,
+    )
+
+
+def _control(name: str, run: Callable[[str], None]) -> Action:
+    return Action(name, "container", Perm.CONTROL, find_container, _engine_action(run))
+
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action(
+            "container.create",
+            "container",
+            Perm.CREATE,
+            _new_container,
+            _create,
+            policy=_policy_create,
+            quota=_quota_create,
+            describe=lambda p: {"image": p["spec"].image, "start": p["spec"].start},
+        ),
+        _start_like("container.start", engine.start_container),
+        _start_like("container.restart", engine.restart_container),
+        _start_like("container.unpause", engine.unpause_container),
+        _control("container.stop", engine.stop_container),
+        _control("container.pause", engine.pause_container),
+        _control("container.kill", engine.kill_container),
+        Action("container.rename", "container", Perm.CONTROL, find_container, _rename),
+        Action("container.remove", "container", Perm.REMOVE, find_container, _remove_container),
+        Action(
+            "exec.start",
+            "container",
+            Perm.EXEC,
+            find_container,
+            _exec,
+            policy=_policy_exec,
+            describe=lambda p: {"shell": p.get("shell", "")},
+        ),
+        Action("image.tag", "image", Perm.VIEW, find_image, _tag, policy=_policy_tag),
+        Action("image.remove", "image", Perm.REMOVE, find_image, _remove_image),
+        Action("image.prune", "image", Perm.PRUNE, _host("image"), _pruned(engine.prune_images)),
+        Action(
+            "network.create",
+            "network",
+            Perm.CREATE,
+            _new("network"),
+            _create_network,
+            policy=_policy_network_create,
+            quota=_quota_network,
+        ),
+        Action("network.remove", "network", Perm.REMOVE, find_network, _remove_network),
+        Action(
+            "network.connect", "network", Perm.VIEW, find_network, _connect, policy=_policy_connect
+        ),
+        Action(
+            "network.disconnect",
+            "network",
+            Perm.VIEW,
+            find_network,
+            _disconnect,
+            policy=_connected,
+        ),
+        Action(
+            "network.prune",
+            "network",
+            Perm.PRUNE,
+            _host("network"),
+            _pruned(engine.prune_networks),
+        ),
+        Action(
+            "volume.create",
+            "volume",
+            Perm.CREATE,
+            _new("volume"),
+            _create_volume,
+            policy=_policy_volume_create,
+            quota=_quota_volume,
+        ),
+        Action("volume.remove", "volume", Perm.REMOVE, find_volume, _remove_volume),
+        Action(
+            "volume.prune", "volume", Perm.PRUNE, _host("volume"), _pruned(engine.prune_volumes)
+        ),
+    )
+}
+
+
+def register(action: Action) -> None:
+    """Add an action of another app (registry_app's pull, push, build) to the table."""
+    ACTIONS[action.name] = action
+
+
+# ---------------------------------------------------------------- the door
+
+
+def _user_of(actor: Any) -> Any:
+    user = getattr(actor, "user", None)
+    if user is None and hasattr(actor, "scope"):
+        user = actor.scope.get("user")
+    return user
+
+
+def _audit_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
+    if action.describe is not None:
+        return action.describe(params)
+    return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | list)}
+
+
+def _admitted(action: Action, user: Any, ref: str, params: Mapping[str, Any]) -> Change:
+    """Steps 1-3: the target for this user, the permission, the policy."""
+    target = action.find(user, ref, params)
+    change = Change(user, target, params)
+    access.require(user, action.perm, target.owner, shared=target.shared, what=action.kind, ref=ref)
+    if action.policy is not None:
+        action.policy(change)
+    return change
+
+
+def action(name: str) -> Action:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise NotVisible(f"No such action: {name}") from None
+
+
+def check(user: Any, name: str, ref: str = "", **params: Any) -> Change:
+    """Would `user` be let through to do `name`? Raises the refusal if not; changes nothing."""
+    return _admitted(action(name), user, ref, params)
+
+
+def perform(actor: Any, name: str, ref: str = "", **params: Any) -> Done:
+    """Do action `name` to `ref` for the user of `actor` (a request or a websocket consumer)."""
+    act = action(name)
+    user = _user_of(actor)
+    with audited(
+        actor,
+        act.name,
+        target_kind=act.kind,
+        target_id=ref,
+        params=_audit_params(act, params),
+    ) as audit:
+        change = _admitted(act, user, ref, params)
+        audit.update(target_id=change.target.id or ref, target_name=change.target.name)
+        change.audit = audit
+        if act.quota is None:
+            return Done(change.target, act.run(change))
+        with quotas.serialized(change.target.owner or user.get_username()):
+            act.quota(change)
+            return Done(change.target, act.run(change))
+
+
+def perform_each(
+    actor: Any, name: str, refs: Iterable[str], **params: Any
+) -> list[tuple[str, Done | None, Refusal | None]]:
+    """`perform` for each ref: (ref, done, None) when done, (ref, None, refusal) when not."""
+    results: list[tuple[str, Done | None, Refusal | None]] = []
+    for ref in refs:
+        try:
+            results.append((ref, perform(actor, name, ref, **params), None))
+        except Refusal as exc:
+            results.append((ref, None, exc))
+    return results

@@ -1,0 +1,81 @@
+"""Typed records of what exists on the engine, as the rules and the gate judge it.
+
+`containers_app.translate` is the one module that reads Docker's JSON and
+builds these; nothing above it reads inspect keys. The records hold facts
+only: the rules (dashboard.policy, dashboard.quotas) take them as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dashboard.specs import ContainerSpec
+
+OWNER_LABEL = "dockdash.owner"
+# Paused and restarting containers hold their memory: for quotas they run.
+RUNNING_STATES = frozenset({"running", "paused", "restarting"})
+NANO = 1_000_000_000
+
+
+def owner_of(labels: Mapping[str, str] | None) -> str | None:
+    """Who owns an object, from its labels (None: an admin's object)."""
+    return (labels or {}).get(OWNER_LABEL) or None
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """One container as `docker inspect` shows it, reduced to what is judged.
+
+    `spec` holds what it was created with (image, network, mounts and powers),
+    in the shape the policy checks a create in; `memory`, `nano_cpus` and
+    `pids_limit` are its cgroup limits (0 / None: none).
+    """
+
+    id: str
+    name: str
+    state: str
+    spec: ContainerSpec
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int | None = None
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.spec.labels
+
+    @property
+    def owner(self) -> str | None:
+        return owner_of(self.spec.labels)
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    @property
+    def cpus(self) -> float:
+        return self.nano_cpus / NANO
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    name: str
+    owner: str | None
+    driver: str = "bridge"
+    id: str = ""
+    containers: Mapping[str, str] = field(default_factory=dict)  # id -> name
+
+
+@dataclass(frozen=True)
+class VolumeRecord:
+    name: str
+    owner: str | None
+    driver: str = "local"
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    tags: tuple[str, ...]
+    owner: str | None

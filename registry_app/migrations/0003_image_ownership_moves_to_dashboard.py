@@ -1,0 +1,14 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    """ImageOwnership now belongs to dashboard (the rules read it); its table stays."""
+
+    dependencies = [("registry_app", "0002_docker_hub")]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.DeleteModel(name="ImageOwnership")],
+            database_operations=[],
+        )
+    ]
