@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -221,27 +222,30 @@ def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
 
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
-    access.require_global(request.user, Perm.CREATE)
+    if request.method == "GET":
+        access.require_global(request.user, Perm.CREATE)  # a POST is refused in the gate
     host_cpus = engine.host_cpus()
     form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus)
     command = ""
     missing_image = ""  # not on this host: the page offers to pull it
     if request.method == "POST" and form.is_valid():
         try:
-            spec = gate.owned_spec(request.user, form.parsed)
-            command = docker_run_command(spec)
             container_id = containers.create_container(request, form.parsed)
         except engine.EngineUnavailable:
             raise
         except engine.EngineError as exc:
             form.add_error(containers.engine_error_field(exc), exc.message)
             if "no such image" in exc.message.lower():
-                missing_image = spec.image
+                missing_image = form.parsed.image
         except Refusal as exc:
             form.add_error(_policy_field(form, exc), exc.message)
         else:
-            messages.success(request, f"Created {spec.name or container_id[:12]}: {command}")
+            command = docker_run_command(gate.owned_spec(request.user, form.parsed))
+            name = form.parsed.name or container_id[:12]
+            messages.success(request, f"Created {name}: {command}")
             return redirect("container-detail", container_id)
+        with contextlib.suppress(Refusal):
+            command = docker_run_command(gate.owned_spec(request.user, form.parsed))
     context = {
         "form": form,
         "command": command,

@@ -1,0 +1,237 @@
+"""Every route of the engine side either only reads or goes through the gate.
+
+Each URL pattern of containers_app is declared here as a read or a change. A
+change, tried by a viewer (who may change nothing), leaves exactly one audit row,
+refused, and the engine unchanged; a read refuses POST and DELETE. A new route
+that is in neither list fails the first test, so no path can forget the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from dashboard.asgi import application
+from dashboard.models import AuditEntry
+from tests.rig import LABELS, RUN_ID, docker_cli
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
+
+APPS = ("containers_app.",)
+
+# name -> (method, body); the kwargs come from the objects below.
+CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
+    "container-create": ("post", {"image": "IMAGE", "command": "sleep 1", "restart_policy": "no"}),
+    "container-bulk": ("post", {"action": "stop", "ids": ["CONTAINER"]}),
+    "container-action": ("post", {}),
+    "container-rename": ("post", {"name": f"renamed-{RUN_ID}"}),
+    "container-remove": ("post", {"force": "on"}),
+    "image-prune": ("post", {}),
+    "image-tag": ("post", {"repository": f"cov{RUN_ID}/x", "tag": "t"}),
+    "image-remove": ("post", {}),
+    "network-prune": ("post", {}),
+    "network-remove": ("post", {}),
+    "network-connect": ("post", {"container": "CONTAINER"}),
+    "network-disconnect": ("post", {"container": "CONTAINER"}),
+    "volume-prune": ("post", {}),
+    "volume-remove": ("post", {}),
+    "api-containers": ("post", {"image": "IMAGE", "command": ["sleep", "1"]}),
+    "api-container": ("delete", {}),
+    "api-container-rename": ("post", {"name": f"renamed-{RUN_ID}"}),
+    "api-container-action": ("post", {}),
+    "api-image-prune": ("post", {}),
+    "api-image-tag": ("post", {"repository": f"cov{RUN_ID}/x", "tag": "t"}),
+    "api-image": ("delete", {}),
+    "api-networks": ("post", {"name": f"cov-{RUN_ID}-new"}),
+    "api-network": ("delete", {}),
+    "api-network-connect": ("post", {"container": "CONTAINER"}),
+    "api-network-disconnect": ("post", {"container": "CONTAINER"}),
+    "api-volumes": ("post", {"name": f"cov-{RUN_ID}-new"}),
+    "api-volume": ("delete", {}),
+    "api-volume-prune": ("post", {}),
+    "api-network-prune": ("post", {}),
+}
+# The page forms that create: their POST is a change, their GET a read.
+FORM_CHANGES = {"networks": {"name": f"cov-{RUN_ID}-form"}, "volumes": {"name": f"cov-{RUN_ID}-f"}}
+READS = {
+    "container-internals",
+    "api-container-namespaces",
+    "api-container-cgroups",
+    "architecture",
+    "containers",
+    "container-create-preview",  # answers what a create would do; changes nothing
+    "container-detail",
+    "images",
+    "image-detail",
+    "network-detail",
+    "volume-detail",
+    "api-images",
+    "stats-overview",
+    "container-stats",
+    "container-logs",
+    "container-logs-download",
+    "container-terminal",
+    "api-container-logs",
+    "api-container-stats",
+}
+
+
+def _patterns(patterns: list[Any]) -> Iterator[URLPattern]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _patterns(p.url_patterns)
+        else:
+            yield p
+
+
+def app_routes() -> dict[str, str]:
+    """name -> module of every named route of the engine side."""
+
+    return {
+        p.name: p.callback.__module__
+        for p in _patterns(get_resolver().url_patterns)
+        if p.name and p.callback.__module__.startswith(APPS)
+    }
+
+
+def test_every_route_is_declared_a_read_or_a_change() -> None:
+    routes = set(app_routes())
+    declared = set(CHANGES) | set(FORM_CHANGES) | READS
+    assert routes - declared == set(), "classify the new routes as a read or a change"
+    assert declared - routes == set(), "routes declared here that no longer exist"
+
+
+@pytest.fixture
+def objects(
+    make_container: Callable[..., Any], docker_client: Any, test_image: str
+) -> Iterator[dict[str, str]]:
+    container = make_container()  # an admin's: no owner label
+    network = docker_client.networks.create(f"cov-{RUN_ID}-net", labels=LABELS)
+    volume = docker_client.volumes.create(f"cov-{RUN_ID}-vol", labels=LABELS)
+    yield {
+        "CONTAINER": container.id,
+        "NAME": container.name,
+        "IMAGE": test_image,
+        "NETWORK": network.id,
+        "VOLUME": volume.name,
+    }
+    network.remove()
+    volume.remove(force=True)
+
+
+def kwargs_for(name: str, objects: dict[str, str]) -> dict[str, str]:
+    """The route's parameters, filled with the objects of the test."""
+    kind = name.removeprefix("api-").split("-")[0].rstrip("s")
+    ref = {
+        "container": objects["CONTAINER"],
+        "image": objects["IMAGE"],
+        "network": objects["NETWORK"],
+    }.get(kind, "")
+    values = {
+        "ref": ref,
+        "container_id": objects["CONTAINER"],
+        "name": objects["VOLUME"],
+        "action": "stop",
+    }
+    return {p: values[p] for p in route_params()[name]}
+
+
+def route_params() -> dict[str, list[str]]:
+    found = {}
+    for p in _patterns(get_resolver().url_patterns):
+        if p.name:
+            found[p.name] = list(p.pattern.regex.groupindex)
+    return found
+
+
+def filled(body: dict[str, Any], objects: dict[str, str]) -> dict[str, Any]:
+    def fill(value: Any) -> Any:
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return objects.get(value, value) if isinstance(value, str) else value
+
+    return {k: fill(v) for k, v in body.items()}
+
+
+def engine_state(objects: dict[str, str]) -> list[str]:
+    """What the Docker CLI says of the test's objects and of any object it might have made
+    (other tests share this engine, so only these are compared)."""
+    return [
+        docker_cli("inspect", "-f", "{{.Name}} {{.State.Status}}", objects["CONTAINER"]),
+        docker_cli("ps", "-aq", "--filter", f"label=dockdash.owner=cov{RUN_ID}"),
+        docker_cli("image", "inspect", "-f", "{{.RepoTags}}", objects["IMAGE"]),
+        docker_cli("images", "-q", f"cov{RUN_ID}/x"),
+        docker_cli("network", "ls", "-q", "--filter", f"name=cov-{RUN_ID}"),
+        docker_cli("volume", "ls", "-q", "--filter", f"name=cov-{RUN_ID}"),
+    ]
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., Any]) -> Any:
+    return make_user(f"cov{RUN_ID}", "viewer")
+
+
+def test_each_change_leaves_one_audit_row_and_the_engine_as_it_was(
+    viewer: Any, objects: dict[str, str]
+) -> None:
+    page, api = Client(), APIClient()
+    page.force_login(viewer)
+    api.force_authenticate(viewer)
+    before = engine_state(objects)
+    tried = {**{n: ("post", b) for n, b in FORM_CHANGES.items()}, **CHANGES}
+    for name, (method, body) in tried.items():
+        url = reverse(name, kwargs=kwargs_for(name, objects))
+        rows = AuditEntry.objects.count()
+        if name.startswith("api-"):
+            response = getattr(api, method)(url, filled(body, objects), format="json")
+        else:
+            response = getattr(page, method)(url, filled(body, objects))
+        assert response.status_code < 500, (name, response.status_code)
+        new = list(AuditEntry.objects.order_by("id")[rows:])
+        assert len(new) == 1, (name, [(r.action, r.error) for r in new])
+        assert new[0].result == "error" and new[0].username == viewer.username, name
+    assert engine_state(objects) == before
+
+
+def test_reads_refuse_post_and_delete(viewer: Any, objects: dict[str, str]) -> None:
+    page = Client()
+    page.force_login(viewer)
+    rows = AuditEntry.objects.count()  # the login's
+    for name in sorted(READS - {"container-create-preview"}):
+        url = reverse(name, kwargs=kwargs_for(name, objects))
+        for method in ("post", "delete"):
+            response = getattr(page, method)(url)
+            assert response.status_code in (403, 405), (name, method, response.status_code)
+    assert AuditEntry.objects.count() == rows
+
+
+@database_sync_to_async
+def _session_headers(user: Any) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    return [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())]
+
+
+async def test_a_refused_terminal_leaves_one_audit_row(
+    viewer: Any, objects: dict[str, str]
+) -> None:
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/containers/{objects['CONTAINER']}/exec/",
+        headers=await _session_headers(viewer),
+    )
+    connected, code = await communicator.connect(timeout=10)
+    assert not connected and code == 4403
+    await communicator.disconnect()
+    rows = [r async for r in AuditEntry.objects.exclude(action="login")]
+    assert [(r.action, r.result, r.target_id) for r in rows] == [
+        ("exec.start", "error", objects["CONTAINER"])
+    ]
