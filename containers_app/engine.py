@@ -458,9 +458,21 @@ def push_stream(
 
 
 def build_stream(
-    context: Any, *, tag: str, buildargs: dict[str, str], labels: dict[str, str], dockerfile: str
+    context: Any,
+    *,
+    tag: str,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+    dockerfile: str,
+    container_limits: dict[str, Any] | None = None,
+    shmsize: int | None = None,
+    network_mode: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`docker build` of an uncompressed tar context (a file object), as its output messages."""
+    """`docker build` of an uncompressed tar context (a file object), as its output messages.
+
+    `container_limits` (memory, memswap, cpushares, cpusetcpus), `shmsize` and
+    `network_mode` bound the container of every RUN step.
+    """
     with engine_errors():
         raw = client().api.build(
             fileobj=context,
@@ -472,6 +484,9 @@ def build_stream(
             rm=True,
             forcerm=True,
             decode=True,
+            container_limits=container_limits or None,
+            shmsize=shmsize,
+            network_mode=network_mode,
         )
     return _translated_stream(raw)
 

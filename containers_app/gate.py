@@ -125,6 +125,16 @@ def _image_record(attrs: Mapping[str, Any]) -> ImageRecord:
     return record
 
 
+# What else runs for an owner besides their containers (registry_app's builds): each
+# source answers records that count as running containers in the quotas.
+USAGE_SOURCES: list[Callable[[str], list[ContainerRecord]]] = []
+
+
+def count_in_usage(source: Callable[[str], list[ContainerRecord]]) -> None:
+    """Count what `source(owner)` answers in every quota check (an app above adds its own)."""
+    USAGE_SOURCES.append(source)
+
+
 def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
     """What `owner` holds on the engine now (without container `leaving_out`)."""
     label = f"{OWNER_LABEL}={owner}"
@@ -133,6 +143,7 @@ def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
         for attrs in engine.inspect_labelled_containers(label)
         if attrs["Id"] != leaving_out
     ]
+    containers += [record for source in USAGE_SOURCES for record in source(owner)]
     volumes = [v for v in engine.list_volumes() if access.owner_of(v.get("Labels")) == owner]
     networks = [n for n in engine.list_networks() if access.owner_of(n.get("Labels")) == owner]
     return quotas.usage_from(containers, volumes=len(volumes), networks=len(networks))
@@ -201,7 +212,7 @@ def visible(user: Any, kind: str, ref: str) -> Target:
     return target
 
 
-def _new(kind: str) -> Finder:
+def new_object(kind: str) -> Finder:
     """A target that does not exist yet: it will be the acting user's."""
 
     def find(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
@@ -528,7 +539,7 @@ ACTIONS: dict[str, Action] = {
             "network.create",
             "network",
             Perm.CREATE,
-            _new("network"),
+            new_object("network"),
             _create_network,
             policy=_policy_network_create,
             quota=_quota_network,
@@ -556,7 +567,7 @@ ACTIONS: dict[str, Action] = {
             "volume.create",
             "volume",
             Perm.CREATE,
-            _new("volume"),
+            new_object("volume"),
             _create_volume,
             policy=_policy_volume_create,
             quota=_quota_volume,

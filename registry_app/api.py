@@ -15,7 +15,7 @@ from dashboard import access
 from dashboard.access import Perm
 from dashboard.audit import audited
 from registry_app import jobs, refs, services
-from registry_app.models import Job, Registry
+from registry_app.models import Credential, Job, Registry
 from registry_app.v2client import RegistryClient, RegistryError
 
 
@@ -27,15 +27,29 @@ def _error(message: str, field: str | None = None, code: int = 400) -> Response:
 
 
 class RegistrySerializer(serializers.ModelSerializer):
+    username = serializers.CharField(required=False, allow_blank=True, max_length=150)
     password = serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    credentials_scope = serializers.ChoiceField(
+        choices=Credential.Scope.choices, required=False, default=Credential.Scope.PERSONAL
     )
     has_password = serializers.BooleanField(read_only=True)
     host = serializers.CharField(read_only=True)
 
     class Meta:
         model = Registry
-        fields = ["id", "name", "url", "host", "username", "password", "has_password"]
+        fields = [
+            "id",
+            "name",
+            "url",
+            "host",
+            "username",
+            "password",
+            "has_password",
+            "credentials_scope",
+            "allow_non_admins",
+        ]
 
     def validate_url(self, value: str) -> str:
         try:
@@ -44,23 +58,37 @@ class RegistrySerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message) from None
 
     def create(self, validated_data: dict[str, Any]) -> Registry:
-        password = validated_data.pop("password", "")
-        registry = Registry(**validated_data)
-        registry.set_password(password if registry.username else "")
-        registry.save()
+        login = self._pop_login(validated_data)
+        registry = Registry.objects.create(**validated_data)
+        registry.set_own_credential(
+            login["username"] or "", login["password"] or "", login["scope"]
+        )
         return registry
 
     def update(self, instance: Registry, validated_data: dict[str, Any]) -> Registry:
-        # Left out: the stored password stays; "" clears it; no username: no password.
-        password = validated_data.pop("password", None)
+        # Left out: the stored login stays; "" clears the password; no username: no login.
+        login = self._pop_login(validated_data)
         for key, value in validated_data.items():
             setattr(instance, key, value)
-        if not instance.username:
-            instance.set_password("")
-        elif password is not None:
-            instance.set_password(password)
         instance.save()
+        username = instance.username if login["username"] is None else login["username"]
+        scope = login["scope"] if "credentials_scope" in self.initial_data else ""
+        instance.set_own_credential(username, login["password"], scope)
         return instance
+
+    @staticmethod
+    def _pop_login(data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "username": data.pop("username", None),
+            "password": data.pop("password", None),
+            "scope": data.pop("credentials_scope", Credential.Scope.PERSONAL),
+        }
+
+
+class CredentialSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    scope = serializers.ChoiceField(choices=Credential.Scope.choices, default="personal")
 
 
 def _safe_params(data: Any) -> dict[str, Any]:
@@ -69,6 +97,8 @@ def _safe_params(data: Any) -> dict[str, Any]:
         "url": data.get("url", ""),
         "username": data.get("username", ""),
         "password_changed": bool(data.get("password")),
+        "credentials_scope": data.get("credentials_scope", ""),
+        "allow_non_admins": data.get("allow_non_admins", ""),
     }
 
 
@@ -142,13 +172,70 @@ def registry_test(request: Request, pk: int) -> Response:
     return Response({"ok": outcome.ok, "message": outcome.message})
 
 
+def _refusal(exc: refs.InputError, default_field: str) -> Response:
+    return _error(exc.message, exc.field or default_field, getattr(exc, "status", 400))
+
+
 def _registry_call(fn: Any) -> Response:
     try:
         return Response(fn())
     except RegistryError as exc:
         return _error(exc.message, code=exc.status if 400 <= exc.status < 600 else 502)
     except refs.InputError as exc:
-        return _error(exc.message, exc.field)
+        return _refusal(exc, "")
+
+
+def _browser(request: Request, registry: Registry) -> RegistryClient:
+    """A catalog client for this user: only registries they may use, with their pull login."""
+    services.check_registry_use(request.user, registry.host, registry, "registry")
+    credential = services.credential_for(request.user, registry, "pull")
+    return RegistryClient.for_registry(registry, credential)
+
+
+@extend_schema(
+    methods=["GET"],
+    summary="Your stored logins for a registry (admins: everyone's); passwords never shown",
+    responses=dict,
+    operation_id="v1_registry_credentials_list",
+)
+@extend_schema(
+    methods=["POST"],
+    summary="Store your own login for a registry (encrypted; replaces yours)",
+    request=CredentialSerializer,
+    responses=dict,
+    operation_id="v1_registry_credentials_create",
+)
+@extend_schema(
+    methods=["DELETE"],
+    summary="Remove your own login for a registry",
+    responses=None,
+    operation_id="v1_registry_credentials_delete",
+)
+@api_view(["GET", "POST", "DELETE"])
+def registry_credentials(request: Request, pk: int) -> Response:
+    registry = _registry(pk)
+    mine = registry.credentials.filter(owner=request.user)
+    if request.method == "GET":
+        shown = registry.credentials.all() if services.is_admin(request.user) else mine
+        return Response([c.as_dict() for c in shown.select_related("owner", "registry")])
+    access.require_global(request.user, Perm.CREATE)
+    target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
+    if request.method == "DELETE":
+        with audited(request, "registry.credential.delete", **target):
+            mine.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    body = CredentialSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    params = {"username": data["username"], "scope": data["scope"]}
+    try:
+        with audited(request, "registry.credential.set", params=params, **target):
+            cred = services.store_credential(
+                request.user, registry, data["username"], data["password"], data["scope"]
+            )
+    except refs.InputError as exc:
+        return _refusal(exc, "username")
+    return Response(cred.as_dict(), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(summary="Repositories of a private registry (paginated by `last`)", responses=dict)
@@ -164,7 +251,7 @@ def repositories(request: Request, pk: int) -> Response:
     last = request.query_params.get("last", "")
 
     def page() -> dict[str, Any]:
-        found = RegistryClient.for_registry(registry).repositories(n, last)
+        found = _browser(request, registry).repositories(n, last)
         return {"repositories": found.items, "next": found.next_last or None}
 
     return _registry_call(page)
@@ -179,7 +266,7 @@ def tags(request: Request, pk: int, name: str) -> Response:
 
     def listing() -> dict[str, Any]:
         refs.check_repository(name, "name")
-        client = RegistryClient.for_registry(registry)
+        client = _browser(request, registry)
         found = client.tags(name, 100, last)
         rows: list[Any] = (
             [client.tag_detail(name, t) for t in found.items] if detail else found.items
@@ -202,7 +289,8 @@ def tag_delete(request: Request, pk: int, name: str, tag: str) -> Response:
             target_id=str(pk),
             target_name=f"{registry.host}/{name}:{tag}",
         ):
-            digest = RegistryClient.for_registry(registry).delete_tag(name, tag)
+            credential = services.credential_for(request.user, registry, "push")
+            digest = RegistryClient.for_registry(registry, credential).delete_tag(name, tag)
     except RegistryError as exc:
         return _error(exc.message, code=exc.status if 400 <= exc.status < 600 else 502)
     return Response({"deleted": f"{name}:{tag}", "digest": digest})
@@ -230,7 +318,7 @@ def image_pull(request: Request) -> Response:
     try:
         job = services.pull(request, data["image"], data.get("registry"))
     except refs.InputError as exc:
-        return _error(exc.message, exc.field or "image")
+        return _refusal(exc, "image")
     return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -248,7 +336,7 @@ def image_push(request: Request) -> Response:
             request, data["image"], data["registry"], data["repository"], data["tag"]
         )
     except refs.InputError as exc:
-        return _error(exc.message, exc.field or "image")
+        return _refusal(exc, "image")
     return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -6,12 +6,19 @@ from typing import Any
 
 from django import forms
 
+from dashboard import access
+from dashboard.access import Perm
 from registry_app import buildctx, refs
-from registry_app.models import Registry
-from registry_app.services import Invalid, check_registry_url, parse_build_args
+from registry_app.models import Credential, Registry
+from registry_app.services import Invalid, check_registry_url, parse_build_args, usable_registries
 
 
 class RegistryForm(forms.ModelForm):
+    """A registry and its own login (the one admins use; shared for pulls if they say so)."""
+
+    username = forms.CharField(
+        max_length=150, required=False, help_text="Leave empty for anonymous access."
+    )
     # Write-only: never rendered back; left empty on edit, the stored one stays.
     password = forms.CharField(
         required=False,
@@ -19,23 +26,32 @@ class RegistryForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Password or access token. Stored encrypted; never shown again.",
     )
+    credentials_scope = forms.ChoiceField(
+        choices=Credential.Scope.choices,
+        initial=Credential.Scope.PERSONAL,
+        label="Who may use this login",
+        help_text="Personal: admins only. Shared for pulls: everyone allowed to use this "
+        "registry pulls with it (a push never uses it for a non-admin).",
+    )
 
     class Meta:
         model = Registry
-        fields = ["name", "url", "username"]
+        fields = ["name", "url", "username", "password", "credentials_scope", "allow_non_admins"]
         help_texts = {
             "url": "e.g. https://registry.example.org, or http://127.0.0.1:5000 for a local one.",
-            "username": "Leave empty for anonymous access.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.has_password:
-            self.fields[
-                "password"
-            ].help_text = (
-                "A password is stored. Leave empty to keep it, or type a new one to replace it."
-            )
+        if self.instance.pk:
+            self.initial.setdefault("username", self.instance.username)
+            self.initial.setdefault("credentials_scope", self.instance.credentials_scope)
+            if self.instance.has_password:
+                self.fields[
+                    "password"
+                ].help_text = (
+                    "A password is stored. Leave empty to keep it, or type a new one to replace it."
+                )
 
     def clean_url(self) -> str:
         try:
@@ -44,15 +60,24 @@ class RegistryForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
     def save(self, commit: bool = True) -> Registry:
-        registry = super().save(commit=False)
-        password = self.cleaned_data.get("password") or ""
-        if password:
-            registry.set_password(password)
-        elif not registry.username:
-            registry.set_password("")  # anonymous: no stale secret kept
-        if commit:
-            registry.save()
+        registry = super().save(commit=True)
+        data = self.cleaned_data
+        registry.set_own_credential(
+            data.get("username") or "", data.get("password") or None, data["credentials_scope"]
+        )
         return registry
+
+
+class CredentialForm(forms.Form):
+    """A user's own login for one registry."""
+
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted; never shown again.",
+    )
+    scope = forms.ChoiceField(choices=Credential.Scope.choices, initial=Credential.Scope.PERSONAL)
 
 
 def _registry_choices(required: bool) -> forms.ModelChoiceField:
@@ -63,11 +88,23 @@ def _registry_choices(required: bool) -> forms.ModelChoiceField:
     )
 
 
+def _offer_usable_registries(form: forms.Form, user: Any) -> None:
+    # A non-admin is offered only the registries they may use; others are refused anyway.
+    if user is not None and not access.can(user, Perm.MANAGE_REGISTRIES):
+        field = form.fields["registry"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = usable_registries(user)
+
+
 class PullForm(forms.Form):
     image = forms.CharField(
         max_length=512, help_text="repository[:tag], e.g. myteam/app:1.0 or busybox:latest"
     )
     registry = _registry_choices(required=False)
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        _offer_usable_registries(self, user)
 
     def clean_image(self) -> str:
         text = self.cleaned_data["image"]
@@ -87,6 +124,10 @@ class PushForm(forms.Form):
     registry = _registry_choices(required=True)
     repository = forms.CharField(max_length=255, help_text="e.g. yourname/app")
     tag = forms.CharField(max_length=128, initial="latest")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        _offer_usable_registries(self, user)
 
     def clean_repository(self) -> str:
         try:

@@ -28,9 +28,12 @@ class Registry(models.Model):
     url = models.CharField(
         max_length=255, help_text="e.g. https://registry.example.org or http://127.0.0.1:5000"
     )
-    username = models.CharField(max_length=150, blank=True)
-    # Fernet token of the password; the plain text is never stored, shown or logged.
-    password_encrypted = models.TextField(blank=True, editable=False)
+    allow_non_admins = models.BooleanField(
+        "usable by non-admins",
+        default=False,
+        help_text="Students and instructors may pull and push through it (never when its host "
+        "is loopback or link-local). Docker Hub is always usable.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,6 +61,93 @@ class Registry(models.Model):
         scheme, netloc = split_url(self.url)
         return f"{scheme}://{netloc}"
 
+    def own_credential(self) -> Credential | None:
+        """The registry's own login, stored by an admin in the registry form (owner None)."""
+        return self.credentials.filter(owner__isnull=True).first()
+
+    @property
+    def username(self) -> str:
+        found = self.own_credential()
+        return found.username if found else ""
+
+    @property
+    def has_password(self) -> bool:
+        found = self.own_credential()
+        return bool(found and found.password_encrypted)
+
+    @property
+    def credentials_scope(self) -> str:
+        found = self.own_credential()
+        return str(found.scope) if found else str(Credential.Scope.PERSONAL)
+
+    def set_own_credential(self, username: str, password: str | None, scope: str = "") -> None:
+        """Store the registry's own login; no username: none. `password` None keeps the stored."""
+        found = self.own_credential()
+        if not username:
+            if found is not None:
+                found.delete()
+            return
+        cred = found or Credential(registry=self, owner=None)
+        if found is None or username != found.username:
+            cred.password_encrypted = ""
+        cred.username = username
+        if password is not None:
+            cred.set_password(password)
+        if scope:
+            cred.scope = scope
+        cred.save()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "url": self.url,
+            "host": self.host,
+            "username": self.username,
+            "has_password": self.has_password,
+            "credentials_scope": self.credentials_scope,
+            "allow_non_admins": self.allow_non_admins,
+            "docker_hub": self.is_docker_hub,
+        }
+
+
+class Credential(models.Model):
+    """A login for one registry: whose it is (`owner`) and who else may use it (`scope`).
+
+    owner None: the registry's own login, entered by an admin in the registry
+    form (admins use it; others only when its scope is shared-pull).
+    """
+
+    class Scope(models.TextChoices):
+        PERSONAL = "personal", "Personal: only its owner uses it"
+        SHARED_PULL = "shared-pull", "Shared for pulls: everyone allowed to use the registry pulls"
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="credentials")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    username = models.CharField(max_length=150)
+    # Fernet token of the password; the plain text is never stored, shown or logged.
+    password_encrypted = models.TextField(blank=True, editable=False)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PERSONAL)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["registry", "owner__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registry", "owner"], name="one_credential_per_owner_and_registry"
+            ),
+            models.UniqueConstraint(
+                fields=["registry"],
+                condition=models.Q(owner__isnull=True),
+                name="one_own_credential_per_registry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} on {self.registry} ({self.scope})"
+
     @property
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
@@ -68,25 +158,23 @@ class Registry(models.Model):
     def get_password(self) -> str:
         return crypto.decrypt(self.password_encrypted)
 
-    def auth_config(self) -> dict[str, str] | None:
-        """The credentials the engine needs for this registry, or None for anonymous."""
-        if not self.username:
-            return None
+    def auth_config(self) -> dict[str, str]:
+        """The login as the engine takes it."""
+        registry = self.registry
         return {
             "username": self.username,
             "password": self.get_password(),
-            "serveraddress": DOCKER_HUB_URL if self.is_docker_hub else self.host,
+            "serveraddress": DOCKER_HUB_URL if registry.is_docker_hub else registry.host,
         }
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.pk,
-            "name": self.name,
-            "url": self.url,
-            "host": self.host,
+            "registry": self.registry_id,
+            "owner": self.owner.get_username() if self.owner else None,
             "username": self.username,
             "has_password": self.has_password,
-            "docker_hub": self.is_docker_hub,
+            "scope": self.scope,
         }
 
 

@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.db.models import QuerySet
 
-from containers_app import engine
-from dashboard import access
+from containers_app import engine, gate
+from containers_app.gate import Action, Change
+from dashboard import access, policy, quotas
 from dashboard.access import Perm, owner_labels
 from dashboard.audit import audited
+from dashboard.models import Role
 from dashboard.ownership import record_owner
-from registry_app import jobs, refs
+from dashboard.records import NANO, ContainerRecord
+from dashboard.specs import ContainerSpec
+from registry_app import jobs, refs, rules
 from registry_app.crypto import UndecryptableSecret
-from registry_app.models import DOCKER_HUB_URL, Job, Registry, split_url
+from registry_app.models import DOCKER_HUB_URL, Credential, Job, Registry, split_url
 from registry_app.v2client import RegistryClient, RegistryError
 
 LOGIN_TIMEOUT = 20.0
@@ -31,6 +39,14 @@ _BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class Invalid(refs.InputError):
     """Bad input, told in words, with the field it concerns."""
+
+    status = 400
+
+
+class Refused(Invalid):
+    """Well-formed, but this user may not do it (403), told in words with the field."""
+
+    status = 403
 
 
 def check_registry_url(url: str) -> str:
@@ -63,13 +79,93 @@ def registry_for_host(host: str) -> Registry | None:
     return None
 
 
-def credentials(registry: Registry | None) -> dict[str, str] | None:
+def is_admin(user: Any) -> bool:
+    return access.role_of(user) == Role.ADMIN
+
+
+def usable_registries(user: Any) -> QuerySet[Registry]:
+    """The registries this user may pull from and push to (loopback ones are refused later)."""
+    found = Registry.objects.all()
+    if is_admin(user):
+        return found
+    hub = [r.pk for r in found if r.is_docker_hub]
+    return found.filter(pk__in=hub) | found.filter(allow_non_admins=True)
+
+
+def _addresses(host: str) -> list[str]:
+    """What `host` resolves to now ([] when it does not: the engine will say unreachable)."""
+    name = rules.host_name(host)
+    try:
+        return [str(info[4][0]) for info in socket.getaddrinfo(name, None)]
+    except (OSError, UnicodeError):
+        return []
+
+
+def check_registry_use(user: Any, host: str, registry: Registry | None, field: str) -> None:
+    """Refused (403, on `field`) unless this user may reach `host` through the dashboard."""
+    admin = is_admin(user)
+    host = host or rules.DOCKER_HUB
+    why = rules.registry_refusal(
+        is_admin=admin,
+        host=host,
+        registered=registry is not None,
+        allow_non_admins=bool(registry and registry.allow_non_admins),
+        addresses=[] if admin or host == rules.DOCKER_HUB else _addresses(host),
+    )
+    if why:
+        raise Refused(why, field)
+
+
+def _stored_credentials(registry: Registry) -> tuple[list[rules.CredentialFacts], dict[int, Any]]:
+    rows = list(registry.credentials.all())
+    facts = [rules.CredentialFacts(c.pk, c.owner_id, c.scope) for c in rows]
+    return facts, {c.pk: c for c in rows}
+
+
+def credential_for(
+    user: Any, registry: Registry | None, purpose: rules.Purpose
+) -> Credential | None:
+    """The stored login this user's pull or push sends (None: anonymous), by `rules`."""
     if registry is None:
         return None
+    facts, rows = _stored_credentials(registry)
+    chosen = rules.pick_credential(
+        user_id=getattr(user, "pk", None), is_admin=is_admin(user), purpose=purpose, stored=facts
+    )
+    return rows[chosen.id] if chosen else None
+
+
+def credentials(
+    registry: Registry | None, user: Any = None, purpose: rules.Purpose = "pull"
+) -> dict[str, str] | None:
+    """The engine's auth config for this user's pull or push (None: anonymous)."""
+    found = credential_for(user, registry, purpose)
+    if found is None:
+        return None
     try:
-        return registry.auth_config()
+        return found.auth_config()
     except UndecryptableSecret as exc:
         raise Invalid(str(exc), "password") from None
+
+
+def store_credential(
+    user: Any, registry: Registry, username: str, password: str, scope: str
+) -> Credential:
+    """Save `user`'s own login for `registry` (replacing theirs), encrypted."""
+    check_registry_use(user, registry.host, registry, "registry")
+    username = (username or "").strip()
+    if not username:
+        raise Invalid("Enter the username of your login.", "username")
+    if not password:
+        raise Invalid("Enter the password (or access token) of your login.", "password")
+    if scope not in Credential.Scope.values:
+        raise Invalid(f"scope must be one of {', '.join(Credential.Scope.values)}.", "scope")
+    cred = Credential.objects.filter(registry=registry, owner=user).first()
+    cred = cred or Credential(registry=registry, owner=user)
+    cred.username, cred.scope = username, scope
+    cred.set_password(password)
+    cred.save()
+    return cred
 
 
 # ---------------------------------------------------------------- test connection
@@ -109,27 +205,69 @@ def explain_registry_error(text: str, host: str) -> str:
     return f"The login to {host} failed: {text}"
 
 
+def transfer_error(text: str, host: str, verb: str, *, detailed: bool) -> str:
+    """What a person is told when a pull or push through `host` failed.
+
+    The summary never repeats what the remote end answered: a refusal must not
+    turn the dashboard into a way of reading (or port-scanning) an address the
+    engine can reach. Admins get the engine's text after it, bounded.
+    """
+    low = text.lower()
+    found = re.search(r"\b(401|403|404|405|429|500|502|503|504)\b", low)
+    if "server gave http response to https client" in low:
+        summary = f"TLS problem: {host} speaks plain HTTP but the engine expects HTTPS"
+    elif "x509" in low or "certificate" in low or "tls" in low:
+        summary = f"TLS problem: the engine does not trust the certificate of {host}"
+    elif any(w in low for w in ("unauthorized", "authentication required", "no basic auth")) or (
+        re.search(r"\b401\b", low)
+    ):
+        summary = f"the registry refused the {verb} (401): log in with credentials of yours"
+    elif "denied" in low or "forbidden" in low:
+        summary = f"the registry refused the {verb} (403): this login may not do it"
+    elif "manifest unknown" in low or "not found" in low or "does not exist" in low:
+        summary = f"the registry has no such image (404) at {host}"
+    elif "connection refused" in low:
+        summary = f"{host} is unreachable (connection refused)"
+    elif "no such host" in low or "server misbehaving" in low:
+        summary = f"{host} is unreachable (the name does not resolve)"
+    elif "timeout" in low or "timed out" in low or "deadline exceeded" in low:
+        summary = f"{host} is unreachable (no answer in time)"
+    elif "no route to host" in low or "network is unreachable" in low:
+        summary = f"{host} is unreachable (no network route)"
+    elif found:
+        summary = f"the {verb} through {host} failed: it answered {found.group(1)}"
+    elif "error parsing http" in low or "invalid character" in low:
+        summary = f"the {verb} through {host} failed: it did not answer as a registry"
+    else:
+        summary = f"the {verb} through {host} failed"
+    summary = summary[0].upper() + summary[1:] + "."
+    if detailed:
+        return f"{summary} The engine said: {rules.bounded(text)}"
+    return summary
+
+
 def test_connection(registry: Registry) -> Outcome:
     """Log in through the engine with the stored credentials and say how it went."""
     server = DOCKER_HUB_URL if registry.is_docker_hub else registry.host
-    if not registry.username:
+    own = registry.own_credential()
+    if own is None:
         try:
-            RegistryClient.for_registry(registry).ping()
+            RegistryClient.for_registry(registry, None).ping()
         except RegistryError as exc:
             return Outcome(False, exc.message)
         return Outcome(True, f"{registry.host} answers and allows anonymous access.")
     try:
-        password = registry.get_password()
+        password = own.get_password()
     except UndecryptableSecret as exc:
         return Outcome(False, str(exc))
     try:
-        answer = engine.registry_login(registry.username, password, server, timeout=LOGIN_TIMEOUT)
+        answer = engine.registry_login(own.username, password, server, timeout=LOGIN_TIMEOUT)
     except engine.EngineUnavailable:
         raise
     except engine.EngineError as exc:
         return Outcome(False, explain_registry_error(exc.message, registry.host))
     status = str(answer.get("Status") or "Login Succeeded")
-    return Outcome(True, f"{status}: {registry.username} may log in to {registry.host}.")
+    return Outcome(True, f"{status}: {own.username} may log in to {registry.host}.")
 
 
 # ---------------------------------------------------------------- Docker Hub search
@@ -185,8 +323,10 @@ def _closing_db(body: jobs.JobBody) -> jobs.JobBody:
     return run
 
 
-def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Registry | None]:
-    """The full reference to pull and the registry whose credentials to use."""
+def pull_target(
+    image: str, registry_id: Any = None, user: Any = None
+) -> tuple[refs.Reference, Registry | None]:
+    """The full reference to pull and its registry; Refused when `user` may not reach it."""
     ref = refs.parse(image)
     registry = None
     if registry_id not in (None, ""):
@@ -201,7 +341,39 @@ def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Re
             ref = refs.Reference(registry.host, ref.repository, ref.tag, ref.digest)
     else:
         registry = registry_for_host(ref.domain)
+    if user is not None:
+        check_registry_use(user, ref.domain, registry, "image")
     return ref, registry
+
+
+def _told(
+    stream: Iterator[dict[str, Any]], host: str, verb: str, detailed: bool
+) -> Iterator[dict[str, Any]]:
+    """The engine's messages, its errors replaced by what `transfer_error` tells this user."""
+    try:
+        for msg in stream:
+            if "error" in msg:
+                detail = msg.get("errorDetail") or {}
+                raw = str(detail.get("message") or msg["error"])
+                told = transfer_error(raw, host, verb, detailed=detailed)
+                msg = {"error": told, "errorDetail": {"message": told}}
+            yield msg
+    except engine.EngineUnavailable:
+        raise
+    except engine.EngineError as exc:
+        raise jobs.JobFailed(transfer_error(exc.message, host, verb, detailed=detailed)) from None
+
+
+def _transfer(
+    start: Callable[[], Iterator[dict[str, Any]]], host: str, verb: str, detailed: bool
+) -> Iterator[dict[str, Any]]:
+    try:
+        stream = start()
+    except engine.EngineUnavailable:
+        raise
+    except engine.EngineError as exc:
+        raise jobs.JobFailed(transfer_error(exc.message, host, verb, detailed=detailed)) from None
+    return _told(stream, host, verb, detailed)
 
 
 def _registry_target(registry: Registry) -> dict[str, str]:
@@ -229,36 +401,153 @@ def _registry_label(registry_id: Any) -> str:
 
 
 def pull(request: Any, image: str, registry_id: Any = None) -> Job:
-    """`start_pull` for a page or API request, audited, refusals included."""
-    with audited(
-        request,
-        "image.pull",
-        target_kind="image",
-        target_name=image,
-        params={"registry": _registry_label(registry_id)},
-    ) as extra:
-        job = start_pull(request.user, image, registry_id)
-        extra["target_id"] = f"job {job.pk}"
-    return job
+    """Pull `image` as a job, through the gate (audited, refusals included)."""
+    done = gate.perform(request, "image.pull", image, registry=registry_id)
+    return done.result  # type: ignore[no-any-return]
 
 
 def push(request: Any, source: str, registry_id: Any, repository: str, tag: str) -> Job:
-    """`start_push` for a page or API request, audited, refusals included."""
-    with audited(
+    """Tag and push `source` as a job, through the gate (audited, refusals included)."""
+    done = gate.perform(
+        request, "image.push", source, registry=registry_id, repository=repository, tag=tag
+    )
+    return done.result  # type: ignore[no-any-return]
+
+
+def build(
+    request: Any, *, tag: str, context: io.BytesIO, build_args: dict[str, str], dockerfile: str
+) -> Job:
+    """Build `tag` as a job, through the gate: the tag rule, the quotas, one audit row."""
+    done = gate.perform(
         request,
-        "image.push",
-        target_kind="image",
-        target_name=source,
-        params={"registry": _registry_label(registry_id), "repository": repository, "tag": tag},
-    ) as extra:
-        job = start_push(request.user, source, registry_id, repository, tag)
-        extra["target_id"] = f"job {job.pk}"
+        "image.build",
+        tag,
+        context=context,
+        build_args=build_args,
+        dockerfile=dockerfile,
+    )
+    return done.result  # type: ignore[no-any-return]
+
+
+def _job_started(change: Change, job: Job) -> Job:
+    change.audit["target_id"] = f"job {job.pk}"
     return job
 
 
+def _run_pull(change: Change) -> Job:
+    p = change.params
+    return _job_started(change, start_pull(change.user, change.target.ref, p.get("registry")))
+
+
+def _run_push(change: Change) -> Job:
+    p = change.params
+    job = start_push(change.user, change.target.ref, p["registry"], p["repository"], p["tag"])
+    return _job_started(change, job)
+
+
+def _build_tag(change: Change) -> str:
+    ref = refs.parse(change.target.ref, field="tag")
+    if ref.digest:
+        raise Invalid("A build tag cannot carry a digest.", "tag")
+    return str(ref)
+
+
+def _policy_build(change: Change) -> None:
+    tag = _build_tag(change)
+    try:
+        # The new image has no id yet: any image the tag names now counts as another.
+        policy.check_tag_move(change.user, tag, gate.image_lookup(tag), "")
+    except PermissionDenied as exc:
+        raise Refused(str(exc), "tag") from None
+
+
+def _build_record(owner: str, job_id: int, target: str, limits: quotas.Limits) -> ContainerRecord:
+    """A running build, as the quotas count it: a container with the owner's limits."""
+    return ContainerRecord(
+        id=f"build-{job_id}",
+        name=f"the build of {target}",
+        state="running",
+        spec=ContainerSpec(image=target, labels=owner_labels_of(owner)),
+        memory=limits.memory_per_container or 0,
+        nano_cpus=round((limits.cpus_per_container or 0) * NANO),
+        pids_limit=limits.pids_per_container,
+    )
+
+
+def owner_labels_of(owner: str) -> dict[str, str]:
+    return {access.OWNER_LABEL: owner}
+
+
+def running_builds(owner: str) -> list[ContainerRecord]:
+    """The builds of `owner` that run now: each counts as a running container."""
+    running = Job.objects.filter(kind=Job.Kind.BUILD, state=Job.State.RUNNING, username=owner)
+    user = running[0].user if running else None
+    limits = quotas.limits_for(user) if user is not None else quotas.Limits()
+    return [_build_record(owner, job.pk, job.target, limits) for job in running]
+
+
+def _quota_build(change: Change) -> None:
+    limits = quotas.limits_for(change.user)
+    if limits.unlimited:
+        return
+    owner = change.user.get_username()
+    record = _build_record(owner, 0, _build_tag(change), limits)
+    quotas.check_start(limits, record, gate.usage_of(owner))
+
+
+def _run_build(change: Change) -> Job:
+    p = change.params
+    job = start_build(
+        change.user,
+        tag=_build_tag(change),
+        context=p["context"],
+        build_args=p["build_args"],
+        dockerfile=p["dockerfile"],
+    )
+    return _job_started(change, job)
+
+
+def _describe_transfer(params: Any) -> dict[str, Any]:
+    described = {"registry": _registry_label(params.get("registry"))}
+    return {**described, **{k: params[k] for k in ("repository", "tag") if k in params}}
+
+
+for _action in (
+    Action(
+        "image.pull",
+        "image",
+        Perm.CREATE,
+        gate.new_object("image"),
+        _run_pull,
+        describe=_describe_transfer,
+    ),
+    Action(
+        "image.push",
+        "image",
+        Perm.VIEW,
+        gate.find_image,
+        _run_push,
+        describe=_describe_transfer,
+    ),
+    Action(
+        "image.build",
+        "image",
+        Perm.CREATE,
+        gate.new_object("image"),
+        _run_build,
+        policy=_policy_build,
+        quota=_quota_build,
+        describe=lambda p: {"build_args": sorted(p["build_args"]), "dockerfile": p["dockerfile"]},
+    ),
+):
+    gate.register(_action)
+gate.count_in_usage(running_builds)
+
+
 def start_pull(user: Any, image: str, registry_id: Any = None) -> Job:
-    ref, registry = pull_target(image, registry_id)
-    auth = credentials(registry)
+    ref, registry = pull_target(image, registry_id, user)
+    auth = credentials(registry, user, "pull")
+    host, detailed = ref.domain or rules.DOCKER_HUB, is_admin(user)
     job = Job.objects.create(
         kind=Job.Kind.PULL,
         user=user,
@@ -269,7 +558,13 @@ def start_pull(user: Any, image: str, registry_id: Any = None) -> Job:
     username = user.get_username()
 
     def body(emit: Any) -> dict[str, str]:
-        jobs.drain(engine.pull_stream(ref.name, ref.digest or ref.tag, auth), emit)
+        stream = _transfer(
+            lambda: engine.pull_stream(ref.name, ref.digest or ref.tag, auth),
+            host,
+            "pull",
+            detailed,
+        )
+        jobs.drain(stream, emit)
         summary = engine.image_summary(str(ref))
         record_owner(summary["id"], str(ref), username)
         return {"image_id": summary["id"]}
@@ -299,6 +594,11 @@ def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: s
     repository = refs.check_repository((repository or "").strip())
     tag = refs.check_tag((tag or "").strip())
     check_push_allowed(user, repository)
+    check_registry_use(user, registry.host, registry, "registry")
+    facts, _ = _stored_credentials(registry)
+    why = rules.push_refusal(user_id=user.pk, is_admin=is_admin(user), stored=facts)
+    if why:
+        raise Refused(why, "registry")
     if not (source or "").strip():
         raise Invalid("Pick a local image to push.", "image")
     try:
@@ -307,7 +607,8 @@ def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: s
         raise Invalid(f"There is no local image {source!r}.", "image") from None
     name = repository if registry.is_docker_hub else f"{registry.host}/{repository}"
     target = f"{name}:{tag}"
-    auth = credentials(registry)
+    auth = credentials(registry, user, "push")
+    detailed = is_admin(user)
     try:
         previous: str | None = engine.image_summary(target)["id"]
     except engine.NotFound:
@@ -326,7 +627,10 @@ def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: s
         if previous != image["id"]:
             engine.tag_image(image["id"], name, tag)
             emit({"status": f"Tagged {image['id'][:19]} as {target}"})
-        jobs.drain(engine.push_stream(name, tag, auth), emit)
+        stream = _transfer(
+            lambda: engine.push_stream(name, tag, auth), registry.host, "push", detailed
+        )
+        jobs.drain(stream, emit)
         record_owner(image["id"], target, username)
         return {"image_id": image["id"]}
 
@@ -361,12 +665,24 @@ def parse_build_args(text: str) -> dict[str, str]:
     return args
 
 
+def build_limits_for(user: Any) -> dict[str, Any]:
+    """The engine's build parameters bounding every RUN step by `user`'s limits."""
+    if is_admin(user):
+        return {}
+    limits = quotas.limits_for(user)
+    return rules.build_limits(
+        is_admin=False,
+        memory=limits.memory_per_container,
+        cpus=limits.cpus_per_container,
+        host_cpus=int(engine.engine_overview(disk_usage=False).get("cpus") or 0),
+    )
+
+
 def start_build(
     user: Any, *, tag: str, context: io.BytesIO, build_args: dict[str, str], dockerfile: str
 ) -> Job:
     ref = refs.parse(tag, field="tag")
-    if ref.digest:
-        raise Invalid("A build tag cannot carry a digest.", "tag")
+    limits = build_limits_for(user)
     job = Job.objects.create(
         kind=Job.Kind.BUILD,
         user=user,
@@ -378,7 +694,12 @@ def start_build(
 
     def body(emit: Any) -> dict[str, str]:
         stream = engine.build_stream(
-            context, tag=str(ref), buildargs=build_args, labels=labels, dockerfile=dockerfile
+            context,
+            tag=str(ref),
+            buildargs=build_args,
+            labels=labels,
+            dockerfile=dockerfile,
+            **limits,
         )
         jobs.drain(stream, emit)
         summary = engine.image_summary(str(ref))

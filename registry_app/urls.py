@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern] = [
     path("registries/<int:pk>/edit/", views.registry_edit, name="registry-edit"),
     path("registries/<int:pk>/delete/", views.registry_delete, name="registry-delete"),
     path("registries/<int:pk>/test/", views.registry_test, name="registry-test"),
+    path("registries/<int:pk>/credentials/", views.my_credentials, name="registry-credentials"),
     path("registries/<int:pk>/catalog/", views.registry_catalog, name="registry-catalog"),
     path(
         "registries/<int:pk>/repositories/<path:repository>/tags/<str:tag>/delete/",
@@ -33,6 +34,11 @@ urlpatterns: list[URLPattern] = [
     path("api/v1/registries/", api.registries, name="api-registries"),
     path("api/v1/registries/<int:pk>/", api.registry_detail, name="api-registry"),
     path("api/v1/registries/<int:pk>/test/", api.registry_test, name="api-registry-test"),
+    path(
+        "api/v1/registries/<int:pk>/credentials/",
+        api.registry_credentials,
+        name="api-registry-credentials",
+    ),
     path("api/v1/registries/<int:pk>/repositories/", api.repositories, name="api-repositories"),
     path(
         "api/v1/registries/<int:pk>/repositories/<path:name>/tags/<str:tag>/",

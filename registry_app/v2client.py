@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import requests
 
 from registry_app.crypto import UndecryptableSecret
-from registry_app.models import Registry
+from registry_app.models import Credential, Registry
+from registry_app.rules import bounded
 
 TIMEOUT = (5.0, 20.0)  # connect, read
+MAX_REDIRECTS = 5
 MANIFEST_TYPES = [
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -73,27 +75,47 @@ class RegistryClient:
         self._bearer: dict[str, str] = {}  # scope -> token, reused within this client
 
     @classmethod
-    def for_registry(cls, registry: Registry) -> RegistryClient:
+    def for_registry(cls, registry: Registry, credential: Credential | None) -> RegistryClient:
+        """A client logging in with `credential` (None: anonymous), chosen by the caller."""
         try:
-            password = registry.get_password() if registry.username else ""
+            password = credential.get_password() if credential else ""
         except UndecryptableSecret as exc:
             raise RegistryError(str(exc), 400) from None
-        return cls(registry.api_base, registry.username, password, host=registry.host)
+        username = credential.username if credential else ""
+        return cls(registry.api_base, username, password, host=registry.host)
 
     # -------------------------------------------------------- transport and auth
 
     def _send(self, method: str, path: str, headers: dict[str, str], auth: Any) -> Any:
+        url = self.base + path
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self._send_once(method, url, headers, auth)
+            if not answer.is_redirect:
+                return answer
+            url = self._same_host_location(url, answer.headers.get("Location", ""))
+        raise RegistryError(f"{self.host} redirected more than {MAX_REDIRECTS} times.", 502)
+
+    def _same_host_location(self, url: str, location: str) -> str:
+        # Following a redirect elsewhere would let a registry send the dashboard (and the
+        # credentials) to any address it can reach; within the registry it is fine.
+        target = urljoin(url, location)
+        here, there = urlsplit(url), urlsplit(target)
+        if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+            raise RegistryError(
+                f"{self.host} redirected to another host; the dashboard does not follow that.",
+                502,
+            )
+        return target
+
+    def _send_once(self, method: str, url: str, headers: dict[str, str], auth: Any) -> Any:
         try:
             return self.session.request(
-                method,
-                self.base + path,
-                headers=headers,
-                auth=auth,
-                timeout=TIMEOUT,
-                allow_redirects=True,
+                method, url, headers=headers, auth=auth, timeout=TIMEOUT, allow_redirects=False
             )
         except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"TLS problem talking to {self.host}: {exc}") from None
+            raise RegistryError(
+                f"TLS problem talking to {self.host}: {bounded(str(exc), 200)}"
+            ) from None
         except requests.exceptions.ConnectionError as exc:
             text = str(exc)
             if "Name or service not known" in text or "NameResolution" in text:
@@ -101,7 +123,7 @@ class RegistryClient:
             elif "refused" in text:
                 why = "connection refused"
             else:
-                why = text
+                why = "no connection"
             raise RegistryError(f"Unreachable: {self.host}: {why}.", 502) from None
         except requests.exceptions.Timeout:
             raise RegistryError(f"Unreachable: {self.host} gave no answer in time.", 504) from None
@@ -113,9 +135,11 @@ class RegistryClient:
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
         auth = (self.username, self.password) if self.username else None
         try:
-            answer = self.session.get(realm, params=query, auth=auth, timeout=TIMEOUT)
-        except requests.exceptions.RequestException as exc:
-            raise RegistryError(f"The token service of {self.host} is unreachable: {exc}") from None
+            answer = self.session.get(
+                realm, params=query, auth=auth, timeout=TIMEOUT, allow_redirects=False
+            )
+        except requests.exceptions.RequestException:
+            raise RegistryError(f"The token service of {self.host} is unreachable.") from None
         if answer.status_code in (401, 403):
             raise RegistryError(
                 f"Wrong username or password: the token service of {self.host} refused them.",
@@ -272,6 +296,9 @@ def _registry_error_text(answer: Any, default: str = "") -> str:
         errors = answer.json().get("errors") or []
     except (ValueError, AttributeError):
         errors = []
-    if errors:
-        return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}" for e in errors)
-    return default or (answer.text or "").strip()[:200]
+    if isinstance(errors, list) and errors:
+        text = "; ".join(
+            f"{e.get('code', '')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)
+        )
+        return bounded(text, 200)
+    return default or f"an answer of {len(answer.content or b'')} bytes that is no registry error"

@@ -13,8 +13,16 @@ from containers_app import engine
 from dashboard import access
 from dashboard.access import Perm
 from dashboard.audit import audited
+from dashboard.refusals import PolicyViolation, Refusal
 from registry_app import jobs, refs, services
-from registry_app.forms import BuildForm, PullForm, PushForm, RegistryForm, SearchForm
+from registry_app.forms import (
+    BuildForm,
+    CredentialForm,
+    PullForm,
+    PushForm,
+    RegistryForm,
+    SearchForm,
+)
 from registry_app.models import Job, Registry
 from registry_app.v2client import RegistryClient, RegistryError
 
@@ -27,6 +35,17 @@ def _registry_for_user(user: Any, pk: int, perm: Perm = Perm.VIEW) -> Registry:
     if perm != Perm.VIEW:
         access.require_global(user, perm)
     return registry
+
+
+def _browser(user: Any, registry: Registry) -> RegistryClient:
+    """A catalog client for this user (Refused when they may not use the registry)."""
+    services.check_registry_use(user, registry.host, registry, "registry")
+    return RegistryClient.for_registry(registry, services.credential_for(user, registry, "pull"))
+
+
+def _status_of(exc: Refusal) -> int:
+    # A refusal answers 403; bad input re-renders the form with its errors.
+    return 403 if getattr(exc, "status", 400) == 403 else 200
 
 
 def _job_for_user(user: Any, pk: int) -> Job:
@@ -59,6 +78,7 @@ def registry_list(request: HttpRequest) -> HttpResponse:
         "registry_app/registry_list.html",
         {
             "registries": Registry.objects.all(),
+            "usable": set(services.usable_registries(user).values_list("pk", flat=True)),
             "may_manage": access.can(user, Perm.MANAGE_REGISTRIES),
             "may_create": access.can(user, Perm.CREATE),
             "jobs": _visible_jobs(user, 15),
@@ -78,7 +98,12 @@ def registry_create(request: HttpRequest) -> HttpResponse:
             "registry.create",
             target_kind="registry",
             target_name=data["name"],
-            params={"url": data["url"], "username": data["username"]},
+            params={
+                "url": data["url"],
+                "username": data["username"],
+                "credentials_scope": data["credentials_scope"],
+                "allow_non_admins": data["allow_non_admins"],
+            },
         ) as extra:
             registry = form.save()
             extra["target_id"] = str(registry.pk)
@@ -103,6 +128,8 @@ def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "url": data["url"],
                 "username": data["username"],
                 "password_changed": bool(data.get("password")),
+                "credentials_scope": data["credentials_scope"],
+                "allow_non_admins": data["allow_non_admins"],
             },
         ):
             form.save()
@@ -140,8 +167,8 @@ def registry_catalog(request: HttpRequest, pk: int) -> HttpResponse:
         )
     else:
         try:
-            context["page"] = RegistryClient.for_registry(registry).repositories(CATALOG_PAGE, last)
-        except RegistryError as exc:
+            context["page"] = _browser(request.user, registry).repositories(CATALOG_PAGE, last)
+        except (RegistryError, refs.InputError) as exc:
             context["error"] = exc.message
     return render(request, "registry_app/catalog.html", context)
 
@@ -162,7 +189,7 @@ def registry_tags(request: HttpRequest, pk: int, repository: str) -> HttpRespons
     }
     try:
         refs.check_repository(repository)
-        client = RegistryClient.for_registry(registry)
+        client = _browser(request.user, registry)
         page = client.tags(repository, TAGS_PAGE, last)
         context["page"] = page
         for tag in page.items:
@@ -186,7 +213,8 @@ def registry_tag_delete(request: HttpRequest, pk: int, repository: str, tag: str
             target_id=str(registry.pk),
             target_name=f"{registry.host}/{repository}:{tag}",
         ):
-            digest = RegistryClient.for_registry(registry).delete_tag(repository, tag)
+            credential = services.credential_for(request.user, registry, "push")
+            digest = RegistryClient.for_registry(registry, credential).delete_tag(repository, tag)
     except RegistryError as exc:
         messages.error(request, f"{repository}:{tag} was not deleted: {exc.message}")
     else:
@@ -194,7 +222,7 @@ def registry_tag_delete(request: HttpRequest, pk: int, repository: str, tag: str
     return redirect("registry-tags", pk=registry.pk, repository=repository)
 
 
-def _form_errors_to(form: Any, exc: refs.InputError) -> None:
+def _form_errors_to(form: Any, exc: Refusal) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
@@ -204,7 +232,9 @@ def pull(request: HttpRequest) -> HttpResponse:
     form = PullForm(
         request.POST or None,
         initial={"image": request.GET.get("image", ""), "registry": request.GET.get("registry")},
+        user=request.user,
     )
+    code = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         registry = data.get("registry")
@@ -212,15 +242,19 @@ def pull(request: HttpRequest) -> HttpResponse:
             job = services.pull(request, data["image"], registry.pk if registry else None)
         except refs.InputError as exc:
             _form_errors_to(form, exc)
+            code = _status_of(exc)
         else:
             return redirect("job-detail", pk=job.pk)
-    return render(request, "registry_app/pull.html", {"form": form})
+    return render(request, "registry_app/pull.html", {"form": form}, status=code)
 
 
 @require_http_methods(["GET", "POST"])
 def push(request: HttpRequest) -> HttpResponse:
     access.require_global(request.user, Perm.CREATE)
-    form = PushForm(request.POST or None, initial={"image": request.GET.get("image", "")})
+    form = PushForm(
+        request.POST or None, initial={"image": request.GET.get("image", "")}, user=request.user
+    )
+    code = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -229,12 +263,14 @@ def push(request: HttpRequest) -> HttpResponse:
             )
         except refs.InputError as exc:
             _form_errors_to(form, exc)
+            code = _status_of(exc)
         else:
             return redirect("job-detail", pk=job.pk)
     return render(
         request,
         "registry_app/push.html",
         {"form": form, "local_images": engine.local_image_names()},
+        status=code,
     )
 
 
@@ -242,29 +278,59 @@ def push(request: HttpRequest) -> HttpResponse:
 def build(request: HttpRequest) -> HttpResponse:
     access.require_global(request.user, Perm.CREATE)
     form = BuildForm(request.POST or None, request.FILES or None)
+    code = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with audited(
+            job = services.build(
                 request,
-                "image.build",
-                target_kind="image",
-                target_name=data["tag"],
-                params={"build_args": sorted(data["build_args"]), "dockerfile": data["dockerfile"]},
-            ) as extra:
-                job = services.start_build(
-                    request.user,
-                    tag=data["tag"],
-                    context=data["context_tar"],
-                    build_args=data["build_args"],
-                    dockerfile=data["dockerfile"] or "Dockerfile",
-                )
-                extra["target_id"] = f"job {job.pk}"
-        except refs.InputError as exc:
+                tag=data["tag"],
+                context=data["context_tar"],
+                build_args=data["build_args"],
+                dockerfile=data["dockerfile"] or "Dockerfile",
+            )
+        except (refs.InputError, PolicyViolation) as exc:
             _form_errors_to(form, exc)
+            code = _status_of(exc)
         else:
             return redirect("job-detail", pk=job.pk)
-    return render(request, "registry_app/build.html", {"form": form})
+    return render(request, "registry_app/build.html", {"form": form}, status=code)
+
+
+@require_http_methods(["GET", "POST"])
+def my_credentials(request: HttpRequest, pk: int) -> HttpResponse:
+    """Your own login for one registry: store (encrypted) or remove it."""
+    registry = _registry_for_user(request.user, pk)
+    access.require_global(request.user, Perm.CREATE)
+    mine = registry.credentials.filter(owner=request.user).first()
+    form = CredentialForm(request.POST or None, initial={"username": mine.username if mine else ""})
+    code = 200
+    target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
+    if request.method == "POST" and request.POST.get("remove"):
+        with audited(request, "registry.credential.delete", **target):
+            registry.credentials.filter(owner=request.user).delete()
+        messages.success(request, f"Your login for {registry.name} was removed.")
+        return redirect("registry-credentials", pk=pk)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        params = {"username": data["username"], "scope": data["scope"]}
+        try:
+            with audited(request, "registry.credential.set", params=params, **target):
+                services.store_credential(
+                    request.user, registry, data["username"], data["password"], data["scope"]
+                )
+        except refs.InputError as exc:
+            _form_errors_to(form, exc)
+            code = _status_of(exc)
+        else:
+            messages.success(request, f"Your login for {registry.name} is stored.")
+            return redirect("registry-credentials", pk=pk)
+    return render(
+        request,
+        "registry_app/credentials.html",
+        {"registry": registry, "form": form, "mine": mine},
+        status=code,
+    )
 
 
 @require_GET

@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("dashboard", "0003_role_quota_defaults"),
-        ("registry_app", "0003_image_ownership_moves_to_dashboard"),
+        ("registry_app", "0004_image_ownership_moves_to_dashboard"),
     ]
 
     operations = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import tarfile
 import uuid
 from dataclasses import dataclass
@@ -103,3 +105,139 @@ def build_unique_image(client: Any, base: str, tag: str, size: int = BLOB_BYTES)
 
 def repo_name(prefix: str) -> str:
     return f"{prefix}/dockdash-test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+
+
+# ---------------------------------------------------------------- a registry students may use
+
+CERTS_D = Path("/etc/docker/certs.d")
+
+
+@dataclass
+class TlsRegistry:
+    """docker-registry over TLS on a non-loopback address of this host, with several logins."""
+
+    host: str  # ADDRESS:PORT, the name in image references
+    url: str
+    logins: dict[str, str]
+    workdir: Path
+    process: Any
+
+    def log(self) -> str:
+        return (self.workdir / "registry.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(CERTS_D / self.host, ignore_errors=True)
+
+
+TEST_ADDRESS = "198.18.77.1"  # the benchmarking range: never a private network's address
+TEST_LINK = "dd-test0"
+
+
+def local_address(client: Any = None) -> str:
+    """A non-loopback address of this host that the engine reaches, for registries a student
+    may use: on a dummy interface of the tests' own (made once, kept for later runs)."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True)
+    if f" {TEST_ADDRESS}/" not in shown.stdout:
+        for args in (
+            ("link", "add", TEST_LINK, "type", "dummy"),
+            ("addr", "add", f"{TEST_ADDRESS}/32", "dev", TEST_LINK),
+            ("link", "set", TEST_LINK, "up"),
+        ):
+            subprocess.run(["ip", *args], capture_output=True, check=False)
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True)
+        if f" {TEST_ADDRESS}/" not in shown.stdout:
+            rig.missing(f"cannot give this host the test address {TEST_ADDRESS}: {shown.stderr}")
+    return TEST_ADDRESS
+
+
+def self_signed(workdir: Path, address: str) -> tuple[Path, Path]:
+    """A certificate for `address` (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"dockdash-test-{RUN_ID}")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = workdir / "cert.pem", workdir / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def trust_for_engine(host: str, cert_path: Path) -> None:
+    """Make the local engine trust `cert_path` for `host` (its per-registry certs.d folder)."""
+    try:
+        (CERTS_D / host).mkdir(parents=True, exist_ok=True)
+        shutil.copy(cert_path, CERTS_D / host / "ca.crt")
+    except OSError as exc:
+        rig.missing(f"cannot write {CERTS_D} (the engine's registry CA folder): {exc}")
+
+
+def start_tls_registry(workdir: Path, address: str, logins: dict[str, str]) -> TlsRegistry:
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        subprocess.run(
+            ["htpasswd", "-Bbn", user, password], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for user, password in logins.items()
+    ]
+    (workdir / "htpasswd").write_text("\n".join(lines) + "\n")
+    cert_path, key_path = self_signed(workdir, address)
+    port = rig.free_port()
+    host = f"{address}:{port}"
+    (workdir / "config.yml").write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+        f"http:\n  addr: {host}\n"
+        f"  tls:\n    certificate: {cert_path}\n    key: {key_path}\n"
+        f"auth:\n  htpasswd:\n    realm: dockdash-test\n    path: {workdir / 'htpasswd'}\n"
+    )
+    trust_for_engine(host, cert_path)
+    log = open(workdir / "registry.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        ["/usr/bin/docker-registry", "serve", str(workdir / "config.yml")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = TlsRegistry(host, f"https://{host}", logins, workdir, process)
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(server.log()[-2000:])
+        try:
+            return requests.get(server.url + "/v2/", verify=str(cert_path), timeout=2).ok is False
+        except requests.exceptions.ConnectionError:
+            return False
+
+    wait_for(answering, timeout=20, interval=0.1, what=f"docker-registry on {server.url}")
+    return server

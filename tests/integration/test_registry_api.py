@@ -8,7 +8,7 @@ import pytest
 
 from dashboard.models import AuditEntry
 from registry_app import services
-from registry_app.models import Job, Registry
+from registry_app.models import Credential, Job, Registry
 from registry_app.v2client import RegistryClient, RegistryError
 from tests import rig
 
@@ -46,14 +46,16 @@ def test_only_admins_manage_registries_and_passwords_are_write_only(as_user: Any
     assert created.status_code == 201
     pk = created.json()["id"]
     assert "password" not in created.json() and "p4ss-w0rd" not in created.content.decode()
-    registry = Registry.objects.get(pk=pk)
-    assert registry.password_encrypted and "p4ss" not in registry.password_encrypted
-    assert registry.get_password() == "p4ss-w0rd"
+    login = Registry.objects.get(pk=pk).own_credential()
+    assert login is not None and login.owner is None and login.scope == "personal"
+    assert login.password_encrypted and "p4ss" not in login.password_encrypted
+    assert login.get_password() == "p4ss-w0rd"
 
     admin.patch(f"/api/v1/registries/{pk}/", {"url": "http://127.0.0.1:6000"}, format="json")
-    assert Registry.objects.get(pk=pk).get_password() == "p4ss-w0rd"  # left out: kept
+    login = Registry.objects.get(pk=pk).own_credential()
+    assert login is not None and login.get_password() == "p4ss-w0rd"  # left out: kept
     admin.patch(f"/api/v1/registries/{pk}/", {"username": ""}, format="json")
-    assert Registry.objects.get(pk=pk).password_encrypted == ""  # anonymous: no secret kept
+    assert not Credential.objects.filter(registry_id=pk).exists()  # anonymous: no secret kept
 
     assert admin.delete(f"/api/v1/registries/{pk}/").status_code == 204
     assert not Registry.objects.filter(pk=pk).exists()
@@ -113,8 +115,8 @@ def test_registry_pages_hide_management_from_students(client: Any, make_user: An
 
 @pytest.mark.engine
 def test_unresolvable_registry_is_reported_as_unreachable_by_the_engine(docker_client: Any) -> None:
-    registry = Registry(name="typo", url="https://registry.invalid", username="u")
-    registry.set_password("p")
+    registry = Registry.objects.create(name="typo", url="https://registry.invalid")
+    registry.set_own_credential("u", "p")
     outcome = services.test_connection(registry)
     assert not outcome.ok
     assert outcome.message.startswith("Unreachable: the name registry.invalid does not resolve")
@@ -149,3 +151,45 @@ def test_https_to_a_plain_http_registry_is_a_tls_problem(
 )
 def test_engine_login_errors_are_told_in_words(engine_text: str, start: str) -> None:
     assert services.explain_registry_error(engine_text, "r:5000").startswith(start)
+
+
+def test_registry_form_sets_who_may_use_it_and_students_store_their_own_login(
+    client: Any, make_user: Any
+) -> None:
+    client.force_login(make_user("root", "admin"))
+    form = client.get("/registries/new/").content.decode()
+    assert "usable by non-admins" in form.lower() and "Shared for pulls" in form
+    saved = client.post(
+        "/registries/new/",
+        {
+            "name": "class",
+            "url": "https://registry.example.org",
+            "username": "teacher",
+            "password": "t-pass",
+            "credentials_scope": "shared-pull",
+            "allow_non_admins": "on",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[-1500:]
+    registry = Registry.objects.get(name="class")
+    assert registry.allow_non_admins and registry.credentials_scope == "shared-pull"
+    assert registry.own_credential() is not None
+
+    alice = make_user("alice", "student")
+    client.force_login(alice)
+    page = client.get(f"/registries/{registry.pk}/credentials/")
+    assert page.status_code == 200 and "My login for class" in page.content.decode()
+    stored = client.post(
+        f"/registries/{registry.pk}/credentials/",
+        {"username": "alice-login", "password": "a-pass", "scope": "personal"},
+    )
+    assert stored.status_code == 302
+    mine = Credential.objects.get(registry=registry, owner=alice)
+    assert mine.get_password() == "a-pass" and "a-pass" not in mine.password_encrypted
+
+    hidden = Registry.objects.create(name="staff only", url="https://staff.example.org")
+    refused = client.post(
+        f"/registries/{hidden.pk}/credentials/",
+        {"username": "x", "password": "y", "scope": "personal"},
+    )
+    assert refused.status_code == 403 and not hidden.credentials.exists()

@@ -184,9 +184,8 @@ def bearer_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bearer
 def test_bearer_challenge_push_browse_and_refused_delete(
     bearer_registry: BearerRegistry, test_image: str
 ) -> None:
-    registry = Registry(name="token", url=bearer_registry.url, username=USER)
-    registry.set_password(PASSWORD)
-    registry.save()
+    registry = Registry.objects.create(name="token", url=bearer_registry.url)
+    registry.set_own_credential(USER, PASSWORD)
     outcome = services.test_connection(registry)  # the engine logs in through the token service
     assert outcome.ok, outcome.message
 
@@ -197,14 +196,14 @@ def test_bearer_challenge_push_browse_and_refused_delete(
         for name in (repo, f"{repo}-2"):
             docker_cli("tag", test_image, f"{bearer_registry.host}/{name}:v1")
             stream = engine.push_stream(
-                f"{bearer_registry.host}/{name}", "v1", registry.auth_config()
+                f"{bearer_registry.host}/{name}", "v1", registry.own_credential().auth_config()
             )
             messages = list(stream)
             assert not [m for m in messages if "error" in m], messages
     finally:
         docker_cli("rmi", target, f"{bearer_registry.host}/{repo}-2:v1", check=False)
 
-    client = RegistryClient.for_registry(registry)
+    client = RegistryClient.for_registry(registry, registry.own_credential())
     first = client.repositories(n=1)
     assert first.items == [repo] and first.next_last == repo  # paginated by the Link header
     assert client.repositories(n=1, last=first.next_last).items == [f"{repo}-2"]
@@ -220,6 +219,6 @@ def test_bearer_challenge_push_browse_and_refused_delete(
     wrong = RegistryClient(bearer_registry.url, USER, "not-the-password")
     with pytest.raises(RegistryError, match="Wrong username or password"):
         wrong.repositories()
-    registry.set_password("not-the-password")
+    registry.set_own_credential(USER, "not-the-password")
     outcome = services.test_connection(registry)
     assert not outcome.ok and outcome.message.startswith("Wrong username or password"), outcome

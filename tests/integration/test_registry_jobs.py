@@ -195,7 +195,7 @@ def test_wrong_password_is_said_in_words_and_never_stored_in_the_clear(
         )
         assert secret not in dash.server.log()
     (stored,) = dash.db_rows(
-        "SELECT password_encrypted FROM registry_app_registry WHERE id = ?", pk
+        "SELECT password_encrypted FROM registry_app_credential WHERE registry_id = ?", pk
     )
     assert stored[0].startswith("gAAAA")  # a Fernet token
     audit = dash.db_rows(

@@ -78,9 +78,8 @@ async def stored_log(job_id: int) -> list[str]:
 
 @pytest.fixture
 def registry(registry_server: rig.RegistryServer) -> Registry:
-    reg = Registry(name="class", url=registry_server.url, username=registry_server.username)
-    reg.set_password(registry_server.password)
-    reg.save()
+    reg = Registry.objects.create(name="class", url=registry_server.url)
+    reg.set_own_credential(registry_server.username, registry_server.password)
     return reg
 
 
@@ -91,7 +90,8 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
     test_image: str,
     registry_server: rig.RegistryServer,
 ) -> None:
-    user = await database_sync_to_async(make_user)("teacher", "instructor")
+    # Loopback registries are for admins only (the test registry listens on 127.0.0.1).
+    user = await database_sync_to_async(make_user)("root", "admin")
     source = f"dockdash-test-blob:{RUN_ID}-ws"
     await asyncio.to_thread(build_unique_image, docker_client, test_image, source)
     repo = repo_name("class")
@@ -129,13 +129,15 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
         await asyncio.to_thread(docker_cli, "rmi", "--force", source, check=False)
 
 
-async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any, registry: Registry) -> None:
+async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any) -> None:
     alice = await database_sync_to_async(make_user)("alice", "student")
     bob = await database_sync_to_async(make_user)("bob", "student")
     teacher = await database_sync_to_async(make_user)("teacher", "instructor")
-    job = await database_sync_to_async(services.start_pull)(
-        alice, "class/none:missing", registry.pk
+    # A registry students may use (not loopback) where nothing answers: the job fails fast.
+    closed = await Registry.objects.acreate(
+        name="closed", url="https://192.0.2.1:9", allow_non_admins=True
     )
+    job = await database_sync_to_async(services.start_pull)(alice, "class/none:missing", closed.pk)
     for viewer, allowed in ((alice, True), (teacher, True), (bob, False), (AnonymousUser(), False)):
         communicator = WebsocketCommunicator(
             URLRouter(websocket_urlpatterns), f"/ws/jobs/{job.pk}/"
@@ -145,4 +147,4 @@ async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any, registry
         assert connected is allowed, viewer
         await communicator.disconnect()
     frames = await watch(alice, job.pk)
-    assert frames[-1]["state"] == "failed" and "not found" in frames[-1]["error"]
+    assert frames[-1]["state"] == "failed" and "unreachable" in frames[-1]["error"]

@@ -4,7 +4,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     """ImageOwnership now belongs to dashboard (the rules read it); its table stays."""
 
-    dependencies = [("registry_app", "0002_docker_hub")]
+    dependencies = [("registry_app", "0003_credentials_with_owner_and_scope")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
