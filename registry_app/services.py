@@ -524,8 +524,8 @@ for _action in (
     Action(
         "image.push",
         "image",
-        Perm.VIEW,
-        gate.find_image,
+        Perm.CREATE,
+        gate.new_object("image"),  # start_push names a missing local image as bad input
         _run_push,
         describe=_describe_transfer,
     ),
