@@ -30,6 +30,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAVAILABLE = 4503
+CLOSE_TOO_MANY = 4429  # this user's (or the server's) share of log streams is taken
 SPARK_POINTS = 60
 
 
@@ -161,13 +162,14 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
             tty=bool((attrs.get("Config") or {}).get("Tty")),
             send=self._send_frame,
             on_end=self._end_reason,
+            user=self.scope["user"],
         )
         try:
             self.follower.start()
         except TooManyStreams as exc:
             self.follower = None
             await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
-            await self.close(code=CLOSE_UNAVAILABLE)
+            await self.close(code=CLOSE_TOO_MANY)
 
     async def _send_frame(self, frame: LogFrame | LogEnd) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))

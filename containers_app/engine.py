@@ -22,6 +22,7 @@ import docker.errors
 import requests.exceptions
 from django.conf import settings
 
+from containers_app.singleflight import SingleFlight
 from dashboard.refusals import Refusal
 from dashboard.specs import ContainerSpec
 
@@ -249,6 +250,43 @@ def _df_summary(df: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# The engine computes one `/system/df` at a time and answers any other asked meanwhile
+# with this error (a 500 on 20.10, a 409 on some versions), whoever asked.
+DISK_USAGE_BUSY = "disk usage operation is already running"
+DISK_USAGE_PATIENCE = 5.0  # seconds to wait for another client's df before going without
+DISK_USAGE_NOTE = (
+    "Disk use is not shown: the engine is busy computing it for another client. "
+    "Reload in a few seconds."
+)
+_disk_usage: SingleFlight[dict[str, Any] | None] = SingleFlight(
+    lambda: float(settings.DISK_USAGE_CACHE_SECONDS)
+)
+
+
+def _system_df_patiently() -> dict[str, Any] | None:
+    deadline = time.monotonic() + DISK_USAGE_PATIENCE
+    delay = 0.05
+    while True:
+        try:
+            return call(lambda c: c.api.df())
+        except Conflict as exc:
+            if DISK_USAGE_BUSY not in exc.message:
+                raise
+        if time.monotonic() + delay > deadline:
+            return None
+        time.sleep(delay)  # the other df ends by itself: ask again, less and less often
+        delay = min(delay * 2, 0.5)
+
+
+def system_df() -> dict[str, Any] | None:
+    """The engine's `/system/df`, or None while another client keeps the engine busy with one.
+
+    One call at a time per process, shared by every page that asks meanwhile and
+    kept DOCKDASH_DISK_USAGE_CACHE seconds: concurrent calls would be refused.
+    """
+    return _disk_usage.run(endpoint(), _system_df_patiently)
+
+
 def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
     """What the engine page and GET /api/v1/engine/ show, from this host's real engine."""
 
@@ -258,11 +296,11 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
             "info": c.api.info(),
             "networks": len(c.api.networks()),
             "volumes": len(c.api.volumes().get("Volumes") or []),
-            "df": c.api.df() if disk_usage else None,
             "client_api": c.api.api_version,
         }
 
     raw = call(gather)
+    df = system_df() if disk_usage else None
     version, info = raw["version"], raw["info"]
     components = _component_versions(version)
     registry = info.get("RegistryConfig") or {}
@@ -325,7 +363,8 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
             "networks": raw["networks"],
             "volumes": raw["volumes"],
         },
-        "disk_usage": _df_summary(raw["df"]) if raw["df"] is not None else None,
+        "disk_usage": _df_summary(df) if df is not None else None,
+        "disk_usage_note": DISK_USAGE_NOTE if disk_usage and df is None else "",
         "warnings": list(info.get("Warnings") or []),
     }
 
@@ -813,8 +852,8 @@ def list_volumes() -> list[dict[str, Any]]:
 
 
 def volume_usage() -> dict[str, dict[str, int]]:
-    """Size and reference count of each local volume, from `/system/df`."""
-    df = call(lambda c: c.api.df())
+    """Size and reference count of each local volume, from `/system/df` (empty while busy)."""
+    df = system_df() or {}
     return {v["Name"]: v.get("UsageData") or {} for v in df.get("Volumes") or []}
 
 

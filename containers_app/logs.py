@@ -17,11 +17,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 
 from containers_app import engine
+from dashboard import access
+from dashboard.models import Role
 
 BATCH_SECONDS = 0.1
 BATCH_LINES = 1000
@@ -31,11 +33,30 @@ MAX_LINE = 16 * 1024  # longer lines are cut (a runaway binary dump should not s
 MAX_STREAMS = settings.LOG_STREAM_WORKERS
 _workers = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="log-stream")
 _active = 0
+_active_by_user: dict[str, int] = {}  # log views each user follows (ends when the view closes)
 _active_lock = threading.Lock()
 
 
 class TooManyStreams(Exception):
     pass
+
+
+def streams_allowed(user: Any) -> int:
+    """How many log views `user` may follow at once.
+
+    Below the server cap for everyone, admins included, so the rest of the
+    server always keeps a reserve; instructors and admins watch many students'
+    containers, so they get twice a student's share.
+    """
+    per_user = int(settings.LOG_STREAMS_PER_USER)
+    if access.role_of(user) in (Role.ADMIN, Role.INSTRUCTOR):
+        return max(per_user, min(2 * per_user, MAX_STREAMS - 1))
+    return per_user
+
+
+def streams_open(username: str) -> int:
+    with _active_lock:
+        return _active_by_user.get(username, 0)
 
 
 class LogFrame(TypedDict):
@@ -127,7 +148,11 @@ class LogFollower:
         tty: bool,
         send: Callable[[LogFrame | LogEnd], Awaitable[None]],
         on_end: Callable[[], Awaitable[str]],
+        user: Any = None,
     ):
+        # Whose share of the streams this one takes (None: only the server cap applies).
+        self.username = user.get_username() if user is not None else ""
+        self.allowed = streams_allowed(user) if user is not None else MAX_STREAMS
         self.container_id = container_id
         self.options = options
         self.tty = tty
@@ -144,16 +169,26 @@ class LogFollower:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._counted = False
+        self._holds_share = False
 
     def start(self) -> None:
         global _active
         with _active_lock:
+            mine = _active_by_user.get(self.username, 0)
+            if self.username and mine >= self.allowed:
+                raise TooManyStreams(
+                    f"You have {mine} log views open; close one to open another "
+                    f"(at most {self.allowed} at once)."
+                )
             if _active >= MAX_STREAMS:
                 raise TooManyStreams(
                     "Too many log streams are open on this server; close another log view."
                 )
             _active += 1
+            if self.username:
+                _active_by_user[self.username] = mine + 1
             self._counted = True
+            self._holds_share = bool(self.username)
         self._loop = asyncio.get_running_loop()
         self._loop.run_in_executor(_workers, self._read)
         self._task = self._loop.create_task(self._pump())
@@ -209,6 +244,19 @@ class LogFollower:
                 if self._counted:
                     _active -= 1
                     self._counted = False
+            self._release_share()
+
+    def _release_share(self) -> None:
+        """Give the user's share back: when the view closes or the log ends, whichever first."""
+        with _active_lock:
+            if not self._holds_share:
+                return
+            self._holds_share = False
+            left = _active_by_user.get(self.username, 0) - 1
+            if left > 0:
+                _active_by_user[self.username] = left
+            else:
+                _active_by_user.pop(self.username, None)
 
     def _notify(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -257,6 +305,7 @@ class LogFollower:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._release_share()  # the viewer left: the reader thread still counts on the server
         if self._stream is not None:
             await asyncio.to_thread(self._stream.close)
         if self._task is not None:

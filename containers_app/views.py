@@ -455,7 +455,10 @@ def volume_list(request: HttpRequest) -> HttpResponse:
 
         if _attempt(request, create) == OK:
             return redirect("volumes")
-    context = {"rows": volumes.list_volumes(request.user), "form": form}
+    rows = volumes.list_volumes(request.user)
+    # The sizes came from the shared df just read (kept a few seconds): asking again is free.
+    sizes_note = engine.DISK_USAGE_NOTE if engine.system_df() is None else ""
+    context = {"rows": rows, "form": form, "sizes_note": sizes_note}
     if request.GET.get("partial") == "rows":
         return render(request, "containers_app/_volume_rows.html", context)
     return render(request, "containers_app/volume_list.html", context)

@@ -159,7 +159,17 @@ STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).
 STATS_GRACE = env_float("DOCKDASH_STATS_GRACE", 30.0, minimum=0.0)
 # Log streams followed at once per process (each holds one thread while it reads).
-LOG_STREAM_WORKERS = env_int("DOCKDASH_LOG_STREAM_WORKERS", 32, minimum=1)
+LOG_STREAM_WORKERS = env_int("DOCKDASH_LOG_STREAM_WORKERS", 32, minimum=2)
+# Log views one user may follow at once (instructors and admins twice as many, still below
+# the server cap), so nobody can take every stream of the server from everyone else.
+LOG_STREAMS_PER_USER = env_int("DOCKDASH_LOG_STREAMS_PER_USER", 4, minimum=1)
+if LOG_STREAMS_PER_USER >= LOG_STREAM_WORKERS:
+    raise ImproperlyConfigured(
+        f"DOCKDASH_LOG_STREAMS_PER_USER must be below DOCKDASH_LOG_STREAM_WORKERS "
+        f"({LOG_STREAM_WORKERS}), not {LOG_STREAMS_PER_USER}: one user would take every stream."
+    )
+# Seconds the engine's disk usage (`/system/df`, slow and one at a time) is reused by pages.
+DISK_USAGE_CACHE_SECONDS = env_float("DOCKDASH_DISK_USAGE_CACHE", 5.0, minimum=0.0)
 
 LOGGING = {
     "version": 1,

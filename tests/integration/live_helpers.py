@@ -1,0 +1,159 @@
+"""Bursts of concurrent page loads against the real daphne server, and an engine socket
+that counts the `/system/df` calls the dashboard makes (and can answer them busy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import re
+import socket
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests import rig
+
+DF_REQUEST = re.compile(rb"^GET /v[0-9.]+/system/df[ ?]", re.MULTILINE)
+_BUSY_BODY = b'{"message":"a disk usage operation is already running"}\n'
+# What dockerd 20.10 answers a df asked while another runs (whoever asked it).
+DF_BUSY_RESPONSE = (
+    b"HTTP/1.1 500 Internal Server Error\r\n"
+    b"Api-Version: 1.41\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+)
+
+
+class CountingEngineProxy(rig.SocketProxy):
+    """The real engine socket, forwarded, with a count of the `/system/df` requests.
+
+    With `busy` set, df requests are answered as the engine answers while another
+    client's df runs, instead of being forwarded (docker-py sends one request at a
+    time per connection, so the answer lands where the engine's would).
+    """
+
+    def __init__(self, path: Path, upstream: str = "/var/run/docker.sock"):
+        super().__init__(path, upstream)
+        self.df_calls = 0
+        self.last_df_at = 0.0  # time.monotonic() of the latest df request
+        self.busy = False
+        self._count_lock = threading.Lock()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.upstream)
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while data := client.recv(65536):
+                if DF_REQUEST.search(data):
+                    with self._count_lock:
+                        self.df_calls += 1
+                        self.last_df_at = time.monotonic()
+                    if self.busy:
+                        client.sendall(DF_BUSY_RESPONSE)
+                        continue
+                upstream.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def wait_until_df_idle(self, seconds: float) -> None:
+        """Until no df was asked for `seconds` (what the dashboard kept has expired by then)."""
+        rig.wait_for(
+            lambda: time.monotonic() - self.last_df_at > seconds,
+            timeout=seconds + 10,
+            what=f"{seconds} s without a df call",
+        )
+
+
+def login_cookie(url: str, username: str, password: str) -> str:
+    """A `Cookie:` header of a session logged in through the real login form."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(url + "/login/", timeout=30).read().decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match, "no CSRF token on the login page"
+    body = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": match.group(1)}
+    ).encode()
+    request = urllib.request.Request(url + "/login/", data=body, headers={"Referer": url})
+    opener.open(request, timeout=30).read()
+    cookies = {c.name: c.value for c in jar}
+    assert "sessionid" in cookies, f"login of {username} failed"
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+@dataclass
+class Answer:
+    status: int
+    seconds: float
+    body: str
+
+
+@dataclass
+class Burst:
+    path: str
+    answers: list[Answer]
+
+    @property
+    def errors(self) -> list[Answer]:
+        return [a for a in self.answers if a.status != 200]
+
+    def percentile(self, q: int) -> float:
+        times = sorted(a.seconds for a in self.answers)
+        if len(times) == 1:
+            return times[0]
+        return statistics.quantiles(times, n=100, method="inclusive")[q - 1]
+
+    def summary(self) -> str:
+        return (
+            f"{self.path:<14} n={len(self.answers)} errors={len(self.errors)} "
+            f"p50={self.percentile(50) * 1000:.0f} ms p95={self.percentile(95) * 1000:.0f} ms"
+        )
+
+
+def _get(url: str, cookie: str) -> Answer:
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            body = response.read().decode(errors="replace")
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        body, status = exc.read().decode(errors="replace"), exc.code
+    except OSError as exc:  # refused, reset, timed out: an error as much as a 5xx
+        body, status = str(exc), 0
+    return Answer(status, time.perf_counter() - started, body)
+
+
+def burst(base_url: str, path: str, cookies: list[str], count: int) -> Burst:
+    """`count` GETs of `path` let go at the same moment, spread over the sessions `cookies`."""
+    gate = threading.Barrier(count)
+
+    def one(i: int) -> Answer:
+        gate.wait(timeout=30)
+        return _get(base_url + path, cookies[i % len(cookies)])
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        answers = list(pool.map(one, range(count)))
+    return Burst(path, answers)
