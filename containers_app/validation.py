@@ -14,22 +14,10 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from containers_app import imageref
 from containers_app.specs import ContainerSpec, MountSpec, PortSpec
 from dashboard.access import OWNER_LABEL
 
-# Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_REF_RE = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
-)
-IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-REPOSITORY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # containers, volumes, networks
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", re.IGNORECASE)
@@ -71,22 +59,30 @@ def _lines(value: Any) -> list[str]:
     raise ValueError("expected text or a list")
 
 
+def _tag(value: str) -> str:
+    try:
+        return imageref.check_tag(value)
+    except imageref.BadReference:
+        raise ValueError(
+            f"{value!r} is not a valid tag (letters, digits, _ . -; up to 128)"
+        ) from None
+
+
 def parse_image(value: Any, tag: Any = "") -> str:
+    """A reference as typed (an image id reads as name:tag, so it passes too)."""
     ref = str(value or "").strip()
     if not ref:
         raise ValueError("an image is required")
     tag = str(tag or "").strip()
     if tag:
-        if not TAG_RE.match(tag):
-            raise ValueError(f"{tag!r} is not a valid tag (letters, digits, _ . -; up to 128)")
-        ref = f"{ref}:{tag}"
-    if IMAGE_ID_RE.match(ref):
-        return ref
-    if len(ref) > 255 or not IMAGE_REF_RE.match(ref):
+        ref = f"{ref}:{_tag(tag)}"
+    try:
+        imageref.parse(ref)
+    except imageref.BadReference:
         raise ValueError(
             f"{ref!r} is not a valid image reference "
             "(lowercase name, optional registry/ and :tag, e.g. busybox:latest)"
-        )
+        ) from None
     return ref
 
 
@@ -540,17 +536,16 @@ def parse_tag(data: Mapping[str, Any]) -> dict[str, str]:
 
     def repository() -> str:
         repo = str(data.get("repository") or "").strip()
-        if not REPOSITORY_RE.match(repo):
+        try:
+            imageref.check_name(repo)
+        except imageref.BadReference:
             raise ValueError(
                 f"{repo!r} is not a repository name (lowercase, optional registry/, e.g. team/app)"
-            )
+            ) from None
         return repo
 
     def tag() -> str:
-        value = str(data.get("tag") or "latest").strip()
-        if not TAG_RE.match(value):
-            raise ValueError(f"{value!r} is not a valid tag (letters, digits, _ . -; up to 128)")
-        return value
+        return _tag(str(data.get("tag") or "latest").strip())
 
     return _collect({"repository": repository, "tag": tag})
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connection
 
 from containers_app import engine
+from containers_app.imageref import Reference
 from dashboard import access
 from dashboard.access import Perm, owner_labels
 from dashboard.audit import audited
@@ -185,7 +186,7 @@ def _closing_db(body: jobs.JobBody) -> jobs.JobBody:
     return run
 
 
-def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Registry | None]:
+def pull_target(image: str, registry_id: Any = None) -> tuple[Reference, Registry | None]:
     """The full reference to pull and the registry whose credentials to use."""
     ref = refs.parse(image)
     registry = None
@@ -198,7 +199,7 @@ def pull_target(image: str, registry_id: Any = None) -> tuple[refs.Reference, Re
                 "image",
             )
         if not ref.domain and not registry.is_docker_hub:
-            ref = refs.Reference(registry.host, ref.repository, ref.tag, ref.digest)
+            ref = Reference(registry.host, ref.repository, ref.tag, ref.digest)
     else:
         registry = registry_for_host(ref.domain)
     return ref, registry

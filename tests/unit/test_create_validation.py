@@ -193,3 +193,15 @@ def test_docker_run_command_spells_every_option() -> None:
         "-v web1-data:/data:ro --memory 256m --cpus 0.5 --pids-limit 100 "
         "--restart on-failure:3 --label course=os101 busybox:latest sleep 60"
     )
+
+
+@pytest.mark.parametrize("ref", ["sha256:" + "0123456789ab" * 5 + "abcd", "0123456789ab"])
+def test_image_ids_are_accepted_as_images(ref: str) -> None:
+    assert parse_image(ref) == ref
+
+
+def test_a_registry_host_needs_a_dot_a_port_or_localhost_else_it_is_a_lowercase_path() -> None:
+    assert "not a valid image reference" in errors_of(image="UPPER/case")["image"]
+    assert parse_image("Registry.Example.org:5000/team/app:v1") == (
+        "Registry.Example.org:5000/team/app:v1"
+    )
