@@ -22,13 +22,15 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # containers, volumes, ne
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", re.IGNORECASE)
 PORT_RE = re.compile(
-    r"^(?:(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?P<host>\d*):)?(?P<container>\d+)"
+    # `docker run -p` forms: [ip:][host:]container[/proto], an IPv6 ip in brackets.
+    r"^(?:(?:(?:\[(?P<ip6>[^\]]*)\]|(?P<ip>[\d.]+)):)?(?P<host>\d*):)?(?P<container>\d+)"
     r"(?:/(?P<proto>[a-z]+))?$"
 )
 PROTOCOLS = ("tcp", "udp", "sctp")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less ("Minimum memory limit allowed is 6MB")
 MIN_CPUS = 0.01  # the engine's NanoCPUs floor
+_HOST_IP = "a host IP address, IPv4 or IPv6, like 127.0.0.1 or ::"
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -164,7 +166,7 @@ def _one_port(item: Any) -> PortSpec:
             container_port=_port_number(item.get("container_port"), "container port"),
             host_port=None if host in (None, "") else _port_number(host, "host port"),
             protocol=proto,
-            host_ip=str(item.get("host_ip") or ""),
+            host_ip=parse_address(item.get("host_ip"), _HOST_IP),
         )
     else:
         match = PORT_RE.match(str(item).strip())
@@ -174,12 +176,10 @@ def _one_port(item: Any) -> PortSpec:
             container_port=_port_number(match["container"], "container port"),
             host_port=_port_number(match["host"], "host port") if match["host"] else None,
             protocol=(match["proto"] or "tcp"),
-            host_ip=match["ip"] or "",
+            host_ip=parse_address(match["ip6"] or match["ip"], _HOST_IP),
         )
     if spec.protocol not in PROTOCOLS:
         raise ValueError(f"protocol {spec.protocol!r} is not one of {', '.join(PROTOCOLS)}")
-    if spec.host_ip and not all(0 <= int(o) <= 255 for o in spec.host_ip.split(".")):
-        raise ValueError(f"{spec.host_ip!r} is not an IPv4 address")
     return spec
 
 
@@ -433,7 +433,8 @@ def docker_run_command(spec: ContainerSpec) -> str:
         args += ["-e", f"{key}={value}"]
     for p in spec.ports:
         host = f"{p.host_port or ''}:" if p.host_port or p.host_ip else ""
-        host = f"{p.host_ip}:{host}" if p.host_ip else host
+        ip = f"[{p.host_ip}]" if ":" in p.host_ip else p.host_ip  # IPv6 in brackets
+        host = f"{ip}:{host}" if p.host_ip else host
         args += ["-p", f"{host}{p.container_port}/{p.protocol}"]
     for m in spec.mounts:
         args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
@@ -469,14 +470,15 @@ def parse_subnet(value: Any, what: str = "subnet") -> str:
         raise ValueError(f"{text!r} is not a {what} like 172.30.0.0/16 ({exc})") from None
 
 
-def parse_address(value: Any) -> str:
+def parse_address(value: Any, what: str = "an IP address like 172.30.0.1") -> str:
+    """An IPv4 or IPv6 address in its usual spelling ("" stays "")."""
     text = str(value or "").strip()
     if not text:
         return ""
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise ValueError(f"{text!r} is not an IP address like 172.30.0.1") from None
+        raise ValueError(f"{text!r} is not {what}") from None
 
 
 def _collect(parsers: dict[str, Callable[[], Any]]) -> dict[str, Any]:

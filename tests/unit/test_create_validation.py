@@ -195,6 +195,43 @@ def test_docker_run_command_spells_every_option() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("ports", "host_ip"),
+    [
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "::"}], "::"),
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "0:0::1"}], "::1"),
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "127.0.0.1"}], "127.0.0.1"),
+        ("[::]:28080:80", "::"),
+        ("127.0.0.1:28080:80", "127.0.0.1"),
+    ],
+)
+def test_host_ip_may_be_ipv4_or_ipv6(ports: object, host_ip: str) -> None:
+    assert parse_ports(ports) == [PortSpec(80, 28080, "tcp", host_ip)]
+
+
+@pytest.mark.parametrize(
+    "ports",
+    [
+        [{"container_port": 80, "host_ip": "::zz"}],
+        [{"container_port": 80, "host_ip": "300.1.1.1"}],
+        [{"container_port": 80, "host_ip": "localhost"}],
+        "[fe80::zz]:8080:80",
+        "999.0.0.1:8080:80",
+    ],
+)
+def test_a_bad_host_ip_is_refused_on_the_ports_field(ports: object) -> None:
+    assert (
+        "is not a host IP address, IPv4 or IPv6" in errors_of(image="busybox", ports=ports)["ports"]
+    )
+
+
+def test_docker_run_command_puts_an_ipv6_host_ip_in_brackets() -> None:
+    spec = parse(
+        image="busybox", ports=[{"container_port": 80, "host_port": 8080, "host_ip": "::"}]
+    )
+    assert docker_run_command(spec) == "docker run -d -p '[::]:8080:80/tcp' busybox"
+
+
 @pytest.mark.parametrize("ref", ["sha256:" + "0123456789ab" * 5 + "abcd", "0123456789ab"])
 def test_image_ids_are_accepted_as_images(ref: str) -> None:
     assert parse_image(ref) == ref
