@@ -34,13 +34,6 @@ _HOST_IP = "a host IP address, IPv4 or IPv6, like 127.0.0.1 or ::"
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
-class FieldError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
 class SpecInvalid(ValueError):
     """Every field that failed, field name -> message."""
 

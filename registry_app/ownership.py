@@ -11,7 +11,3 @@ def record_owner(image_id: str, ref: str, username: str) -> None:
 
 def owners_of(image_id: str) -> set[str]:
     return set(ImageOwnership.objects.filter(image_id=image_id).values_list("username", flat=True))
-
-
-def images_owned_by(username: str) -> set[str]:
-    return set(ImageOwnership.objects.filter(username=username).values_list("image_id", flat=True))
