@@ -104,11 +104,14 @@ def parse_command(value: Any) -> list[str] | None:
     raise ValueError("expected a string or a list of strings")
 
 
-def _pairs(value: Any, what: str) -> dict[str, str]:
+def _pairs(value: Any, *, per_line: bool = False) -> dict[str, str]:
+    """KEY=VALUE items (a mapping, a list, or text); `per_line`: a value may hold commas."""
     if isinstance(value, Mapping):
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    if per_line and isinstance(value, str):
+        value = value.splitlines()
     pairs: dict[str, str] = {}
-    for line in _lines(value) if isinstance(value, str) else _lines(value or []):
+    for line in _lines(value):
         key, sep, val = line.partition("=")
         if not sep:
             raise ValueError(f"{line!r} is not KEY=VALUE")
@@ -117,10 +120,7 @@ def _pairs(value: Any, what: str) -> dict[str, str]:
 
 
 def parse_env(value: Any) -> dict[str, str]:
-    if isinstance(value, str):
-        # One variable per line: a value may contain commas.
-        value = [line for line in value.splitlines() if line.strip()]
-    env = _pairs(value, "env")
+    env = _pairs(value, per_line=True)
     for key in env:
         if not ENV_KEY_RE.match(key):
             raise ValueError(
@@ -130,9 +130,7 @@ def parse_env(value: Any) -> dict[str, str]:
 
 
 def parse_labels(value: Any) -> dict[str, str]:
-    if isinstance(value, str):
-        value = [line for line in value.splitlines() if line.strip()]
-    labels = _pairs(value, "labels")
+    labels = _pairs(value, per_line=True)
     for key in labels:
         if not key or any(ch.isspace() for ch in key):
             raise ValueError(f"{key!r} is not a valid label key (no spaces, not empty)")
@@ -232,12 +230,17 @@ def parse_volumes(value: Any) -> list[MountSpec]:
     return mounts
 
 
+def _no_value(value: Any, expected: str) -> bool:
+    """Whether a number field was left empty; true/false (JSON booleans) is no number."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {expected}")
+    return value is None or value == ""
+
+
 def parse_memory(value: Any) -> int | None:
     """`256m`, `1g`, `1.5g`, `300000000` (bytes), as `docker run --memory` reads them."""
-    if value is None or value == "":
+    if _no_value(value, "a size like 256m or 1g"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a size like 256m or 1g")
     if isinstance(value, int):
         size = value
     else:
@@ -251,10 +254,8 @@ def parse_memory(value: Any) -> int | None:
 
 
 def parse_cpus(value: Any, host_cpus: int) -> float | None:
-    if value is None or value == "":
+    if _no_value(value, "a number of CPUs like 0.5"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a number of CPUs like 0.5")
     try:
         cpus = float(value)
     except (TypeError, ValueError):
@@ -269,10 +270,8 @@ def parse_cpus(value: Any, host_cpus: int) -> float | None:
 
 
 def parse_pids_limit(value: Any) -> int | None:
-    if value is None or value == "":
+    if _no_value(value, "a whole number"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
     try:
         limit = int(str(value).strip())
     except ValueError:
@@ -395,7 +394,7 @@ def parse_create(data: Mapping[str, Any], *, host_cpus: int) -> ContainerSpec:
         take(key, functools.partial(_lines, data.get(key)))
     for key in ("pid_mode", "ipc_mode", "uts_mode", "userns_mode", "cgroup_parent"):
         take(key, functools.partial(_text, data.get(key), key))
-    take("sysctls", lambda: _pairs(data.get("sysctls"), "sysctls"))
+    take("sysctls", lambda: _pairs(data.get("sysctls")))
     if "mounts" in errors:
         errors["volumes"] = errors.pop("mounts")
     if not errors and values["auto_remove"] and values["restart_policy"] != "no":

@@ -242,3 +242,20 @@ def test_a_registry_host_needs_a_dot_a_port_or_localhost_else_it_is_a_lowercase_
     assert parse_image("Registry.Example.org:5000/team/app:v1") == (
         "Registry.Example.org:5000/team/app:v1"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("memory", "expected a size like 256m or 1g"),
+        ("cpus", "expected a number of CPUs like 0.5"),
+        ("pids_limit", "expected a whole number"),
+    ],
+)
+def test_true_or_false_is_no_number(field: str, words: str) -> None:
+    assert errors_of(image="busybox", **{field: True})[field] == words
+
+
+@pytest.mark.parametrize("field", ["memory", "cpus", "pids_limit"])
+def test_an_empty_number_field_means_no_limit(field: str) -> None:
+    assert getattr(parse(image="busybox", **{field: ""}), field) is None
