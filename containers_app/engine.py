@@ -542,11 +542,6 @@ def untag_image(ref: str) -> None:
     call(lambda c: c.api.remove_image(ref, noprune=True))
 
 
-def remove_image_ref(ref: str, *, force: bool = False) -> None:
-    """`docker rmi [--force] ref`."""
-    call(lambda c: c.api.remove_image(ref, force=force))
-
-
 def image_summary(ref: str) -> dict[str, Any]:
     """Id, names, repo digests, size and labels of one local image."""
     attrs = call(lambda c: c.api.inspect_image(ref))
@@ -963,11 +958,6 @@ def stats_stream(ref: str) -> Stream:
                 yield json.loads(line)
 
     return Stream(items(), response)
-
-
-def stats_once(ref: str) -> dict[str, Any]:
-    """One stats sample from the engine (it waits for two readings, ~2 s)."""
-    return call(lambda c: c.api.stats(ref, stream=False))
 
 
 STDOUT, STDERR = 1, 2

@@ -14,41 +14,24 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from containers_app import imageref
 from dashboard.access import OWNER_LABEL
 from dashboard.specs import ContainerSpec, MountSpec, PortSpec
 
-# Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_REF_RE = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
-)
-IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-REPOSITORY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # containers, volumes, networks
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", re.IGNORECASE)
 PORT_RE = re.compile(
-    r"^(?:(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?P<host>\d*):)?(?P<container>\d+)"
+    # `docker run -p` forms: [ip:][host:]container[/proto], an IPv6 ip in brackets.
+    r"^(?:(?:(?:\[(?P<ip6>[^\]]*)\]|(?P<ip>[\d.]+)):)?(?P<host>\d*):)?(?P<container>\d+)"
     r"(?:/(?P<proto>[a-z]+))?$"
 )
 PROTOCOLS = ("tcp", "udp", "sctp")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses less ("Minimum memory limit allowed is 6MB")
 MIN_CPUS = 0.01  # the engine's NanoCPUs floor
+_HOST_IP = "a host IP address, IPv4 or IPv6, like 127.0.0.1 or ::"
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-class FieldError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class SpecInvalid(ValueError):
@@ -71,22 +54,30 @@ def _lines(value: Any) -> list[str]:
     raise ValueError("expected text or a list")
 
 
+def _tag(value: str) -> str:
+    try:
+        return imageref.check_tag(value)
+    except imageref.BadReference:
+        raise ValueError(
+            f"{value!r} is not a valid tag (letters, digits, _ . -; up to 128)"
+        ) from None
+
+
 def parse_image(value: Any, tag: Any = "") -> str:
+    """A reference as typed (an image id reads as name:tag, so it passes too)."""
     ref = str(value or "").strip()
     if not ref:
         raise ValueError("an image is required")
     tag = str(tag or "").strip()
     if tag:
-        if not TAG_RE.match(tag):
-            raise ValueError(f"{tag!r} is not a valid tag (letters, digits, _ . -; up to 128)")
-        ref = f"{ref}:{tag}"
-    if IMAGE_ID_RE.match(ref):
-        return ref
-    if len(ref) > 255 or not IMAGE_REF_RE.match(ref):
+        ref = f"{ref}:{_tag(tag)}"
+    try:
+        imageref.parse(ref)
+    except imageref.BadReference:
         raise ValueError(
             f"{ref!r} is not a valid image reference "
             "(lowercase name, optional registry/ and :tag, e.g. busybox:latest)"
-        )
+        ) from None
     return ref
 
 
@@ -113,11 +104,14 @@ def parse_command(value: Any) -> list[str] | None:
     raise ValueError("expected a string or a list of strings")
 
 
-def _pairs(value: Any, what: str) -> dict[str, str]:
+def _pairs(value: Any, *, per_line: bool = False) -> dict[str, str]:
+    """KEY=VALUE items (a mapping, a list, or text); `per_line`: a value may hold commas."""
     if isinstance(value, Mapping):
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    if per_line and isinstance(value, str):
+        value = value.splitlines()
     pairs: dict[str, str] = {}
-    for line in _lines(value) if isinstance(value, str) else _lines(value or []):
+    for line in _lines(value):
         key, sep, val = line.partition("=")
         if not sep:
             raise ValueError(f"{line!r} is not KEY=VALUE")
@@ -126,10 +120,7 @@ def _pairs(value: Any, what: str) -> dict[str, str]:
 
 
 def parse_env(value: Any) -> dict[str, str]:
-    if isinstance(value, str):
-        # One variable per line: a value may contain commas.
-        value = [line for line in value.splitlines() if line.strip()]
-    env = _pairs(value, "env")
+    env = _pairs(value, per_line=True)
     for key in env:
         if not ENV_KEY_RE.match(key):
             raise ValueError(
@@ -139,9 +130,7 @@ def parse_env(value: Any) -> dict[str, str]:
 
 
 def parse_labels(value: Any) -> dict[str, str]:
-    if isinstance(value, str):
-        value = [line for line in value.splitlines() if line.strip()]
-    labels = _pairs(value, "labels")
+    labels = _pairs(value, per_line=True)
     for key in labels:
         if not key or any(ch.isspace() for ch in key):
             raise ValueError(f"{key!r} is not a valid label key (no spaces, not empty)")
@@ -168,7 +157,7 @@ def _one_port(item: Any) -> PortSpec:
             container_port=_port_number(item.get("container_port"), "container port"),
             host_port=None if host in (None, "") else _port_number(host, "host port"),
             protocol=proto,
-            host_ip=str(item.get("host_ip") or ""),
+            host_ip=parse_address(item.get("host_ip"), _HOST_IP),
         )
     else:
         match = PORT_RE.match(str(item).strip())
@@ -178,12 +167,10 @@ def _one_port(item: Any) -> PortSpec:
             container_port=_port_number(match["container"], "container port"),
             host_port=_port_number(match["host"], "host port") if match["host"] else None,
             protocol=(match["proto"] or "tcp"),
-            host_ip=match["ip"] or "",
+            host_ip=parse_address(match["ip6"] or match["ip"], _HOST_IP),
         )
     if spec.protocol not in PROTOCOLS:
         raise ValueError(f"protocol {spec.protocol!r} is not one of {', '.join(PROTOCOLS)}")
-    if spec.host_ip and not all(0 <= int(o) <= 255 for o in spec.host_ip.split(".")):
-        raise ValueError(f"{spec.host_ip!r} is not an IPv4 address")
     return spec
 
 
@@ -243,12 +230,17 @@ def parse_volumes(value: Any) -> list[MountSpec]:
     return mounts
 
 
+def _no_value(value: Any, expected: str) -> bool:
+    """Whether a number field was left empty; true/false (JSON booleans) is no number."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {expected}")
+    return value is None or value == ""
+
+
 def parse_memory(value: Any) -> int | None:
     """`256m`, `1g`, `1.5g`, `300000000` (bytes), as `docker run --memory` reads them."""
-    if value is None or value == "":
+    if _no_value(value, "a size like 256m or 1g"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a size like 256m or 1g")
     if isinstance(value, int):
         size = value
     else:
@@ -262,10 +254,8 @@ def parse_memory(value: Any) -> int | None:
 
 
 def parse_cpus(value: Any, host_cpus: int) -> float | None:
-    if value is None or value == "":
+    if _no_value(value, "a number of CPUs like 0.5"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a number of CPUs like 0.5")
     try:
         cpus = float(value)
     except (TypeError, ValueError):
@@ -280,10 +270,8 @@ def parse_cpus(value: Any, host_cpus: int) -> float | None:
 
 
 def parse_pids_limit(value: Any) -> int | None:
-    if value is None or value == "":
+    if _no_value(value, "a whole number"):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
     try:
         limit = int(str(value).strip())
     except ValueError:
@@ -406,7 +394,7 @@ def parse_create(data: Mapping[str, Any], *, host_cpus: int) -> ContainerSpec:
         take(key, functools.partial(_lines, data.get(key)))
     for key in ("pid_mode", "ipc_mode", "uts_mode", "userns_mode", "cgroup_parent"):
         take(key, functools.partial(_text, data.get(key), key))
-    take("sysctls", lambda: _pairs(data.get("sysctls"), "sysctls"))
+    take("sysctls", lambda: _pairs(data.get("sysctls")))
     if "mounts" in errors:
         errors["volumes"] = errors.pop("mounts")
     if not errors and values["auto_remove"] and values["restart_policy"] != "no":
@@ -437,7 +425,8 @@ def docker_run_command(spec: ContainerSpec) -> str:
         args += ["-e", f"{key}={value}"]
     for p in spec.ports:
         host = f"{p.host_port or ''}:" if p.host_port or p.host_ip else ""
-        host = f"{p.host_ip}:{host}" if p.host_ip else host
+        ip = f"[{p.host_ip}]" if ":" in p.host_ip else p.host_ip  # IPv6 in brackets
+        host = f"{ip}:{host}" if p.host_ip else host
         args += ["-p", f"{host}{p.container_port}/{p.protocol}"]
     for m in spec.mounts:
         args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
@@ -473,14 +462,15 @@ def parse_subnet(value: Any, what: str = "subnet") -> str:
         raise ValueError(f"{text!r} is not a {what} like 172.30.0.0/16 ({exc})") from None
 
 
-def parse_address(value: Any) -> str:
+def parse_address(value: Any, what: str = "an IP address like 172.30.0.1") -> str:
+    """An IPv4 or IPv6 address in its usual spelling ("" stays "")."""
     text = str(value or "").strip()
     if not text:
         return ""
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise ValueError(f"{text!r} is not an IP address like 172.30.0.1") from None
+        raise ValueError(f"{text!r} is not {what}") from None
 
 
 def _collect(parsers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -540,17 +530,16 @@ def parse_tag(data: Mapping[str, Any]) -> dict[str, str]:
 
     def repository() -> str:
         repo = str(data.get("repository") or "").strip()
-        if not REPOSITORY_RE.match(repo):
+        try:
+            imageref.check_name(repo)
+        except imageref.BadReference:
             raise ValueError(
                 f"{repo!r} is not a repository name (lowercase, optional registry/, e.g. team/app)"
-            )
+            ) from None
         return repo
 
     def tag() -> str:
-        value = str(data.get("tag") or "latest").strip()
-        if not TAG_RE.match(value):
-            raise ValueError(f"{value!r} is not a valid tag (letters, digits, _ . -; up to 128)")
-        return value
+        return _tag(str(data.get("tag") or "latest").strip())
 
     return _collect({"repository": repository, "tag": tag})
 

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 
 from containers_app import engine, gate
 from containers_app.gate import Action, Change
+from containers_app.imageref import Reference
 from dashboard import access, policy, quotas
 from dashboard.access import Perm, owner_labels
 from dashboard.audit import audited
@@ -325,7 +326,7 @@ def _closing_db(body: jobs.JobBody) -> jobs.JobBody:
 
 def pull_target(
     image: str, registry_id: Any = None, user: Any = None
-) -> tuple[refs.Reference, Registry | None]:
+) -> tuple[Reference, Registry | None]:
     """The full reference to pull and its registry; Refused when `user` may not reach it."""
     ref = refs.parse(image)
     registry = None
@@ -338,7 +339,7 @@ def pull_target(
                 "image",
             )
         if not ref.domain and not registry.is_docker_hub:
-            ref = refs.Reference(registry.host, ref.repository, ref.tag, ref.digest)
+            ref = Reference(registry.host, ref.repository, ref.tag, ref.digest)
     else:
         registry = registry_for_host(ref.domain)
     if user is not None:

@@ -161,6 +161,27 @@ class LiveServer:
         pw.write_text(password)
         self.manage("adduser", name, "--role", role, "--password-file", str(pw))
 
+    def serve(self) -> None:
+        """Start daphne on this server's port (again, after `stop`) and wait until it answers."""
+        port = self.url.rsplit(":", 1)[1]
+        with open(self.log_path, "ab") as log:  # daphne keeps its own copy of the file
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port]
+                + ["dashboard.asgi:application"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def healthy() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"daphne exited: {self.log()[-2000:]}")
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:  # noqa: S310
+                return r.status == 200
+
+        wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {self.url}")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -197,31 +218,7 @@ def start_live_server(
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
     server.manage("migrate", "--noinput", "-v", "0")
     server.log_path = workdir / "daphne.log"
-    log = open(server.log_path, "wb")  # noqa: SIM115 - closed with the process
-    server.process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "dashboard.asgi:application",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def healthy() -> bool:
-        if server.process is not None and server.process.poll() is not None:
-            raise AssertionError(f"daphne exited: {server.log()[-2000:]}")
-        with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:  # noqa: S310
-            return r.status == 200
-
-    wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {server.url}")
+    server.serve()
     return server
 
 

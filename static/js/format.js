@@ -1,8 +1,9 @@
-// Numbers as people read them: 1.5 GiB, 320 KiB/s, 97.3 %.
+// Numbers as people read them: 1.5 GiB, 320 KiB/s, 97.3 %. The one byte formatter
+// of the pages (binary units, as `docker stats` and the memory limits use).
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
-export function bytes(n) {
+export function formatBytes(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return "–";
   let value = Math.abs(n);
   let unit = 0;
@@ -14,11 +15,11 @@ export function bytes(n) {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
-export function rate(n) {
-  return `${bytes(n)}/s`;
+export function formatRate(n) {
+  return `${formatBytes(n)}/s`;
 }
 
-export function percent(n) {
+export function formatPercent(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return "–";
   return `${n.toFixed(n >= 100 ? 0 : 1)} %`;
 }

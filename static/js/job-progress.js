@@ -1,6 +1,8 @@
 // Live progress of one pull/push/build job: per-layer bars, overall bytes, digest, log.
 // Frames come from /ws/jobs/<id>/; each carries the full layer table and the log lines
 // from `log_from` on, so a frame seen twice (or a reconnect) changes nothing.
+import { formatBytes } from "./format.js";
+import { connect } from "./socket.js";
 
 const root = document.getElementById("job");
 const jobId = root.dataset.jobId;
@@ -17,15 +19,6 @@ const layerBody = document.querySelector("#layers tbody");
 let lastSeq = -1;
 let lineCount = 0;
 let finished = false;
-let retryDelay = 500;
-
-function formatBytes(n) {
-  if (!n) return "0 B";
-  const units = ["B", "kB", "MB", "GB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
 
 function percent(layer) {
   if (layer.phase === "done" || layer.phase === "exists" || layer.phase === "downloaded") return 100;
@@ -88,21 +81,14 @@ function render(frame) {
   if (frame.state !== "running") finished = true;
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/`);
-  socket.onopen = () => { connEl.textContent = "live"; retryDelay = 500; };
-  socket.onmessage = (event) => {
-    render(JSON.parse(event.data));
-    if (finished) socket.close();
-  };
-  socket.onclose = () => {
-    if (finished) { connEl.textContent = ""; return; }
-    connEl.textContent = "reconnecting…";
-    setTimeout(connect, retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 5000);
-  };
-}
-
 render(JSON.parse(document.getElementById("job-frame").textContent));
-if (!finished) connect();
+if (!finished) {
+  const socket = connect(`/ws/jobs/${jobId}/`, {
+    status: connEl,
+    final: { 4404: "This job no longer exists." },
+    onMessage(event) {
+      render(JSON.parse(event.data));
+      if (finished) socket.close("");
+    },
+  });
+}

@@ -1,6 +1,7 @@
 // Live pages: one websocket to /ws/events/; an engine event of a kind this page shows
 // re-renders the page's live region from the server (same template, same filters),
 // keeping the user's row selection. Also: select-all, confirmations, copy buttons.
+import { connect } from "./socket.js";
 
 const live = [...document.querySelectorAll("[data-live-url]")];
 const status = document.createElement("span");
@@ -66,29 +67,27 @@ function wants(el, event) {
   return !el.dataset.liveId || el.dataset.liveId === event.id;
 }
 
-let delay = 500;
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/events/`);
-  socket.addEventListener("open", () => {
-    delay = 500;
-    status.textContent = "● live";
-    status.className = "live-status on";
-    document.body.dataset.eventsLive = "1";
-  });
-  socket.addEventListener("message", (message) => {
-    const frame = JSON.parse(message.data);
-    if (frame.type !== "events") return;
-    for (const event of frame.events) {
-      for (const el of live) if (wants(el, event)) schedule(el);
-    }
-  });
-  socket.addEventListener("close", () => {
-    status.textContent = "○ reconnecting";
-    status.className = "live-status off";
-    delete document.body.dataset.eventsLive;
-    setTimeout(connect, delay);
-    delay = Math.min(delay * 2, 10000);
+function listen() {
+  let opened = false;
+  connect("/ws/events/", {
+    status,
+    onOpen() {
+      // Back after a drop (a server restart): what changed meanwhile was not heard.
+      if (opened) for (const el of live) schedule(el);
+      opened = true;
+      document.body.dataset.eventsLive = "1";
+    },
+    onMessage(message) {
+      const frame = JSON.parse(message.data);
+      if (frame.type !== "events") return;
+      for (const event of frame.events) {
+        for (const el of live) if (wants(el, event)) schedule(el);
+      }
+    },
+    onClose() {
+      delete document.body.dataset.eventsLive;
+      return true;
+    },
   });
 }
 
@@ -119,5 +118,5 @@ document.addEventListener("click", (e) => {
 
 if (live.length) {
   document.querySelector(".page-head h1")?.append(" ", status);
-  connect();
+  listen();
 }

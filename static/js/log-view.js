@@ -1,7 +1,7 @@
 // The Logs tab: xterm.js over /ws/containers/{id}/logs/. Lines arrive in batched
 // frames marked stdout ("o") or stderr ("e"). Log text is untrusted: only colour
 // codes (SGR) pass through; every other control character is shown as ^X.
-import { liveSocket } from "./live-socket.js";
+import { connect } from "./socket.js";
 
 const root = document.getElementById("container-logs");
 const containerId = root.dataset.containerId;
@@ -9,6 +9,7 @@ const form = root.querySelector("form[data-options]");
 const notice = root.querySelector("[data-notice]");
 const jump = root.querySelector("[data-jump]");
 const searchBox = root.querySelector("[data-search]");
+const status = root.querySelector("[data-status]");
 
 const term = new Terminal({
   convertEol: true,
@@ -123,9 +124,8 @@ function start() {
   lastStamp = null;
   lineCount = 0;
   ended = false;
-  socket = liveSocket({
-    path: socketPath,
-    status: root.querySelector("[data-status]"),
+  socket = connect(socketPath, {
+    status,
     onMessage(event) {
       const message = JSON.parse(event.data);
       if (message.type === "logs") {
@@ -142,14 +142,10 @@ function start() {
         marker(message.message, RED);
       }
     },
-    onEnd() {
-      if (ended) {
-        const status = root.querySelector("[data-status]");
-        status.textContent = "Stream ended";
-        status.dataset.state = "ended";
-        return false;
-      }
-      return true;
+    onClose() {
+      if (!ended) return true; // dropped: reconnect and resume after the last line
+      socket.close("Stream ended");
+      return false;
     },
   });
 }

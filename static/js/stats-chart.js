@@ -1,8 +1,8 @@
 // The Stats tab: uPlot graphs of one container (CPU, memory against its limit,
 // network, block I/O, pids). History arrives on connect, then one point a tick.
 // Ranges: 1 min and 15 min from the per-tick points, 6 h from the 10 s means.
-import { liveSocket } from "./live-socket.js";
-import { bytes, percent, rate } from "./format.js";
+import { connect } from "./socket.js";
+import { formatBytes, formatPercent, formatRate } from "./format.js";
 
 const root = document.getElementById("container-stats");
 const containerId = root.dataset.containerId;
@@ -25,7 +25,7 @@ const CHARTS = [
     key: "cpu",
     title: "CPU (% of one core)",
     series: [{ label: "CPU", field: "cpu_percent", stroke: "--accent", fill: true }],
-    fmt: percent,
+    fmt: formatPercent,
   },
   {
     key: "mem",
@@ -34,7 +34,7 @@ const CHARTS = [
       { label: "used", field: "mem_usage", stroke: "--accent", fill: true },
       { label: "limit", field: "mem_limit", stroke: "--err", dash: [6, 4] },
     ],
-    fmt: bytes,
+    fmt: formatBytes,
   },
   {
     key: "net",
@@ -43,7 +43,7 @@ const CHARTS = [
       { label: "received", field: "net_rx", stroke: "--accent" },
       { label: "sent", field: "net_tx", stroke: "--ok" },
     ],
-    fmt: rate,
+    fmt: formatRate,
   },
   {
     key: "blk",
@@ -52,7 +52,7 @@ const CHARTS = [
       { label: "read", field: "blk_read", stroke: "--accent" },
       { label: "written", field: "blk_write", stroke: "--warn" },
     ],
-    fmt: rate,
+    fmt: formatRate,
   },
   {
     key: "pids",
@@ -146,12 +146,12 @@ function showLatest(sample) {
     set("cpu", "not running");
     return;
   }
-  set("cpu", percent(sample.cpu_percent));
+  set("cpu", formatPercent(sample.cpu_percent));
   set(
     "mem",
     sample.mem_limited
-      ? `${bytes(sample.mem_usage)} / ${bytes(sample.mem_limit)}`
-      : `${bytes(sample.mem_usage)} (no limit)`,
+      ? `${formatBytes(sample.mem_usage)} / ${formatBytes(sample.mem_limit)}`
+      : `${formatBytes(sample.mem_usage)} (no limit)`,
   );
   // Without a limit of its own the "limit" is the host's memory: drawing it
   // would flatten the usage line to nothing.
@@ -159,8 +159,8 @@ function showLatest(sample) {
   if (memPlot && memPlot.series[2].show !== sample.mem_limited) {
     memPlot.setSeries(2, { show: sample.mem_limited });
   }
-  set("net", `${rate(sample.net_rx)} ↓ ${rate(sample.net_tx)} ↑`);
-  set("blk", `${rate(sample.blk_read)} r ${rate(sample.blk_write)} w`);
+  set("net", `${formatRate(sample.net_rx)} ↓ ${formatRate(sample.net_tx)} ↑`);
+  set("blk", `${formatRate(sample.blk_read)} r ${formatRate(sample.blk_write)} w`);
   set("pids", sample.pids_limit ? `${sample.pids} / ${sample.pids_limit}` : String(sample.pids));
 }
 
@@ -172,8 +172,7 @@ function addPoint(t, sample) {
   });
 }
 
-liveSocket({
-  path: `/ws/containers/${containerId}/stats/`,
+connect(`/ws/containers/${containerId}/stats/`, {
   status: root.querySelector("[data-status]"),
   onMessage(event) {
     const message = JSON.parse(event.data);

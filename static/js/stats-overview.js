@@ -2,8 +2,8 @@
 // the /ws/stats/ frames (one per tick). Rows keep their place while numbers
 // change: the order is only recomputed on a header click and every few
 // seconds, and never while the pointer is over the table.
-import { liveSocket } from "./live-socket.js";
-import { bytes, percent, rate } from "./format.js";
+import { connect } from "./socket.js";
+import { formatBytes, formatPercent, formatRate } from "./format.js";
 
 const root = document.getElementById("stats-overview");
 const body = root.querySelector("tbody");
@@ -82,11 +82,11 @@ function fill(row, s) {
   const c = row.cells;
   c.name.textContent = s.name; // text only: names come from Docker
   c.name.title = s.id.slice(0, 12);
-  c.cpu.textContent = percent(s.cpu_percent);
-  c.mem.textContent = `${bytes(s.mem_usage)} / ${bytes(s.mem_limit)}`;
-  c.memPct.textContent = percent(s.mem_percent);
-  c.net.textContent = `${rate(s.net_rx)} ↓ ${rate(s.net_tx)} ↑`;
-  c.blk.textContent = `${rate(s.blk_read)} r ${rate(s.blk_write)} w`;
+  c.cpu.textContent = formatPercent(s.cpu_percent);
+  c.mem.textContent = `${formatBytes(s.mem_usage)} / ${formatBytes(s.mem_limit)}`;
+  c.memPct.textContent = formatPercent(s.mem_percent);
+  c.net.textContent = `${formatRate(s.net_rx)} ↓ ${formatRate(s.net_tx)} ↑`;
+  c.blk.textContent = `${formatRate(s.blk_read)} r ${formatRate(s.blk_write)} w`;
   c.pids.textContent = s.pids_limit ? `${s.pids} / ${s.pids_limit}` : String(s.pids);
   row.cpu.push(s.cpu_percent);
   if (row.cpu.length > SPARK) row.cpu.shift();
@@ -113,10 +113,10 @@ function setHost(host) {
   const set = (name, text) => {
     root.querySelector(`[data-host="${name}"]`).textContent = text;
   };
-  set("cpu", percent(host.cpu_percent));
+  set("cpu", formatPercent(host.cpu_percent));
   set("cpu-sub", `of ${host.ncpu * 100} % (${host.ncpu} cores)`);
-  set("mem", bytes(host.mem_used));
-  set("mem-sub", `of ${bytes(host.mem_total)}`);
+  set("mem", formatBytes(host.mem_used));
+  set("mem-sub", `of ${formatBytes(host.mem_total)}`);
 }
 
 function onFrame(frame) {
@@ -170,8 +170,7 @@ body.addEventListener("pointerleave", () => {
   hovering = false;
 });
 
-liveSocket({
-  path: "/ws/stats/",
+connect("/ws/stats/", {
   status: root.querySelector("[data-status]"),
   onMessage(event) {
     const message = JSON.parse(event.data);

@@ -3,7 +3,7 @@
 // a resize as a small JSON text frame. Closing the page ends the shell.
 // A dropped connection does not silently start a new shell: the page says so and
 // offers to open one.
-import { wsUrl } from "./live-socket.js";
+import { connect } from "./socket.js";
 
 const root = document.getElementById("container-terminal");
 const containerId = root.dataset.containerId;
@@ -17,66 +17,61 @@ term.loadAddon(fit);
 term.open(root.querySelector("[data-term]"));
 fit.fit();
 
-let ws = null;
+let socket = null;
 const encoder = new TextEncoder();
 
-function say(text, state) {
-  status.textContent = text;
-  status.dataset.state = state;
-}
-
 function sendResize() {
-  if (ws && ws.readyState === WebSocket.OPEN) {
-    ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
-  }
+  if (socket) socket.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
 }
 
-function connect() {
-  if (ws) {
-    ws.onclose = null;
-    ws.close();
-  }
+function openShell() {
+  if (socket) socket.close();
   term.reset();
   fit.fit();
   const query = new URLSearchParams({ shell: shellSelect.value, cols: term.cols, rows: term.rows });
-  ws = new WebSocket(wsUrl(`/ws/containers/${containerId}/exec/?${query}`));
-  ws.binaryType = "arraybuffer";
   let refusal = "";
-  say("Connecting…", "connecting");
-  ws.onopen = () => {
-    say(`Connected: ${shellSelect.value}`, "live");
-    term.focus();
-    sendResize();
-  };
-  ws.onmessage = (event) => {
-    if (typeof event.data !== "string") {
-      term.write(new Uint8Array(event.data));
-      return;
-    }
-    const message = JSON.parse(event.data);
-    if (message.type === "exit") {
-      term.write(`\r\n\x1b[36m── the shell exited (code ${message.code}) ──\x1b[0m\r\n`);
-    } else if (message.type === "error") {
-      refusal = message.message;
-      term.write(`\r\n\x1b[31m${message.message.replace(/[\x00-\x1f]/g, " ")}\x1b[0m\r\n`);
-    }
-  };
-  ws.onclose = (event) => {
-    const final = { 4401: "Signed out: reload the page.", 4403: "Your role may not open a terminal here." };
-    // A refusal with a reason (the shared-host policy) is not about the role: say so.
-    const why = refusal && event.code === 4403 ? "Refused: the reason is in the terminal below." : "";
-    say(why || final[event.code] || "Disconnected: press Connect for a new shell.", "down");
-    connectButton.textContent = "Connect";
-  };
+  socket = connect(`/ws/containers/${containerId}/exec/?${query}`, {
+    status,
+    binary: true,
+    reconnect: false,
+    final: { 4401: "Signed out: reload the page.", 4403: "Your role may not open a terminal here." },
+    closedText: "Disconnected: press Connect for a new shell.",
+    onOpen() {
+      status.textContent = `Connected: ${shellSelect.value}`;
+      term.focus();
+      sendResize();
+    },
+    onMessage(event) {
+      if (typeof event.data !== "string") {
+        term.write(new Uint8Array(event.data));
+        return;
+      }
+      const message = JSON.parse(event.data);
+      if (message.type === "exit") {
+        term.write(`\r\n\x1b[36m── the shell exited (code ${message.code}) ──\x1b[0m\r\n`);
+      } else if (message.type === "error") {
+        refusal = message.message;
+        term.write(`\r\n\x1b[31m${message.message.replace(/[\x00-\x1f]/g, " ")}\x1b[0m\r\n`);
+      }
+    },
+    onClose(event) {
+      connectButton.textContent = "Connect";
+      // A refusal with a reason (the shared-host policy) is not about the role: say so.
+      if (!refusal || event.code !== 4403) return true;
+      status.textContent = "Refused: the reason is in the terminal below.";
+      status.dataset.state = "down";
+      return false;
+    },
+  });
   connectButton.textContent = "Reconnect";
 }
 
 term.onData((data) => {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(encoder.encode(data));
+  if (socket) socket.send(encoder.encode(data));
 });
 term.onResize(sendResize);
 window.addEventListener("resize", () => fit.fit());
-connectButton.addEventListener("click", connect);
-shellSelect.addEventListener("change", connect);
+connectButton.addEventListener("click", openShell);
+shellSelect.addEventListener("change", openShell);
 
-connect();
+openShell();

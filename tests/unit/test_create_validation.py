@@ -193,3 +193,69 @@ def test_docker_run_command_spells_every_option() -> None:
         "-v web1-data:/data:ro --memory 256m --cpus 0.5 --pids-limit 100 "
         "--restart on-failure:3 --label course=os101 busybox:latest sleep 60"
     )
+
+
+@pytest.mark.parametrize(
+    ("ports", "host_ip"),
+    [
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "::"}], "::"),
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "0:0::1"}], "::1"),
+        ([{"container_port": 80, "host_port": 28080, "host_ip": "127.0.0.1"}], "127.0.0.1"),
+        ("[::]:28080:80", "::"),
+        ("127.0.0.1:28080:80", "127.0.0.1"),
+    ],
+)
+def test_host_ip_may_be_ipv4_or_ipv6(ports: object, host_ip: str) -> None:
+    assert parse_ports(ports) == [PortSpec(80, 28080, "tcp", host_ip)]
+
+
+@pytest.mark.parametrize(
+    "ports",
+    [
+        [{"container_port": 80, "host_ip": "::zz"}],
+        [{"container_port": 80, "host_ip": "300.1.1.1"}],
+        [{"container_port": 80, "host_ip": "localhost"}],
+        "[fe80::zz]:8080:80",
+        "999.0.0.1:8080:80",
+    ],
+)
+def test_a_bad_host_ip_is_refused_on_the_ports_field(ports: object) -> None:
+    assert (
+        "is not a host IP address, IPv4 or IPv6" in errors_of(image="busybox", ports=ports)["ports"]
+    )
+
+
+def test_docker_run_command_puts_an_ipv6_host_ip_in_brackets() -> None:
+    spec = parse(
+        image="busybox", ports=[{"container_port": 80, "host_port": 8080, "host_ip": "::"}]
+    )
+    assert docker_run_command(spec) == "docker run -d -p '[::]:8080:80/tcp' busybox"
+
+
+@pytest.mark.parametrize("ref", ["sha256:" + "0123456789ab" * 5 + "abcd", "0123456789ab"])
+def test_image_ids_are_accepted_as_images(ref: str) -> None:
+    assert parse_image(ref) == ref
+
+
+def test_a_registry_host_needs_a_dot_a_port_or_localhost_else_it_is_a_lowercase_path() -> None:
+    assert "not a valid image reference" in errors_of(image="UPPER/case")["image"]
+    assert parse_image("Registry.Example.org:5000/team/app:v1") == (
+        "Registry.Example.org:5000/team/app:v1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("memory", "expected a size like 256m or 1g"),
+        ("cpus", "expected a number of CPUs like 0.5"),
+        ("pids_limit", "expected a whole number"),
+    ],
+)
+def test_true_or_false_is_no_number(field: str, words: str) -> None:
+    assert errors_of(image="busybox", **{field: True})[field] == words
+
+
+@pytest.mark.parametrize("field", ["memory", "cpus", "pids_limit"])
+def test_an_empty_number_field_means_no_limit(field: str) -> None:
+    assert getattr(parse(image="busybox", **{field: ""}), field) is None

@@ -8,7 +8,10 @@ import zipfile
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from containers_app.validation import parse_image
 from registry_app import buildctx, crypto, refs
 from registry_app.jobs import Progress
 from registry_app.v2client import next_last, parse_challenge
@@ -45,6 +48,35 @@ def test_invalid_references_are_refused_with_the_reason(text: str, reason: str) 
     with pytest.raises(refs.InvalidReference) as err:
         refs.parse(text)
     assert reason in err.value.message
+
+
+@given(st.text(alphabet="aZ09.:/_-@x", max_size=30))
+@example("UPPER/case")
+@example("sha256:" + "a" * 64)
+def test_the_create_form_and_the_registry_read_references_with_one_grammar(text: str) -> None:
+    try:
+        refs.parse(text)
+        registry_reads_it = True
+    except refs.InvalidReference:
+        registry_reads_it = False
+    try:
+        parse_image(text)
+        create_reads_it = True
+    except ValueError:
+        create_reads_it = False
+    assert registry_reads_it == create_reads_it
+
+
+def test_reference_parts_are_refused_on_the_callers_field() -> None:
+    with pytest.raises(refs.InvalidReference) as err:
+        refs.check_repository("Team/App", "name")
+    assert err.value.field == "name" and "must be lowercase" in err.value.message
+    with pytest.raises(refs.InvalidReference) as err:
+        refs.check_tag(".hidden")
+    assert err.value.field == "tag" and "not a valid tag" in err.value.message
+    with pytest.raises(refs.InvalidReference) as err:
+        refs.parse("bad..host:5000/app", field="tag")
+    assert err.value.field == "tag"
 
 
 def _tar(
