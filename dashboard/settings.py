@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Before dashboard: its login-failure receiver runs first, so ours sees the lockout it set.
+    "axes",
     "dashboard",
     "containers_app",
     "registry_app",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.EngineErrorMiddleware",
+    # Last, as its docs say: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -71,6 +76,24 @@ AUTH_USER_MODEL = "dashboard.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes). Its backend comes first so that every backend after it
+# (the model backend today, LDAP or OIDC later) is refused while a name+address is locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DOCKDASH_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOCKDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Lock the pair: a student mistyping from the lab's shared address locks only their own name.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The address the socket saw, never a client-chosen X-Forwarded-For (that would reset the count).
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout do not extend it: the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {
