@@ -171,6 +171,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control one Docker host: engine, containers, images, networks, volumes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint: like the API itself, for signed-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # The Docker engine this dashboard drives.
