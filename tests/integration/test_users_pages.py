@@ -138,6 +138,49 @@ def test_an_instructor_changes_a_students_role_but_never_an_admins_nor_to_admin(
     assert "Only admins may change the role of an admin" in page
 
 
+def test_an_instructor_cannot_make_a_student_an_instructor(
+    client: Any, instructor: Any, make_user: Any
+) -> None:
+    ann = make_user("ann", "student")
+    client.force_login(instructor)
+    page = client.get(f"/users/{ann.pk}/").content.decode()
+    offered = re.findall(r'<option value="([a-z]+)"', page)
+    assert sorted(offered) == ["student", "viewer"]
+    refused = client.post(f"/users/{ann.pk}/role/", {"role": "instructor"})
+    assert refused.status_code == 403
+    assert "Only admins may make instructors" in refused.content.decode()
+    ann.refresh_from_db()
+    assert ann.role == "student"
+    row = AuditEntry.objects.get(action="user.role")
+    assert (row.target_name, row.params["to"], row.result) == ("ann", "instructor", "error")
+
+
+def test_an_instructor_cannot_change_another_instructors_role(
+    client: Any, instructor: Any, make_user: Any
+) -> None:
+    other = make_user("oscar", "instructor")
+    client.force_login(instructor)
+    refused = client.post(f"/users/{other.pk}/role/", {"role": "student"})
+    assert refused.status_code == 403
+    assert "Only admins may change the role of an instructor" in refused.content.decode()
+    other.refresh_from_db()
+    assert other.role == "instructor"
+    page = client.get(f"/users/{other.pk}/").content.decode()
+    assert "Only admins may change the role of an instructor" in page
+
+
+def test_an_instructor_creates_viewers_but_an_admin_makes_instructors(
+    client: Any, instructor: Any, admin_client: Any, make_user: Any
+) -> None:
+    ann = make_user("ann", "student")
+    assert admin_client.post(f"/users/{ann.pk}/role/", {"role": "instructor"}).status_code == 302
+    ann.refresh_from_db()
+    assert ann.role == "instructor"
+    client.force_login(instructor)
+    assert client.post("/users/create/", {"username": "v1", "role": "viewer"}).status_code == 200
+    assert User.objects.get(username="v1").role == "viewer"
+
+
 def test_nobody_changes_their_own_role(admin_client: Any, admin_user: Any) -> None:
     response = admin_client.post(f"/users/{admin_user.pk}/role/", {"role": "student"})
     assert response.status_code == 403
