@@ -98,6 +98,20 @@ def test_guessing_unknown_names_leaves_one_audit_row_per_address(client: Any) ->
     assert rows.count() == 2
 
 
+def test_the_lock_lifts_by_itself_after_the_cool_off(client: Any, make_user: Any) -> None:
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+
+    make_user("ann", "student", PASSWORD)
+    for i in range(5):
+        login(client, "ann", f"guess-{i}")
+    assert login(client, "ann", PASSWORD).status_code == 429
+    earlier = AccessAttempt.objects.get(username="ann").attempt_time - timedelta(minutes=16)
+    AccessAttempt.objects.filter(username="ann").update(attempt_time=earlier)
+    assert login(client, "ann", PASSWORD).status_code == 302
+
+
 def test_the_unlock_command_lets_the_user_log_in(client: Any, make_user: Any) -> None:
     make_user("ann", "student", PASSWORD)
     for i in range(50):
