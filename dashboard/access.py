@@ -114,12 +114,18 @@ def owner_labels(user: Any) -> dict[str, str]:
 # ---------------------------------------------------------------- shared host: users and roles
 
 
+# The accounts an instructor manages, and the roles they may give: nothing above a student's
+# powers but a viewer's read-only one.
+_INSTRUCTOR_GIVES = (str(Role.STUDENT), str(Role.VIEWER))
+
+
 def may_set_role(actor: Any, target: Any, new_role: str) -> str:
     """Why `actor` may not give `target` the role `new_role` ("" when they may).
 
-    Admins set any role; instructors set student, viewer and instructor on
-    accounts that are not admins; nobody changes their own role here, so the last
-    admin cannot lock everyone out by accident.
+    Admins set any role; instructors manage only student and viewer accounts and give
+    only those two roles (making an instructor or an admin is an admin's power);
+    nobody changes their own role here, so the last admin cannot lock everyone out
+    by accident.
     """
     role = role_of(actor)
     if not can(actor, Perm.MANAGE_USERS):
@@ -130,16 +136,20 @@ def may_set_role(actor: Any, target: Any, new_role: str) -> str:
         return ""
     if role_of(target) == Role.ADMIN:
         return "Only admins may change the role of an admin."
+    if role_of(target) == Role.INSTRUCTOR:
+        return "Only admins may change the role of an instructor."
     if new_role == Role.ADMIN:
         return "Only admins may make admins."
+    if new_role not in _INSTRUCTOR_GIVES:
+        return f"Only admins may make {new_role}s."
     return ""
 
 
 def roles_creatable_by(actor: Any) -> list[str]:
-    """The roles of the accounts `actor` may create: admins any, instructors students."""
+    """The roles of the accounts `actor` may create: admins any, instructors student, viewer."""
     role = role_of(actor)
     if role == Role.ADMIN:
         return list(Role.values)
     if role == Role.INSTRUCTOR:
-        return [str(Role.STUDENT)]
+        return list(_INSTRUCTOR_GIVES)
     return []

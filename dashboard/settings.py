@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.envconf import (
@@ -47,6 +49,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Before dashboard: its login-failure receiver runs first, so ours sees the lockout it set.
+    "axes",
+    "csp",
     "dashboard",
     "containers_app",
     "registry_app",
@@ -54,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.EngineErrorMiddleware",
+    # Last, as its docs say: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -71,6 +79,24 @@ AUTH_USER_MODEL = "dashboard.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes). Its backend comes first so that every backend after it
+# (the model backend today, LDAP or OIDC later) is refused while a name+address is locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DOCKDASH_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOCKDASH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Lock the pair: a student mistyping from the lab's shared address locks only their own name.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The address the socket saw, never a client-chosen X-Forwarded-For (that would reset the count).
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout do not extend it: the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {
@@ -132,6 +158,26 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Everything the pages load is vendored, so one origin is enough, and no script runs
+# inline (no <script> blocks, no on* handlers, no eval). Styles allow 'unsafe-inline'
+# only because xterm.js (logs, terminal) writes its layout into <style> elements and
+# colours 24-bit text with style attributes; the templates themselves use classes (a
+# test keeps them so). Images, fonts and connections are 'self' only, so injected CSS
+# has nowhere to send what it could match.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # 'self' covers ws:// and wss:// to the same host and port (CSP level 3).
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous call answers 401 with a WWW-Authenticate header.
@@ -148,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control one Docker host: engine, containers, images, networks, volumes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint: like the API itself, for signed-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # The Docker engine this dashboard drives.

@@ -41,4 +41,5 @@ urlpatterns += [
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
     path("users/<int:pk>/quota/", user_views.user_quota, name="user-quota"),
+    path("users/<int:pk>/unlock/", user_views.user_unlock, name="user-unlock"),
 ]

@@ -21,7 +21,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from containers_app import gate
-from dashboard import access, accounts, quotas
+from dashboard import access, accounts, login_throttle, quotas
 from dashboard.access import Perm
 from dashboard.audit import audited
 from dashboard.models import Quota, QuotaLimits, Role, RoleQuota, User
@@ -131,6 +131,7 @@ def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "create_form": CreateUserForm(roles=roles),
         "bulk_form": BulkCreateForm(roles=roles),
         "may_manage_quotas": access.can(request.user, Perm.MANAGE_QUOTAS),
+        "locked": login_throttle.locked_usernames(),
         **extra,
     }
 
@@ -236,6 +237,9 @@ def _detail_context(request: HttpRequest, target: User, **extra: Any) -> dict[st
     role_form.fields["role"].choices = [(r, r) for r in role_choices]  # type: ignore[attr-defined]
     return {
         "target": target,
+        "locked_from": login_throttle.locked_addresses(target.username),
+        "locked_until": login_throttle.locked_until(target.username),
+        "may_unlock": access.can(request.user, Perm.MANAGE_QUOTAS),
         "role_form": role_form if role_choices else None,
         "role_refusal": access.may_set_role(request.user, target, target.effective_role),
         "quota_form": QuotaForm(initial=QuotaForm.initial_from(own), fallback=defaults),
@@ -269,6 +273,24 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
         if refusal:
             raise PermissionDenied(refusal)
         accounts.set_role(target, new_role)
+    return redirect("user-detail", pk=target.pk)
+
+
+@require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift a login lockout (django-axes) of one account, from every address: admins only."""
+    target = _managed_user(request, pk)
+    with audited(
+        request,
+        "user.unlock",
+        target_kind="user",
+        target_id=str(target.pk),
+        target_name=target.username,
+    ) as row:
+        _require_admin(request.user)
+        row["params"] = {"addresses": login_throttle.locked_addresses(target.username)}
+        login_throttle.unlock(target.username)
+    messages.success(request, f"{target.username} may log in again.")
     return redirect("user-detail", pk=target.pk)
 
 

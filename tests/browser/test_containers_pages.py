@@ -81,7 +81,7 @@ def test_container_started_from_the_cli_appears_without_a_reload(
     page = admin_page
     name = f"dd-live-{RUN_ID}"
     page.goto(live_server_proc.url + f"/containers/?q={RUN_ID}")
-    page.wait_for_function("document.body.dataset.eventsLive === '1'")
+    page.wait_for_function("() => document.body.dataset.eventsLive === '1'")
     page.evaluate("window.__noReload = true")
     row = page.locator(f'tr[data-name="{name}"]')
     assert row.count() == 0
@@ -111,7 +111,7 @@ def test_detail_page_follows_the_cli_and_says_when_the_container_is_gone(
     page = admin_page
     c = make_container(stop_signal="SIGKILL")
     page.goto(live_server_proc.url + f"/containers/{c.id}/")
-    page.wait_for_function("document.body.dataset.eventsLive === '1'")
+    page.wait_for_function("() => document.body.dataset.eventsLive === '1'")
     header = page.locator('[data-field="container.state"]')
     assert header.inner_text() == "running"
     docker_cli("pause", c.id)

@@ -21,7 +21,9 @@ def test_overview_lists_a_busy_container_and_its_numbers_move(
     row = page.locator(f'tr[data-id="{busy.id}"]')
     row.wait_for()
     assert row.locator("a").inner_text() == busy.name
-    page.wait_for_function("Number(document.getElementById('stats-overview').dataset.ticks) >= 3")
+    page.wait_for_function(
+        "() => Number(document.getElementById('stats-overview').dataset.ticks) >= 3"
+    )
     cpu = float(row.locator("td").nth(1).inner_text().split()[0])
     assert cpu > 20, cpu  # a busy loop, on 2 cores shared with other test runs
     assert page.locator("[data-status]").inner_text() == "Live"
@@ -36,10 +38,12 @@ def test_stats_graphs_draw_and_move(
     page.goto(f"{live_server_proc.url}/containers/{container.id}/stats/")
     page.locator("[data-chart=cpu] canvas").wait_for()
     assert page.locator(".chart canvas").count() == 5
-    page.wait_for_function("Number(document.getElementById('container-stats').dataset.points) >= 2")
+    page.wait_for_function(
+        "() => Number(document.getElementById('container-stats').dataset.points) >= 2"
+    )
     first = int(page.locator("#container-stats").get_attribute("data-points"))
     page.wait_for_function(
-        f"Number(document.getElementById('container-stats').dataset.points) > {first}"
+        f"() => Number(document.getElementById('container-stats').dataset.points) > {first}"
     )
     assert page.locator('[data-now="mem"]').inner_text().endswith("64.0 MiB")
     page.click("[data-range='1m']")
@@ -52,15 +56,15 @@ def test_logs_show_lines_written_after_the_page_opened(
     container = make_container()
     page = admin_page
     page.goto(f"{live_server_proc.url}/containers/{container.id}/logs/")
-    page.wait_for_function("document.querySelector('[data-status]').dataset.state === 'live'")
+    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
     marker = "written-after-open-<b>bold</b>"
     docker_cli("exec", container.id, "sh", "-c", f"echo '{marker}' > /proc/1/fd/1")
     docker_cli("exec", container.id, "sh", "-c", "echo on-stderr > /proc/1/fd/2")
     page.wait_for_function(
-        f"document.querySelector('.xterm-rows').textContent.includes({marker!r})"
+        f"() => document.querySelector('.xterm-rows').textContent.includes({marker!r})"
     )
     page.wait_for_function(
-        "document.querySelector('.xterm-rows').textContent.includes('on-stderr')"
+        "() => document.querySelector('.xterm-rows').textContent.includes('on-stderr')"
     )
     assert page.locator(".xterm-rows b").count() == 0  # shown as text, never as HTML
     page.fill("[data-search]", "on-stderr")
@@ -73,9 +77,9 @@ def test_terminal_runs_echo_and_shows_the_answer(
     container = make_container()
     page = admin_page
     page.goto(f"{live_server_proc.url}/containers/{container.id}/terminal/")
-    page.wait_for_function("document.querySelector('[data-status]').dataset.state === 'live'")
+    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
     page.locator(".xterm").click()
     page.keyboard.type("echo answer-$((6*7))\n")
     page.wait_for_function(
-        "document.querySelector('.xterm-rows').textContent.includes('answer-42')"
+        "() => document.querySelector('.xterm-rows').textContent.includes('answer-42')"
     )

@@ -57,6 +57,16 @@ def test_openapi_schema_lists_the_engine_endpoint(admin_client: Any) -> None:
     assert "/api/v1/engine/" in response.content.decode()
 
 
+def test_openapi_schema_needs_a_signed_in_user(client: Any, make_user: Any) -> None:
+    anonymous = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"error": "Authentication credentials were not provided."}
+    assert "/api/v1/engine/" not in anonymous.content.decode()
+    client.force_login(make_user("ann", "student"))
+    signed_in = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert signed_in.status_code == 200 and "/api/v1/engine/" in signed_in.content.decode()
+
+
 def test_adduser_command_generates_or_reads_a_password(tmp_path: Any, capsys: Any) -> None:
     call_command("adduser", "bob", "--role", "instructor")
     out = capsys.readouterr().out

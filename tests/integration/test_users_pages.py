@@ -22,6 +22,14 @@ def instructor(make_user: Any) -> Any:
     return make_user("ivy", "instructor")
 
 
+def logs_in(username: str, password: str) -> bool:
+    """Through the real login form: the throttling backend needs the request (no Client.login)."""
+    from django.test import Client
+
+    answer = Client().post("/login/", {"username": username, "password": password})
+    return answer.status_code == 302
+
+
 def passwords(response: Any) -> dict[str, str]:
     body = response.content.decode()
     return dict(
@@ -40,7 +48,7 @@ def test_an_instructor_creates_a_student_whose_shown_password_works(
     assert "no-store" in response["Cache-Control"]
     password = passwords(response)["newbie"]
     assert User.objects.get(username="newbie").role == "student"
-    assert client.login(username="newbie", password=password)
+    assert logs_in("newbie", password)
     row = AuditEntry.objects.get(action="user.create")
     assert (row.username, row.target_name, row.params, row.result) == (
         "ivy",
@@ -84,7 +92,7 @@ def test_a_pasted_list_creates_each_new_name_once_and_says_why_others_failed(
     assert "a user named &#x27;taken&#x27; already exists" in body
     assert "bad!name" in body and "Enter a valid username" in body
     for name, password in shown.items():
-        assert client.login(username=name, password=password)
+        assert logs_in(name, password)
     assert AuditEntry.objects.filter(action="user.create", result="ok").count() == 3
     failed = AuditEntry.objects.filter(action="user.create", result="error")
     assert sorted(r.error for r in failed) == [
@@ -128,6 +136,49 @@ def test_an_instructor_changes_a_students_role_but_never_an_admins_nor_to_admin(
     ]
     page = client.get(f"/users/{admin_user.pk}/").content.decode()
     assert "Only admins may change the role of an admin" in page
+
+
+def test_an_instructor_cannot_make_a_student_an_instructor(
+    client: Any, instructor: Any, make_user: Any
+) -> None:
+    ann = make_user("ann", "student")
+    client.force_login(instructor)
+    page = client.get(f"/users/{ann.pk}/").content.decode()
+    offered = re.findall(r'<option value="([a-z]+)"', page)
+    assert sorted(offered) == ["student", "viewer"]
+    refused = client.post(f"/users/{ann.pk}/role/", {"role": "instructor"})
+    assert refused.status_code == 403
+    assert "Only admins may make instructors" in refused.content.decode()
+    ann.refresh_from_db()
+    assert ann.role == "student"
+    row = AuditEntry.objects.get(action="user.role")
+    assert (row.target_name, row.params["to"], row.result) == ("ann", "instructor", "error")
+
+
+def test_an_instructor_cannot_change_another_instructors_role(
+    client: Any, instructor: Any, make_user: Any
+) -> None:
+    other = make_user("oscar", "instructor")
+    client.force_login(instructor)
+    refused = client.post(f"/users/{other.pk}/role/", {"role": "student"})
+    assert refused.status_code == 403
+    assert "Only admins may change the role of an instructor" in refused.content.decode()
+    other.refresh_from_db()
+    assert other.role == "instructor"
+    page = client.get(f"/users/{other.pk}/").content.decode()
+    assert "Only admins may change the role of an instructor" in page
+
+
+def test_an_instructor_creates_viewers_but_an_admin_makes_instructors(
+    client: Any, instructor: Any, admin_client: Any, make_user: Any
+) -> None:
+    ann = make_user("ann", "student")
+    assert admin_client.post(f"/users/{ann.pk}/role/", {"role": "instructor"}).status_code == 302
+    ann.refresh_from_db()
+    assert ann.role == "instructor"
+    client.force_login(instructor)
+    assert client.post("/users/create/", {"username": "v1", "role": "viewer"}).status_code == 200
+    assert User.objects.get(username="v1").role == "viewer"
 
 
 def test_nobody_changes_their_own_role(admin_client: Any, admin_user: Any) -> None:
