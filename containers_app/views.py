@@ -28,7 +28,7 @@ from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
 from dashboard import access
 from dashboard.access import Perm
-from dashboard.refusals import NotVisible, Refusal
+from dashboard.refusals import Forbidden, NotVisible, Refusal
 
 ACTION_LABELS = {
     "start": "Start",
@@ -222,10 +222,11 @@ def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
 
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        access.require_global(request.user, Perm.CREATE)  # a POST is refused in the gate
     host_cpus = engine.host_cpus()
     form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus)
+    if request.method == "GET" or not form.is_valid():
+        access.require_global(request.user, Perm.CREATE)  # a create is refused in the gate
+    code = 200
     command = ""
     missing_image = ""  # not on this host: the page offers to pull it
     if request.method == "POST" and form.is_valid():
@@ -239,6 +240,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
                 missing_image = form.parsed.image
         except Refusal as exc:
             form.add_error(_policy_field(form, exc), exc.message)
+            code = exc.status if isinstance(exc, Forbidden) else 200
         else:
             command = docker_run_command(gate.owned_spec(request.user, form.parsed))
             name = form.parsed.name or container_id[:12]
@@ -252,7 +254,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
         "missing_image": missing_image,
         **_create_choices(request.user),
     }
-    return render(request, "containers_app/container_create.html", context)
+    return render(request, "containers_app/container_create.html", context, status=code)
 
 
 @require_POST
