@@ -49,6 +49,20 @@ def api_client() -> Any:
     return APIClient()
 
 
+@pytest.fixture
+def admin_api(api_client: Any, admin_user: Any) -> Any:
+    """The API as the admin."""
+    api_client.force_authenticate(admin_user)
+    return api_client
+
+
+@pytest.fixture
+def student_api(api_client: Any, student: Any) -> Any:
+    """The API as the test module's own `student` fixture (each module names its student)."""
+    api_client.force_authenticate(student)
+    return api_client
+
+
 # ---------------------------------------------------------------- the real engine
 
 
