@@ -7,6 +7,7 @@ never touched and concurrent runs keep out of each other's way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -86,6 +87,26 @@ def docker_cli(*args: str, check: bool = True, timeout: float = 60) -> str:
 
 def docker_inspect(ref: str) -> dict[str, Any]:
     return json.loads(docker_cli("inspect", ref))[0]
+
+
+def docker_run_labelled(name: str, image: str, *command: str, owner: str = "") -> str:
+    """`docker run -d` through the CLI (not the dashboard), with the run's test label and,
+    if given, an owner label; returns the CLI's output (the new container's id)."""
+    labels = ["--label", f"{TEST_LABEL}={RUN_ID}"]
+    if owner:
+        labels += ["--label", f"dockdash.owner={owner}"]
+    return docker_cli("run", "-d", "--name", name, *labels, image, *command)
+
+
+async def frames_within(communicator: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every JSON frame a websocket communicator receives within `seconds` (without
+    timing the consumer out)."""
+    loop = asyncio.get_running_loop()
+    end, frames = loop.time() + seconds, []
+    while loop.time() < end:
+        if not await communicator.receive_nothing(timeout=0.05):
+            frames.append(await communicator.receive_json_from())
+    return frames
 
 
 def build_busybox_image(client: Any, tag: str) -> str:
