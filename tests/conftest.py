@@ -132,10 +132,8 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.Re
 
 @pytest.fixture(scope="session")
 def live_server_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
-    server = rig.start_live_server(tmp_path_factory.mktemp("live"))
-    server.add_user("admin", "admin", ADMIN_PASSWORD)
-    yield server
-    server.stop()
+    with rig.live_server_with_admin(tmp_path_factory.mktemp("live"), ADMIN_PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

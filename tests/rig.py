@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,32 @@ def start_live_server(
 
     wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {server.url}")
     return server
+
+
+@contextlib.contextmanager
+def quiet_server(
+    argv: list[str], ready: Callable[[], bool], *, timeout: float, what: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process with its output discarded, running once `ready()` answers true;
+    terminated on leaving (allowed `timeout` seconds both to come up and to go down)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready, timeout=timeout, what=what)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def live_server_with_admin(workdir: Path, password: str) -> Iterator[LiveServer]:
+    """A live dashboard server with the user `admin` (role admin), stopped on leaving."""
+    server = start_live_server(workdir)
+    try:
+        server.add_user("admin", "admin", password)
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
