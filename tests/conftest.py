@@ -180,6 +180,11 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> None:
             print(f"no screenshot: {exc}")
 
 
+def field(page: Any, name: str) -> str:
+    """The text of the first element a page marks with `data-field="<name>"`."""
+    return page.locator(f'[data-field="{name}"]').first.inner_text().strip()
+
+
 def login(page: Any, base_url: str, username: str, password: str) -> None:
     page.goto(base_url + "/login/")
     page.fill("#id_username", username)
