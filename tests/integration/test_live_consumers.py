@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -45,6 +45,20 @@ async def _open(path: str, headers: list[tuple[bytes, bytes]]) -> WebsocketCommu
 async def _open_as(user: Any, path: str) -> WebsocketCommunicator:
     """A websocket opened from a browser tab logged in as `user`."""
     return await _open(path, await _session_headers(user))
+
+
+@pytest.fixture
+def admin_socket_to_new_container(
+    admin_user: Any, make_container: Callable[..., Any]
+) -> Callable[[str], Awaitable[tuple[Any, WebsocketCommunicator]]]:
+    """Makes a new container and opens a websocket to one of its routes (`logs/?...`,
+    `exec/`) as the admin; answers both."""
+
+    async def open_socket(route: str) -> tuple[Any, WebsocketCommunicator]:
+        container = await asyncio.to_thread(make_container)
+        return container, await _open_as(admin_user, f"/ws/containers/{container.id}/{route}")
+
+    return open_socket
 
 
 async def _frames_until(
@@ -271,11 +285,8 @@ async def test_followed_log_shows_new_lines_and_ends_when_the_container_stops(
     assert await asyncio.to_thread(logs.wait_idle)
 
 
-async def test_closing_the_log_socket_ends_the_stream(
-    admin_user: Any, make_container: Callable[..., Any]
-) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open_as(admin_user, f"/ws/containers/{container.id}/logs/?follow=1")
+async def test_closing_the_log_socket_ends_the_stream(admin_socket_to_new_container: Any) -> None:
+    _, communicator = await admin_socket_to_new_container("logs/?follow=1")
     for _ in range(100):
         if logs.active_streams():
             break
@@ -285,11 +296,8 @@ async def test_closing_the_log_socket_ends_the_stream(
     assert await asyncio.to_thread(logs.wait_idle)
 
 
-async def test_bad_log_options_get_a_message(
-    admin_user: Any, make_container: Callable[..., Any]
-) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open_as(admin_user, f"/ws/containers/{container.id}/logs/?tail=lots")
+async def test_bad_log_options_get_a_message(admin_socket_to_new_container: Any) -> None:
+    _, communicator = await admin_socket_to_new_container("logs/?tail=lots")
     try:
         frame = json.loads(await communicator.receive_from(timeout=10))
         assert frame == {"type": "error", "message": "tail must be a number of lines or 'all'."}
@@ -311,12 +319,9 @@ async def _read_until(communicator: WebsocketCommunicator, needle: bytes) -> byt
 
 
 async def test_terminal_runs_a_command_and_closing_ends_the_exec(
-    admin_user: Any, make_container: Callable[..., Any], docker_client: Any
+    admin_socket_to_new_container: Any, docker_client: Any
 ) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open_as(
-        admin_user, f"/ws/containers/{container.id}/exec/?shell=sh&cols=100&rows=30"
-    )
+    container, communicator = await admin_socket_to_new_container("exec/?shell=sh&cols=100&rows=30")
     try:
         await communicator.send_to(
             text_data=json.dumps({"type": "resize", "cols": 120, "rows": 40})
@@ -339,10 +344,9 @@ async def test_terminal_runs_a_command_and_closing_ends_the_exec(
 
 
 async def test_closing_the_terminal_ends_a_program_that_ignores_hangup(
-    admin_user: Any, make_container: Callable[..., Any], docker_client: Any
+    admin_socket_to_new_container: Any, docker_client: Any
 ) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open_as(admin_user, f"/ws/containers/{container.id}/exec/")
+    container, communicator = await admin_socket_to_new_container("exec/")
     try:
         await communicator.send_to(bytes_data=b"trap '' HUP; echo rea''dy; sleep 600\n")
         await _read_until(communicator, b"ready")
