@@ -49,6 +49,20 @@ def api_client() -> Any:
     return APIClient()
 
 
+@pytest.fixture
+def admin_api(api_client: Any, admin_user: Any) -> Any:
+    """The API as the admin."""
+    api_client.force_authenticate(admin_user)
+    return api_client
+
+
+@pytest.fixture
+def student_api(api_client: Any, student: Any) -> Any:
+    """The API as the test module's own `student` fixture (each module names its student)."""
+    api_client.force_authenticate(student)
+    return api_client
+
+
 # ---------------------------------------------------------------- the real engine
 
 
@@ -118,10 +132,8 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.Re
 
 @pytest.fixture(scope="session")
 def live_server_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
-    server = rig.start_live_server(tmp_path_factory.mktemp("live"))
-    server.add_user("admin", "admin", ADMIN_PASSWORD)
-    yield server
-    server.stop()
+    with rig.live_server_with_admin(tmp_path_factory.mktemp("live"), ADMIN_PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +178,11 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> None:
             print(f"screenshot saved: {target}")
         except Exception as exc:  # noqa: BLE001 - the page may be gone
             print(f"no screenshot: {exc}")
+
+
+def field(page: Any, name: str) -> str:
+    """The text of the first element a page marks with `data-field="<name>"`."""
+    return page.locator(f'[data-field="{name}"]').first.inner_text().strip()
 
 
 def login(page: Any, base_url: str, username: str, password: str) -> None:

@@ -7,6 +7,7 @@ never touched and concurrent runs keep out of each other's way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -21,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,26 @@ def docker_cli(*args: str, check: bool = True, timeout: float = 60) -> str:
 
 def docker_inspect(ref: str) -> dict[str, Any]:
     return json.loads(docker_cli("inspect", ref))[0]
+
+
+def docker_run_labelled(name: str, image: str, *command: str, owner: str = "") -> str:
+    """`docker run -d` through the CLI (not the dashboard), with the run's test label and,
+    if given, an owner label; returns the CLI's output (the new container's id)."""
+    labels = ["--label", f"{TEST_LABEL}={RUN_ID}"]
+    if owner:
+        labels += ["--label", f"dockdash.owner={owner}"]
+    return docker_cli("run", "-d", "--name", name, *labels, image, *command)
+
+
+async def frames_within(communicator: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every JSON frame a websocket communicator receives within `seconds` (without
+    timing the consumer out)."""
+    loop = asyncio.get_running_loop()
+    end, frames = loop.time() + seconds, []
+    while loop.time() < end:
+        if not await communicator.receive_nothing(timeout=0.05):
+            frames.append(await communicator.receive_json_from())
+    return frames
 
 
 def build_busybox_image(client: Any, tag: str) -> str:
@@ -220,6 +241,32 @@ def start_live_server(
     server.log_path = workdir / "daphne.log"
     server.serve()
     return server
+
+
+@contextlib.contextmanager
+def quiet_server(
+    argv: list[str], ready: Callable[[], bool], *, timeout: float, what: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process with its output discarded, running once `ready()` answers true;
+    terminated on leaving (allowed `timeout` seconds both to come up and to go down)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready, timeout=timeout, what=what)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def live_server_with_admin(workdir: Path, password: str) -> Iterator[LiveServer]:
+    """A live dashboard server with the user `admin` (role admin), stopped on leaving."""
+    server = start_live_server(workdir)
+    try:
+        server.add_user("admin", "admin", password)
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

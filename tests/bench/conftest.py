@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import websockets
 
 from tests import rig
 from tests.rig import LABELS
@@ -51,10 +52,18 @@ def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
 
 @pytest.fixture(scope="session")
 def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
-    server = rig.start_live_server(tmp_path_factory.mktemp("bench-live"))
-    server.add_user("admin", "admin", BENCH_PASSWORD)
-    yield server
-    server.stop()
+    with rig.live_server_with_admin(tmp_path_factory.mktemp("bench-live"), BENCH_PASSWORD) as s:
+        yield s
+
+
+def ws_session(url: str, cookie: str, origin: str) -> Any:
+    """A websocket to the live server as the session in `cookie`, frames of any size."""
+    return websockets.connect(
+        url,
+        additional_headers={"Cookie": cookie},
+        origin=origin,  # type: ignore[arg-type]
+        max_size=None,
+    )
 
 
 def login_cookie(server: rig.LiveServer, username: str, password: str) -> str:

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from tests import rig
-from tests.bench.conftest import bench_count, ratio, ws_url
+from tests.bench.conftest import bench_count, ratio, ws_session, ws_url
 
 TICK = os.sysconf("SC_CLK_TCK")
 _HEAD = re.compile(r'\{"type":"stats","t":([0-9.]+),')
@@ -67,12 +66,7 @@ def _engine_window(seconds: float) -> float:
 
 async def _client(url: str, cookie: str, origin: str, stop: float, ages: list[float]) -> int:
     frames = 0
-    async with websockets.connect(
-        url,
-        additional_headers={"Cookie": cookie},
-        origin=origin,  # type: ignore[arg-type]
-        max_size=None,
-    ) as ws:
+    async with ws_session(url, cookie, origin) as ws:
         while time.time() < stop:
             try:
                 message = await asyncio.wait_for(ws.recv(), timeout=max(stop - time.time(), 0.01))

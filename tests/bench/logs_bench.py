@@ -14,21 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import websockets
 
 from tests import rig
-from tests.bench.conftest import bench_count, ratio, ws_url
+from tests.bench.conftest import bench_count, ratio, ws_session, ws_url
 from tests.rig import wait_for
 
 
 async def _read_all(url: str, cookie: str, origin: str) -> tuple[int, str, str]:
     count, last = 0, ""
-    async with websockets.connect(
-        url,
-        additional_headers={"Cookie": cookie},
-        origin=origin,  # type: ignore[arg-type]
-        max_size=None,
-    ) as ws:
+    async with ws_session(url, cookie, origin) as ws:
         async for message in ws:
             frame = json.loads(message)
             if frame["type"] == "logs":

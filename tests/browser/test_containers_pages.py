@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect, free_port, wait_for
+from tests.rig import (
+    LABELS,
+    RUN_ID,
+    docker_cli,
+    docker_inspect,
+    docker_run_labelled,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -85,17 +93,7 @@ def test_container_started_from_the_cli_appears_without_a_reload(
     page.evaluate("window.__noReload = true")
     row = page.locator(f'tr[data-name="{name}"]')
     assert row.count() == 0
-    docker_cli(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--label",
-        f"dockdash.test={RUN_ID}",
-        test_image,
-        "sleep",
-        "600",
-    )
+    docker_run_labelled(name, test_image, "sleep", "600")
     row.wait_for(timeout=3000)
     wait_for(lambda: row.locator(".badge").inner_text() == "running", timeout=3, what="running")
     docker_cli("kill", name)

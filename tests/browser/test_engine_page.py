@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import ADMIN_PASSWORD, login
+from tests.conftest import ADMIN_PASSWORD, field, login
 from tests.rig import docker_cli
 
 pytestmark = pytest.mark.browser
-
-
-def field(page: Any, name: str) -> str:
-    return page.locator(f'[data-field="{name}"]').first.inner_text().strip()
 
 
 def test_login_then_engine_page_shows_the_cli_values(

@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 
 from tests import rig
+from tests.conftest import field
 from tests.rig import docker_cli, docker_inspect
 
 pytestmark = pytest.mark.browser
-
-
-def field(page: Any, name: str) -> str:
-    return page.locator(f'[data-field="{name}"]').first.inner_text().strip()
 
 
 def test_under_the_hood_tab_renders_for_a_running_container(

@@ -50,13 +50,18 @@ def test_stats_graphs_draw_and_move(
     assert page.locator("[data-range='1m']").get_attribute("aria-pressed") == "true"
 
 
+def open_live_tab(page: Any, server: Any, container_id: str, tab: str) -> Any:
+    """Open a container's logs or terminal tab and wait until its socket says it is live."""
+    page.goto(f"{server.url}/containers/{container_id}/{tab}/")
+    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
+    return page
+
+
 def test_logs_show_lines_written_after_the_page_opened(
     admin_page: Any, live_server_proc: Any, make_container: Callable[..., Any]
 ) -> None:
     container = make_container()
-    page = admin_page
-    page.goto(f"{live_server_proc.url}/containers/{container.id}/logs/")
-    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
+    page = open_live_tab(admin_page, live_server_proc, container.id, "logs")
     marker = "written-after-open-<b>bold</b>"
     docker_cli("exec", container.id, "sh", "-c", f"echo '{marker}' > /proc/1/fd/1")
     docker_cli("exec", container.id, "sh", "-c", "echo on-stderr > /proc/1/fd/2")
@@ -75,9 +80,7 @@ def test_terminal_runs_echo_and_shows_the_answer(
     admin_page: Any, live_server_proc: Any, make_container: Callable[..., Any]
 ) -> None:
     container = make_container()
-    page = admin_page
-    page.goto(f"{live_server_proc.url}/containers/{container.id}/terminal/")
-    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
+    page = open_live_tab(admin_page, live_server_proc, container.id, "terminal")
     page.locator(".xterm").click()
     page.keyboard.type("echo answer-$((6*7))\n")
     page.wait_for_function(

@@ -39,30 +39,30 @@ def test_live_pages_show_reconnecting_and_resume_after_the_server_restarts(
     login(page, own_server.url, "admin", ADMIN_PASSWORD)
     page.goto(own_server.url + "/live/")
     page.locator(f'tr[data-id="{busy.id}"]').wait_for()
-    page.wait_for_function("document.querySelector('[data-status]').dataset.state === 'live'")
+    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state === 'live'")
     events = page.context.new_page()
     events.goto(own_server.url + f"/containers/?q={RUN_ID}")
-    events.wait_for_function("document.body.dataset.eventsLive === '1'")
+    events.wait_for_function("() => document.body.dataset.eventsLive === '1'")
 
     own_server.stop()
-    page.wait_for_function("document.querySelector('[data-status]').dataset.state !== 'live'")
+    page.wait_for_function("() => document.querySelector('[data-status]').dataset.state !== 'live'")
     rig.wait_for(
         lambda: "reconnecting" in page.locator("[data-status]").inner_text().lower(),
         timeout=10,
         what="the overview saying it reconnects",
     )
-    events.wait_for_function("document.body.dataset.eventsLive === undefined")
+    events.wait_for_function("() => document.body.dataset.eventsLive === undefined")
     assert _state(events, ".live-status") in ("down", "connecting")
 
     own_server.serve()
     page.wait_for_function(
-        "document.querySelector('[data-status]').dataset.state === 'live'", timeout=30_000
+        "() => document.querySelector('[data-status]').dataset.state === 'live'", timeout=30_000
     )
     ticks = int(page.locator("#stats-overview").get_attribute("data-ticks"))
     page.wait_for_function(
-        f"Number(document.getElementById('stats-overview').dataset.ticks) > {ticks}"
+        f"() => Number(document.getElementById('stats-overview').dataset.ticks) > {ticks}"
     )
-    events.wait_for_function("document.body.dataset.eventsLive === '1'", timeout=30_000)
+    events.wait_for_function("() => document.body.dataset.eventsLive === '1'", timeout=30_000)
     name = f"dd-after-restart-{RUN_ID}"
     docker_cli("create", "--name", name, "--label", f"dockdash.test={RUN_ID}", test_image)
     try:

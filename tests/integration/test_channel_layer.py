@@ -18,23 +18,8 @@ def redis_url(tmp_path: os.PathLike[str]) -> Iterator[str]:
     if not shutil.which("redis-server"):
         rig.missing("redis-server is not installed (apt-get install redis-server)")
     port = rig.free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(tmp_path)]
 
     def answering() -> bool:
         return (
@@ -44,12 +29,8 @@ def redis_url(tmp_path: os.PathLike[str]) -> Iterator[str]:
             == "PONG"
         )
 
-    try:
-        rig.wait_for(answering, timeout=10, what="redis-server")
+    with rig.quiet_server(argv, answering, timeout=10, what="redis-server"):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_redis_url_selects_channels_redis(redis_url: str) -> None:

@@ -11,23 +11,19 @@ from channels.testing import WebsocketCommunicator
 
 from containers_app.events import EventsConsumer, watcher
 from dashboard.models import AuditEntry
-from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect
+from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect, docker_run_labelled, frames_within
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(api_client: Any, admin_user: Any) -> Any:
-    api_client.force_authenticate(admin_user)
-    return api_client
-
-
-def test_list_running_then_all_with_the_contract_fields(api: Any, make_container: Any) -> None:
+def test_list_running_then_all_with_the_contract_fields(
+    admin_api: Any, make_container: Any
+) -> None:
     up = make_container(name=f"dd-up-{RUN_ID}")
     down = make_container(start=False, name=f"dd-down-{RUN_ID}")
-    running = {r["name"]: r for r in api.get(f"/api/v1/containers/?q={RUN_ID}").json()}
+    running = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?q={RUN_ID}").json()}
     assert up.name in running and down.name not in running
-    every = {r["name"]: r for r in api.get(f"/api/v1/containers/?all=1&q={RUN_ID}").json()}
+    every = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?all=1&q={RUN_ID}").json()}
     assert set(every[down.name]) == {
         "id",
         "name",
@@ -43,21 +39,24 @@ def test_list_running_then_all_with_the_contract_fields(api: Any, make_container
     assert every[up.name]["labels"] == LABELS
 
 
-def test_actions_details_and_delete(api: Any, make_container: Any) -> None:
+def test_actions_details_and_delete(admin_api: Any, make_container: Any) -> None:
     c = make_container(stop_signal="SIGKILL")
     assert (
-        api.post(f"/api/v1/containers/{c.name}/stop/").json()["command"] == f"docker stop {c.name}"
+        admin_api.post(f"/api/v1/containers/{c.name}/stop/").json()["command"]
+        == f"docker stop {c.name}"
     )
     assert docker_inspect(c.id)["State"]["Status"] == "exited"
-    detail = api.get(f"/api/v1/containers/{c.id[:12]}/").json()
+    detail = admin_api.get(f"/api/v1/containers/{c.id[:12]}/").json()
     assert detail["inspect"]["Id"] == c.id and detail["state"] == "exited"
-    assert api.post(f"/api/v1/containers/{c.id}/explode/").status_code == 404
-    assert api.get(f"/api/v1/containers/{c.id}/start/").status_code == 405
-    renamed = api.post(f"/api/v1/containers/{c.id}/rename/", {"name": "bad name"}, format="json")
+    assert admin_api.post(f"/api/v1/containers/{c.id}/explode/").status_code == 404
+    assert admin_api.get(f"/api/v1/containers/{c.id}/start/").status_code == 405
+    renamed = admin_api.post(
+        f"/api/v1/containers/{c.id}/rename/", {"name": "bad name"}, format="json"
+    )
     assert renamed.status_code == 400 and renamed.json()["field"] == "name"
-    assert api.delete(f"/api/v1/containers/{c.id}/?force=1").status_code == 200
+    assert admin_api.delete(f"/api/v1/containers/{c.id}/?force=1").status_code == 200
     assert docker_cli("ps", "-aq", "--filter", f"id={c.id}") == ""
-    gone = api.post(f"/api/v1/containers/{c.id}/start/")
+    gone = admin_api.post(f"/api/v1/containers/{c.id}/start/")
     assert gone.status_code == 404 and "No such container" in gone.json()["error"]
     assert AuditEntry.objects.filter(target_id=c.id, action="container.remove").exists()
 
@@ -120,16 +119,6 @@ async def receive_until(
                 return event
 
 
-async def drain(communicator: WebsocketCommunicator, seconds: float) -> list[dict[str, Any]]:
-    """Every event that arrives within `seconds` (without timing the consumer out)."""
-    loop = asyncio.get_running_loop()
-    end, events = loop.time() + seconds, []
-    while loop.time() < end:
-        if not await communicator.receive_nothing(timeout=0.05):
-            events += (await communicator.receive_json_from())["events"]
-    return events
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_events_reach_the_owner_but_not_other_students(
     make_user: Any, docker_client: Any, test_image: str
@@ -142,24 +131,14 @@ async def test_events_reach_the_owner_but_not_other_students(
     try:
         name = f"dd-ev-{RUN_ID}"
         await asyncio.to_thread(
-            docker_cli,
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            f"dockdash.test={RUN_ID}",
-            "--label",
-            "dockdash.owner=evowner",
-            test_image,
-            "sleep",
-            "60",
+            docker_run_labelled, name, test_image, "sleep", "60", owner="evowner"
         )
         event = await receive_until(mine, lambda e: e["name"] == name and e["action"] == "start")
         assert event["kind"] == "container" and event["owner"] == "evowner"
         # Other runs share this engine (their image events are visible to all): only
         # this container's events must stay away from the other student.
-        assert name not in [e["name"] for e in await drain(theirs, 0.7)]
+        late = [e["name"] for f in await frames_within(theirs, 0.7) for e in f["events"]]
+        assert name not in late
     finally:
         await mine.disconnect()
         await theirs.disconnect()

@@ -27,13 +27,6 @@ def student(make_user: Callable[..., Any]) -> Any:
     return make_user(STUDENT, "student")
 
 
-@pytest.fixture
-def api(student: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(student)
-    return client
-
-
 def owned(kind: str = "container", *, running: bool = False) -> list[str]:
     label = f"label=dockdash.owner={STUDENT}"
     if kind == "container":
@@ -53,7 +46,7 @@ def cleanup() -> Iterator[None]:
         docker_cli("network", "rm", *ids, check=False)
 
 
-def create_stopped(api: APIClient, test_image: str, n: int) -> list[str]:
+def create_stopped(student_api: APIClient, test_image: str, n: int) -> list[str]:
     ids = []
     for i in range(n):
         body = {
@@ -63,7 +56,7 @@ def create_stopped(api: APIClient, test_image: str, n: int) -> list[str]:
             "labels": LABELS,
             "start": False,
         }
-        response = api.post("/api/v1/containers/", body, format="json")
+        response = student_api.post("/api/v1/containers/", body, format="json")
         assert response.status_code == 201, response.content
         ids.append(response.json()["id"])
     return ids
@@ -73,14 +66,14 @@ def create_stopped(api: APIClient, test_image: str, n: int) -> list[str]:
 
 
 def test_starting_stopped_containers_through_the_api_holds_the_running_quota(
-    api: APIClient, student: Any, test_image: str
+    student_api: APIClient, student: Any, test_image: str
 ) -> None:
     # Role defaults: 3 running, 768 MiB and 1.5 CPUs of running containers.
-    ids = create_stopped(api, test_image, 5)
-    answers = [api.post(f"/api/v1/containers/{cid}/start/").status_code for cid in ids]
+    ids = create_stopped(student_api, test_image, 5)
+    answers = [student_api.post(f"/api/v1/containers/{cid}/start/").status_code for cid in ids]
     assert answers == [200, 200, 200, 403, 403]
     assert len(owned(running=True)) == 3
-    refused = api.post(f"/api/v1/containers/{ids[3]}/start/").json()
+    refused = student_api.post(f"/api/v1/containers/{ids[3]}/start/").json()
     assert refused["error"] == "You use 3 of 3 running containers; stop one first."
     assert refused["field"] == "start"
     assert AuditEntry.objects.filter(
@@ -89,9 +82,9 @@ def test_starting_stopped_containers_through_the_api_holds_the_running_quota(
 
 
 def test_the_page_route_and_bulk_start_hold_the_quota_too(
-    client: Any, api: APIClient, student: Any, test_image: str
+    client: Any, student_api: APIClient, student: Any, test_image: str
 ) -> None:
-    ids = create_stopped(api, test_image, 5)
+    ids = create_stopped(student_api, test_image, 5)
     client.force_login(student)
     for cid in ids[:3]:
         client.post(f"/containers/{cid}/action/start/")
@@ -106,35 +99,35 @@ def test_the_page_route_and_bulk_start_hold_the_quota_too(
 
 
 def test_restart_and_unpause_are_judged_as_starts(
-    api: APIClient, student: Any, test_image: str
+    student_api: APIClient, student: Any, test_image: str
 ) -> None:
-    ids = create_stopped(api, test_image, 4)
+    ids = create_stopped(student_api, test_image, 4)
     for cid in ids[:3]:
-        assert api.post(f"/api/v1/containers/{cid}/start/").status_code == 200
+        assert student_api.post(f"/api/v1/containers/{cid}/start/").status_code == 200
     # A restart of a stopped container starts it: over the quota, refused.
-    assert api.post(f"/api/v1/containers/{ids[3]}/restart/").status_code == 403
+    assert student_api.post(f"/api/v1/containers/{ids[3]}/restart/").status_code == 403
     assert len(owned(running=True)) == 3
     # Pausing and unpausing a container that fits still works.
-    assert api.post(f"/api/v1/containers/{ids[0]}/pause/").status_code == 200
-    assert api.post(f"/api/v1/containers/{ids[0]}/unpause/").status_code == 200
+    assert student_api.post(f"/api/v1/containers/{ids[0]}/pause/").status_code == 200
+    assert student_api.post(f"/api/v1/containers/{ids[0]}/unpause/").status_code == 200
     # The quota shrinks under a paused container: unpausing it is refused.
     Quota.objects.update_or_create(user=student, defaults={"max_running": 2})
-    assert api.post(f"/api/v1/containers/{ids[0]}/pause/").status_code == 200
-    answer = api.post(f"/api/v1/containers/{ids[0]}/unpause/")
+    assert student_api.post(f"/api/v1/containers/{ids[0]}/pause/").status_code == 200
+    answer = student_api.post(f"/api/v1/containers/{ids[0]}/unpause/")
     assert answer.status_code == 403, answer.content
     assert docker_cli("inspect", "-f", "{{.State.Status}}", ids[0]).strip() == "paused"
 
 
 def test_a_start_over_the_memory_total_is_refused_with_the_numbers(
-    api: APIClient, student: Any, test_image: str
+    student_api: APIClient, student: Any, test_image: str
 ) -> None:
     Quota.objects.update_or_create(
         user=student, defaults={"max_running": 10, "memory_total": 512 * MIB}
     )
-    ids = create_stopped(api, test_image, 3)  # 256 MiB each, by the role's default
-    answers = [api.post(f"/api/v1/containers/{cid}/start/").status_code for cid in ids]
+    ids = create_stopped(student_api, test_image, 3)  # 256 MiB each, by the role's default
+    answers = [student_api.post(f"/api/v1/containers/{cid}/start/").status_code for cid in ids]
     assert answers == [200, 200, 403]
-    error = api.post(f"/api/v1/containers/{ids[2]}/start/").json()["error"]
+    error = student_api.post(f"/api/v1/containers/{ids[2]}/start/").json()["error"]
     assert "use 512 MiB of 512 MiB memory" in error
 
 
@@ -150,7 +143,7 @@ def allow_list(settings: Any, tmp_path: Path) -> Path:
 
 
 def test_a_writable_bind_of_an_allowed_folder_is_refused(
-    api: APIClient, test_image: str, allow_list: Path
+    student_api: APIClient, test_image: str, allow_list: Path
 ) -> None:
     body = {
         "image": test_image,
@@ -158,7 +151,7 @@ def test_a_writable_bind_of_an_allowed_folder_is_refused(
         "labels": LABELS,
         "volumes": [{"source": str(allow_list / STUDENT), "target": "/w"}],
     }
-    response = api.post("/api/v1/containers/", body, format="json")
+    response = student_api.post("/api/v1/containers/", body, format="json")
     assert response.status_code == 403
     assert response.json()["field"] == "volumes"
     assert "read-only" in response.json()["error"]
@@ -166,7 +159,7 @@ def test_a_writable_bind_of_an_allowed_folder_is_refused(
 
 
 def test_the_symlink_swap_cannot_reach_the_hosts_root(
-    api: APIClient, test_image: str, allow_list: Path
+    student_api: APIClient, test_image: str, allow_list: Path
 ) -> None:
     folder = allow_list / STUDENT
 
@@ -179,7 +172,7 @@ def test_the_symlink_swap_cannot_reach_the_hosts_root(
             "start": start,
             "volumes": [{"source": str(source), "target": "/w", "read_only": True}],
         }
-        response = api.post("/api/v1/containers/", body, format="json")
+        response = student_api.post("/api/v1/containers/", body, format="json")
         assert response.status_code == 201, response.content
         return str(response.json()["id"])
 
@@ -191,13 +184,13 @@ def test_the_symlink_swap_cannot_reach_the_hosts_root(
     )
     assert "Read-only file system" in swap
     assert (folder / "evil").is_dir() and not (folder / "evil").is_symlink()
-    assert api.post(f"/api/v1/containers/{b}/start/").status_code == 200
+    assert student_api.post(f"/api/v1/containers/{b}/start/").status_code == 200
     # B sees the empty folder it was made with, not the host's /.
     assert docker_cli("exec", b, "ls", "-a", "/w").split() == [".", ".."]
 
 
 def test_a_volume_that_binds_a_host_folder_is_refused(
-    api: APIClient, test_image: str, allow_list: Path, docker_client: Any
+    student_api: APIClient, test_image: str, allow_list: Path, docker_client: Any
 ) -> None:
     # Made by an admin (or an earlier version): a student may not mount it.
     volume = docker_client.volumes.create(
@@ -212,7 +205,7 @@ def test_a_volume_that_binds_a_host_folder_is_refused(
             "labels": LABELS,
             "volumes": [{"source": volume.name, "target": "/w"}],
         }
-        response = api.post("/api/v1/containers/", body, format="json")
+        response = student_api.post("/api/v1/containers/", body, format="json")
         assert response.status_code == 403
         assert "binds a host folder" in response.json()["error"]
         assert owned() == []
@@ -223,28 +216,29 @@ def test_a_volume_that_binds_a_host_folder_is_refused(
 # ---------------------------------------------------------------- hole 8: volumes and networks
 
 
-def test_volumes_and_networks_count_against_quotas(api: APIClient, student: Any) -> None:
+def statuses_of_creating(api: APIClient, kind: str, names: list[str]) -> list[int]:
+    body = {"labels": LABELS}
+    return [
+        api.post(f"/api/v1/{kind}/", {**body, "name": n}, format="json").status_code for n in names
+    ]
+
+
+def test_volumes_and_networks_count_against_quotas(student_api: APIClient, student: Any) -> None:
     Quota.objects.update_or_create(user=student, defaults={"max_volumes": 2, "max_networks": 1})
     names = [f"gate{RUN_ID}-v{i}" for i in range(3)]
-    answers = [
-        api.post("/api/v1/volumes/", {"name": n, "labels": LABELS}, format="json").status_code
-        for n in names
-    ]
+    answers = statuses_of_creating(student_api, "volumes", names)
     assert answers == [201, 201, 403]
     assert len(owned("volume")) == 2
-    refused = api.post("/api/v1/volumes/", {"name": names[2]}, format="json").json()
+    refused = student_api.post("/api/v1/volumes/", {"name": names[2]}, format="json").json()
     assert refused == {"error": "You have 2 of 2 volumes; remove one first.", "field": "volumes"}
     nets = [f"gate{RUN_ID}-n{i}" for i in range(2)]
-    answers = [
-        api.post("/api/v1/networks/", {"name": n, "labels": LABELS}, format="json").status_code
-        for n in nets
-    ]
+    answers = statuses_of_creating(student_api, "networks", nets)
     assert answers == [201, 403]
     assert len(owned("network")) == 1
 
 
 def test_a_container_whose_new_volume_passes_the_volume_quota_is_refused(
-    api: APIClient, student: Any, test_image: str
+    student_api: APIClient, student: Any, test_image: str
 ) -> None:
     Quota.objects.update_or_create(user=student, defaults={"max_volumes": 0})
     body = {
@@ -253,7 +247,7 @@ def test_a_container_whose_new_volume_passes_the_volume_quota_is_refused(
         "labels": LABELS,
         "volumes": [{"source": f"gate{RUN_ID}-data", "target": "/data"}],
     }
-    response = api.post("/api/v1/containers/", body, format="json")
+    response = student_api.post("/api/v1/containers/", body, format="json")
     assert response.status_code == 403
     assert "0 of 0 volumes" in response.json()["error"]
     assert owned() == [] and owned("volume") == []
@@ -262,20 +256,20 @@ def test_a_container_whose_new_volume_passes_the_volume_quota_is_refused(
 # ---------------------------------------------------------------- hole 10: the smaller ones
 
 
-def test_a_refused_create_leaves_no_volume_behind(api: APIClient) -> None:
+def test_a_refused_create_leaves_no_volume_behind(student_api: APIClient) -> None:
     body = {
         "image": f"dockdash-missing-{RUN_ID}:latest",
         "labels": LABELS,
         "volumes": [{"source": f"gate{RUN_ID}-left", "target": "/data"}],
     }
-    response = api.post("/api/v1/containers/", body, format="json")
+    response = student_api.post("/api/v1/containers/", body, format="json")
     assert response.status_code == 404, response.content
     assert owned() == []
     assert docker_cli("volume", "ls", "-q", "--filter", f"name=gate{RUN_ID}-left") == ""
 
 
 def test_another_users_container_answers_as_a_missing_one(
-    api: APIClient, make_container: Callable[..., Any]
+    student_api: APIClient, make_container: Callable[..., Any]
 ) -> None:
     theirs = make_container(labels={"dockdash.owner": f"other{RUN_ID}"})
     for ref in (theirs.id, theirs.name, f"nothing-{RUN_ID}"):
@@ -284,7 +278,7 @@ def test_another_users_container_answers_as_a_missing_one(
             ("post", f"/api/v1/containers/{ref}/start/"),
             ("delete", f"/api/v1/containers/{ref}/"),
         ):
-            response = getattr(api, method)(path)
+            response = getattr(student_api, method)(path)
             assert response.status_code == 404
             assert response.json() == {"error": f"No such container: {ref}"}
     theirs.reload()

@@ -20,12 +20,6 @@ def messages_of(response: Any) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-@pytest.fixture
-def api(api_client: Any, admin_user: Any) -> Any:
-    api_client.force_authenticate(admin_user)
-    return api_client
-
-
 # ---------------------------------------------------------------- images
 
 
@@ -42,12 +36,14 @@ def test_image_list_shows_tags_size_and_users(
     assert c.name in row["used_by"]
 
 
-def test_tag_history_and_remove_an_image(api: Any, test_image: str) -> None:
+def test_tag_history_and_remove_an_image(admin_api: Any, test_image: str) -> None:
     repo = f"dd-tagged-{RUN_ID}"
-    response = api.post(f"/api/v1/images/{test_image}/tag/", {"repository": repo, "tag": "v1"})
+    response = admin_api.post(
+        f"/api/v1/images/{test_image}/tag/", {"repository": repo, "tag": "v1"}
+    )
     assert response.status_code == 200, response.json()
     assert docker_inspect(f"{repo}:v1")["Id"] == docker_inspect(test_image)["Id"]
-    history = api.get(f"/api/v1/images/{repo}:v1/").json()["history"]
+    history = admin_api.get(f"/api/v1/images/{repo}:v1/").json()["history"]
     cli = [
         json.loads(line)
         for line in docker_cli(
@@ -55,9 +51,11 @@ def test_tag_history_and_remove_an_image(api: Any, test_image: str) -> None:
         ).splitlines()
     ]
     assert [h["created_by"] for h in history] == [h["CreatedBy"] for h in cli]
-    bad = api.post(f"/api/v1/images/{test_image}/tag/", {"repository": "Bad Repo", "tag": "v1"})
+    bad = admin_api.post(
+        f"/api/v1/images/{test_image}/tag/", {"repository": "Bad Repo", "tag": "v1"}
+    )
     assert bad.status_code == 400 and bad.json()["field"] == "repository"
-    removed = api.delete(f"/api/v1/images/{repo}:v1/")
+    removed = admin_api.delete(f"/api/v1/images/{repo}:v1/")
     assert removed.status_code == 200
     assert {"Untagged": f"{repo}:v1"} in removed.json()["deleted"]
     assert docker_cli("images", "-q", f"{repo}:v1") == ""
@@ -74,7 +72,9 @@ def test_image_in_use_is_not_removed_without_force(
     assert docker_cli("images", "-q", test_image) != ""
 
 
-def test_prune_dangling_images_with_a_label(api: Any, docker_client: Any, test_image: str) -> None:
+def test_prune_dangling_images_with_a_label(
+    admin_api: Any, docker_client: Any, test_image: str
+) -> None:
     tag = f"dd-dangling-{RUN_ID}:x"
 
     def build(generation: str) -> str:
@@ -88,9 +88,9 @@ def test_prune_dangling_images_with_a_label(api: Any, docker_client: Any, test_i
     first = build("1")
     build("2")
     assert docker_inspect(first)["RepoTags"] == []
-    dangling = api.get("/api/v1/images/?dangling=1").json()
+    dangling = admin_api.get("/api/v1/images/?dangling=1").json()
     assert first in [r["id"] for r in dangling]
-    response = api.post(f"/api/v1/images/prune/?label=dockdash.test={RUN_ID}")
+    response = admin_api.post(f"/api/v1/images/prune/?label=dockdash.test={RUN_ID}")
     assert response.status_code == 200
     assert first in response.json()["deleted"]
     assert docker_cli("image", "inspect", first, check=False).strip() in ("", "[]")
@@ -146,17 +146,19 @@ def test_create_connect_disconnect_and_remove_a_network(
 
 
 @pytest.mark.parametrize("name", ["bridge", "host", "none"])
-def test_predefined_networks_cannot_be_removed_and_say_why(api: Any, name: str) -> None:
-    response = api.delete(f"/api/v1/networks/{name}/")
+def test_predefined_networks_cannot_be_removed_and_say_why(admin_api: Any, name: str) -> None:
+    response = admin_api.delete(f"/api/v1/networks/{name}/")
     assert response.status_code == 409
     assert "predefined" in response.json()["error"]
     assert docker_cli("network", "ls", "-q", "--filter", f"name=^{name}$") != ""
 
 
-def test_bad_network_input_is_named(api: Any) -> None:
-    response = api.post("/api/v1/networks/", {"name": f"dd-n-{RUN_ID}", "subnet": "10.0.0.1/33"})
+def test_bad_network_input_is_named(admin_api: Any) -> None:
+    response = admin_api.post(
+        "/api/v1/networks/", {"name": f"dd-n-{RUN_ID}", "subnet": "10.0.0.1/33"}
+    )
     assert response.status_code == 400 and response.json()["field"] == "subnet"
-    response = api.post(
+    response = admin_api.post(
         "/api/v1/networks/",
         {"name": f"dd-n-{RUN_ID}", "subnet": "10.9.0.0/24", "gateway": "10.8.0.1"},
     )
@@ -164,10 +166,10 @@ def test_bad_network_input_is_named(api: Any) -> None:
     assert docker_cli("network", "ls", "-q", "--filter", f"name=dd-n-{RUN_ID}") == ""
 
 
-def test_prune_networks_by_label(api: Any, docker_client: Any) -> None:
+def test_prune_networks_by_label(admin_api: Any, docker_client: Any) -> None:
     name = f"dd-prune-{RUN_ID}"
     docker_client.networks.create(name, labels=LABELS)
-    response = api.post(f"/api/v1/networks/prune/?label=dockdash.test={RUN_ID}")
+    response = admin_api.post(f"/api/v1/networks/prune/?label=dockdash.test={RUN_ID}")
     assert name in response.json()["deleted"]
     assert docker_cli("network", "ls", "-q", "--filter", f"name=^{name}$") == ""
 
@@ -176,7 +178,7 @@ def test_prune_networks_by_label(api: Any, docker_client: Any) -> None:
 
 
 def test_volume_create_list_size_inspect_and_remove(
-    admin_client: Any, api: Any, make_container: Any
+    admin_client: Any, admin_api: Any, make_container: Any
 ) -> None:
     name = f"dd-vol-{RUN_ID}-{free_port()}"
     response = admin_client.post("/volumes/", {"name": name, "labels": LABEL_LINE})
@@ -190,21 +192,21 @@ def test_volume_create_list_size_inspect_and_remove(
     from tests.rig import wait_for
 
     wait_for(lambda: docker_cli("exec", c.id, "ls", "/v/blob", check=False), what="blob written")
-    row = next(v for v in api.get("/api/v1/volumes/").json() if v["name"] == name)
+    row = next(v for v in admin_api.get("/api/v1/volumes/").json() if v["name"] == name)
     assert row["used_by"] == [c.name]
     assert row["size"] >= 300000
-    refused = api.delete(f"/api/v1/volumes/{name}/")
+    refused = admin_api.delete(f"/api/v1/volumes/{name}/")
     assert refused.status_code == 409 and "in use by " + c.name in refused.json()["error"]
     assert name in docker_cli("volume", "ls", "-q").split()
     docker_cli("rm", "-f", c.id)
-    assert api.delete(f"/api/v1/volumes/{name}/").status_code == 204
+    assert admin_api.delete(f"/api/v1/volumes/{name}/").status_code == 204
     assert name not in docker_cli("volume", "ls", "-q").split()
 
 
-def test_prune_volumes_by_label(api: Any, docker_client: Any) -> None:
+def test_prune_volumes_by_label(admin_api: Any, docker_client: Any) -> None:
     name = f"dd-vprune-{RUN_ID}"
     docker_client.volumes.create(name, labels=LABELS)
-    response = api.post(f"/api/v1/volumes/prune/?label=dockdash.test={RUN_ID}")
+    response = admin_api.post(f"/api/v1/volumes/prune/?label=dockdash.test={RUN_ID}")
     assert name in response.json()["deleted"]
 
 

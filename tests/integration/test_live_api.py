@@ -23,31 +23,22 @@ def talker(make_container: Callable[..., Any], docker_client: Any) -> Any:
     return container
 
 
-def test_api_logs_answer_the_tail_as_text(
-    api_client: Any, admin_user: Any, talker: Any, docker_client: Any
-) -> None:
-    api_client.force_authenticate(admin_user)
-    response = api_client.get(f"/api/v1/containers/{talker.name}/logs/?tail=3")
+def test_api_logs_answer_the_tail_as_text(admin_api: Any, talker: Any, docker_client: Any) -> None:
+    response = admin_api.get(f"/api/v1/containers/{talker.name}/logs/?tail=3")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     assert response.content == docker_client.api.logs(talker.id, tail=3)
     assert len(response.content.splitlines()) == 3
 
 
-def test_api_logs_refuse_a_bad_tail_with_a_message(
-    api_client: Any, admin_user: Any, talker: Any
-) -> None:
-    api_client.force_authenticate(admin_user)
-    response = api_client.get(f"/api/v1/containers/{talker.id}/logs/?tail=-4")
+def test_api_logs_refuse_a_bad_tail_with_a_message(admin_api: Any, talker: Any) -> None:
+    response = admin_api.get(f"/api/v1/containers/{talker.id}/logs/?tail=-4")
     assert response.status_code == 400
     assert response.json() == {"error": "tail must be a number of lines or 'all'.", "field": "tail"}
 
 
-def test_api_stats_answer_a_sample_without_a_running_sampler(
-    api_client: Any, admin_user: Any, talker: Any
-) -> None:
-    api_client.force_authenticate(admin_user)
-    response = api_client.get(f"/api/v1/containers/{talker.id}/stats/")
+def test_api_stats_answer_a_sample_without_a_running_sampler(admin_api: Any, talker: Any) -> None:
+    response = admin_api.get(f"/api/v1/containers/{talker.id}/stats/")
     assert response.status_code == 200
     body = response.json()
     assert body["id"] == talker.id and body["running"] is True

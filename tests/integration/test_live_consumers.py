@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -40,6 +40,25 @@ async def _open(path: str, headers: list[tuple[bytes, bytes]]) -> WebsocketCommu
     connected, _ = await communicator.connect(timeout=10)
     assert connected, path
     return communicator
+
+
+async def _open_as(user: Any, path: str) -> WebsocketCommunicator:
+    """A websocket opened from a browser tab logged in as `user`."""
+    return await _open(path, await _session_headers(user))
+
+
+@pytest.fixture
+def admin_socket_to_new_container(
+    admin_user: Any, make_container: Callable[..., Any]
+) -> Callable[[str], Awaitable[tuple[Any, WebsocketCommunicator]]]:
+    """Makes a new container and opens a websocket to one of its routes (`logs/?...`,
+    `exec/`) as the admin; answers both."""
+
+    async def open_socket(route: str) -> tuple[Any, WebsocketCommunicator]:
+        container = await asyncio.to_thread(make_container)
+        return container, await _open_as(admin_user, f"/ws/containers/{container.id}/{route}")
+
+    return open_socket
 
 
 async def _frames_until(
@@ -91,7 +110,7 @@ async def test_overview_frames_carry_every_running_container_and_the_host(
     admin_user: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
 ) -> None:
     container = await asyncio.to_thread(make_container, mem_limit="64m")
-    communicator = await _open("/ws/stats/", await _session_headers(admin_user))
+    communicator = await _open_as(admin_user, "/ws/stats/")
     try:
         history = json.loads(await communicator.receive_from(timeout=10))
         assert history["type"] == "history"
@@ -112,7 +131,7 @@ async def test_overview_frames_carry_every_running_container_and_the_host(
 async def test_container_started_while_watching_appears_within_a_few_ticks(
     admin_user: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
 ) -> None:
-    communicator = await _open("/ws/stats/", await _session_headers(admin_user))
+    communicator = await _open_as(admin_user, "/ws/stats/")
     try:
         await _frames_until(communicator, lambda f: f["type"] == "stats")
         # Far from the periodic re-list: only the Docker event can bring it in this soon.
@@ -142,7 +161,7 @@ async def test_student_sees_only_own_containers_in_frames(
 ) -> None:
     own = await asyncio.to_thread(make_container, labels={OWNER_LABEL: "student1"})
     other = await asyncio.to_thread(make_container, labels={OWNER_LABEL: "student2"})
-    communicator = await _open("/ws/stats/", await _session_headers(student))
+    communicator = await _open_as(student, "/ws/stats/")
     try:
         frame = await _frames_until(
             communicator,
@@ -194,7 +213,7 @@ async def test_student_cannot_watch_another_students_container(
 async def test_sampler_stops_after_the_last_viewer_leaves(
     admin_user: Any, fast_sampler: stats.StatsSampler
 ) -> None:
-    communicator = await _open("/ws/stats/", await _session_headers(admin_user))
+    communicator = await _open_as(admin_user, "/ws/stats/")
     await _frames_until(communicator, lambda f: f["type"] == "stats")
     assert fast_sampler.running
     await communicator.disconnect()
@@ -253,9 +272,8 @@ async def test_followed_log_shows_new_lines_and_ends_when_the_container_stops(
         make_container,
         ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick$i; i=$((i+1)); sleep 0.1; done"],
     )
-    communicator = await _open(
-        f"/ws/containers/{container.id}/logs/?tail=all&timestamps=1",
-        await _session_headers(admin_user),
+    communicator = await _open_as(
+        admin_user, f"/ws/containers/{container.id}/logs/?tail=all&timestamps=1"
     )
     try:
         lines, reason = await _log_lines(communicator)
@@ -267,13 +285,8 @@ async def test_followed_log_shows_new_lines_and_ends_when_the_container_stops(
     assert await asyncio.to_thread(logs.wait_idle)
 
 
-async def test_closing_the_log_socket_ends_the_stream(
-    admin_user: Any, make_container: Callable[..., Any]
-) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open(
-        f"/ws/containers/{container.id}/logs/?follow=1", await _session_headers(admin_user)
-    )
+async def test_closing_the_log_socket_ends_the_stream(admin_socket_to_new_container: Any) -> None:
+    _, communicator = await admin_socket_to_new_container("logs/?follow=1")
     for _ in range(100):
         if logs.active_streams():
             break
@@ -283,13 +296,8 @@ async def test_closing_the_log_socket_ends_the_stream(
     assert await asyncio.to_thread(logs.wait_idle)
 
 
-async def test_bad_log_options_get_a_message(
-    admin_user: Any, make_container: Callable[..., Any]
-) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open(
-        f"/ws/containers/{container.id}/logs/?tail=lots", await _session_headers(admin_user)
-    )
+async def test_bad_log_options_get_a_message(admin_socket_to_new_container: Any) -> None:
+    _, communicator = await admin_socket_to_new_container("logs/?tail=lots")
     try:
         frame = json.loads(await communicator.receive_from(timeout=10))
         assert frame == {"type": "error", "message": "tail must be a number of lines or 'all'."}
@@ -311,13 +319,9 @@ async def _read_until(communicator: WebsocketCommunicator, needle: bytes) -> byt
 
 
 async def test_terminal_runs_a_command_and_closing_ends_the_exec(
-    admin_user: Any, make_container: Callable[..., Any], docker_client: Any
+    admin_socket_to_new_container: Any, docker_client: Any
 ) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open(
-        f"/ws/containers/{container.id}/exec/?shell=sh&cols=100&rows=30",
-        await _session_headers(admin_user),
-    )
+    container, communicator = await admin_socket_to_new_container("exec/?shell=sh&cols=100&rows=30")
     try:
         await communicator.send_to(
             text_data=json.dumps({"type": "resize", "cols": 120, "rows": 40})
@@ -340,12 +344,9 @@ async def test_terminal_runs_a_command_and_closing_ends_the_exec(
 
 
 async def test_closing_the_terminal_ends_a_program_that_ignores_hangup(
-    admin_user: Any, make_container: Callable[..., Any], docker_client: Any
+    admin_socket_to_new_container: Any, docker_client: Any
 ) -> None:
-    container = await asyncio.to_thread(make_container)
-    communicator = await _open(
-        f"/ws/containers/{container.id}/exec/", await _session_headers(admin_user)
-    )
+    container, communicator = await admin_socket_to_new_container("exec/")
     try:
         await communicator.send_to(bytes_data=b"trap '' HUP; echo rea''dy; sleep 600\n")
         await _read_until(communicator, b"ready")

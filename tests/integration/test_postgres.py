@@ -34,22 +34,8 @@ def postgres_url(tmp_socket_dir: Path) -> Iterator[str]:
         capture_output=True,
     )
     port = rig.free_port()
-    proc = subprocess.Popen(
-        [
-            *as_postgres,
-            server,
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(tmp_socket_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [*as_postgres, server, "-D", str(data), "-p", str(port)]
+    argv += ["-h", "127.0.0.1", "-k", str(tmp_socket_dir)]
 
     def ready() -> bool:
         return (
@@ -59,16 +45,12 @@ def postgres_url(tmp_socket_dir: Path) -> Iterator[str]:
             == 0
         )
 
-    try:
-        rig.wait_for(ready, timeout=20, what="postgres")
+    with rig.quiet_server(argv, ready, timeout=20, what="postgres"):
         subprocess.run(
             ["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "dockdash", "dockdash"],
             check=True,
         )
         yield f"postgres://dockdash@127.0.0.1:{port}/dockdash"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_dashboard_migrates_and_serves_on_postgresql(

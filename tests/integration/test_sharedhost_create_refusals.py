@@ -36,13 +36,6 @@ def student(make_user: Callable[..., Any]) -> Any:
     return make_user(STUDENT, "student")
 
 
-@pytest.fixture
-def api(student: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(student)
-    return client
-
-
 def owned_containers(owner: str = STUDENT) -> list[str]:
     return docker_cli("ps", "-aq", "--filter", f"label=dockdash.owner={owner}").split()
 
@@ -89,10 +82,15 @@ API_REFUSALS = [
     ("what", "fields", "field", "words"), API_REFUSALS, ids=[r[0] for r in API_REFUSALS]
 )
 def test_the_api_refuses_with_the_reason_and_creates_nothing(
-    api: APIClient, test_image: str, what: str, fields: dict[str, Any], field: str, words: str
+    student_api: APIClient,
+    test_image: str,
+    what: str,
+    fields: dict[str, Any],
+    field: str,
+    words: str,
 ) -> None:
     body = {"image": test_image, "labels": LABELS, **fields}
-    response = api.post("/api/v1/containers/", body, format="json")
+    response = student_api.post("/api/v1/containers/", body, format="json")
     assert response.status_code == 403, response.content
     assert response.json()["field"] == field
     assert words in response.json()["error"]
@@ -100,10 +98,10 @@ def test_the_api_refuses_with_the_reason_and_creates_nothing(
 
 
 def test_the_api_refuses_another_students_volume(
-    api: APIClient, test_image: str, others_volume: str
+    student_api: APIClient, test_image: str, others_volume: str
 ) -> None:
     body = {"image": test_image, "volumes": [{"source": others_volume, "target": "/data"}]}
-    response = api.post("/api/v1/containers/", body, format="json")
+    response = student_api.post("/api/v1/containers/", body, format="json")
     assert response.status_code == 403
     assert response.json() == {
         "error": f"You may mount only volumes you own; {others_volume!r} is not yours.",
@@ -122,9 +120,9 @@ def test_the_api_refuses_another_students_volume(
     ids=["volumes_from", "host_config", "owner label"],
 )
 def test_the_api_refuses_keys_it_would_otherwise_drop_and_the_owner_label(
-    api: APIClient, test_image: str, body: dict[str, Any], field: str, words: str
+    student_api: APIClient, test_image: str, body: dict[str, Any], field: str, words: str
 ) -> None:
-    response = api.post("/api/v1/containers/", {"image": test_image, **body}, format="json")
+    response = student_api.post("/api/v1/containers/", {"image": test_image, **body}, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == field and words in response.json()["error"]
     assert owned_containers() == [] and owned_containers(OTHER) == []
@@ -167,9 +165,11 @@ def test_the_create_form_refuses_another_students_volume(
 
 
 def test_refusals_are_audited_with_the_student_and_the_reason(
-    api: APIClient, test_image: str
+    student_api: APIClient, test_image: str
 ) -> None:
-    api.post("/api/v1/containers/", {"image": test_image, "privileged": True}, format="json")
+    student_api.post(
+        "/api/v1/containers/", {"image": test_image, "privileged": True}, format="json"
+    )
     row = AuditEntry.objects.get(action="container.create", username=STUDENT)
     assert (row.role, row.result, row.target_kind) == ("student", "error", "container")
     assert "Privileged containers are for admins" in row.error
@@ -184,39 +184,39 @@ def create(api: APIClient, image: str, name: str, **fields: Any) -> Any:
 
 
 def test_the_running_quota_is_refused_with_the_numbers(
-    api: APIClient, student: Any, test_image: str, cleanup: None
+    student_api: APIClient, student: Any, test_image: str, cleanup: None
 ) -> None:
     Quota.objects.create(user=student, max_running=1)
-    assert create(api, test_image, "r1").status_code == 201
-    refused = create(api, test_image, "r2")
+    assert create(student_api, test_image, "r1").status_code == 201
+    refused = create(student_api, test_image, "r2")
     assert refused.status_code == 403
     assert refused.json()["error"] == "You use 1 of 1 running containers; stop one first."
     assert len(owned_containers()) == 1
 
 
 def test_the_total_quota_counts_stopped_containers(
-    api: APIClient, student: Any, test_image: str, cleanup: None
+    student_api: APIClient, student: Any, test_image: str, cleanup: None
 ) -> None:
     Quota.objects.create(user=student, max_containers=1)
-    assert create(api, test_image, "t1", start=False).status_code == 201
-    refused = create(api, test_image, "t2", start=False)
+    assert create(student_api, test_image, "t1", start=False).status_code == 201
+    refused = create(student_api, test_image, "t2", start=False)
     assert refused.status_code == 403
     assert "1 of 1" in refused.json()["error"]
     assert len(owned_containers()) == 1
 
 
 def test_memory_per_container_and_in_total_are_refused_with_the_numbers(
-    api: APIClient, student: Any, test_image: str, cleanup: None
+    student_api: APIClient, student: Any, test_image: str, cleanup: None
 ) -> None:
     Quota.objects.create(user=student, memory_per_container=64 * MIB, memory_total=100 * MIB)
-    too_big = create(api, test_image, "m0", memory="128m")
+    too_big = create(student_api, test_image, "m0", memory="128m")
     assert too_big.status_code == 403
     assert too_big.json() == {
         "error": "Memory 128 MiB for this container is above your limit of 64 MiB per container.",
         "field": "memory",
     }
-    assert create(api, test_image, "m1", memory="64m").status_code == 201
-    over_total = create(api, test_image, "m2", memory="64m")
+    assert create(student_api, test_image, "m1", memory="64m").status_code == 201
+    over_total = create(student_api, test_image, "m2", memory="64m")
     assert over_total.status_code == 403
     assert over_total.json()["error"] == (
         "Your running containers use 64 MiB of 100 MiB memory; this one needs 64 MiB more."
@@ -249,7 +249,7 @@ def test_two_api_creates_at_once_cannot_together_pass_the_running_quota(
 
 
 def test_names_taken_by_other_users_are_refused_without_naming_their_objects(
-    api: APIClient, docker_client: Any, test_image: str, others_volume: str
+    student_api: APIClient, docker_client: Any, test_image: str, others_volume: str
 ) -> None:
     theirs = {**LABELS, "dockdash.owner": OTHER}
     container = docker_client.containers.create(
@@ -258,16 +258,16 @@ def test_names_taken_by_other_users_are_refused_without_naming_their_objects(
     network = docker_client.networks.create(f"dd-pr-{RUN_ID}-takennet", labels=theirs)
     try:
         body = {"image": test_image, "name": container.name, "start": False}
-        response = api.post("/api/v1/containers/", body, format="json")
+        response = student_api.post("/api/v1/containers/", body, format="json")
         assert response.status_code == 409 and container.id not in response.json()["error"]
         assert response.json()["field"] == "name"
         # The engine would answer with the other user's volume, or make a second network
         # of the same name (making the first one's name ambiguous).
-        response = api.post("/api/v1/volumes/", {"name": others_volume}, format="json")
+        response = student_api.post("/api/v1/volumes/", {"name": others_volume}, format="json")
         assert response.json() == {
             "error": f"A volume named {others_volume} already exists; pick another name."
         }
-        response = api.post("/api/v1/networks/", {"name": network.name}, format="json")
+        response = student_api.post("/api/v1/networks/", {"name": network.name}, format="json")
         assert response.status_code == 409
         assert len(docker_client.networks.list(names=[network.name])) == 1
         assert owned_containers() == []
@@ -277,14 +277,14 @@ def test_names_taken_by_other_users_are_refused_without_naming_their_objects(
 
 
 def test_a_student_cannot_move_a_shared_tag_onto_another_image(
-    api: APIClient, docker_client: Any, test_image: str
+    student_api: APIClient, docker_client: Any, test_image: str
 ) -> None:
     base = docker_client.containers.create(test_image, ["true"], labels=LABELS)
     repository = f"dd-pr-{RUN_ID}-shared"
     try:
         # Another image (an admin's: no owner label) that others run as repository:v1.
         other = base.commit(repository=repository, tag="v1", conf={"Labels": LABELS})
-        response = api.post(
+        response = student_api.post(
             f"/api/v1/images/{test_image}/tag/",
             {"repository": repository, "tag": "v1"},
             format="json",
@@ -292,7 +292,7 @@ def test_a_student_cannot_move_a_shared_tag_onto_another_image(
         assert response.status_code == 403
         assert "already names another image" in response.json()["error"]
         assert docker_client.images.get(f"{repository}:v1").id == other.id
-        fresh = api.post(
+        fresh = student_api.post(
             f"/api/v1/images/{test_image}/tag/",
             {"repository": repository, "tag": "mine"},
             format="json",

@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 
 from dashboard.models import AuditEntry
 from dashboard.routing import websocket_urlpatterns
-from tests.rig import LABELS, RUN_ID, docker_inspect
+from tests.rig import LABELS, RUN_ID, docker_inspect, frames_within
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engine]
 
@@ -497,15 +497,6 @@ async def ws_connect(path: str, user: Any) -> WebsocketCommunicator:
     return communicator
 
 
-async def _frames(communicator: WebsocketCommunicator, seconds: float) -> list[dict[str, Any]]:
-    loop = asyncio.get_running_loop()
-    end, frames = loop.time() + seconds, []
-    while loop.time() < end:
-        if not await communicator.receive_nothing(timeout=0.05):
-            frames.append(await communicator.receive_json_from())
-    return frames
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_events_carry_only_what_each_role_may_see(
     docker_client: Any, objs: dict[str, str], make_user: Callable[..., Any]
@@ -530,7 +521,7 @@ async def test_events_carry_only_what_each_role_may_see(
             docker_client.networks.create, net_name, labels={**LABELS, "dockdash.owner": ANN}
         )
         await asyncio.to_thread(net.remove)
-        received = await asyncio.gather(*(_frames(sockets[who], 1.0) for who in ROLES[1:]))
+        received = await asyncio.gather(*(frames_within(sockets[who], 1.0) for who in ROLES[1:]))
         seen = {}
         for who, frames in zip(ROLES[1:], received, strict=True):
             events = [e for f in frames for e in f["events"]]
