@@ -64,6 +64,7 @@ class Change:
     target: Target
     params: Mapping[str, Any]
     audit: dict[str, Any] = field(default_factory=dict)
+    other: Target | None = None  # a second object the action changes (connect: the container)
 
 
 @dataclass(frozen=True)
@@ -374,12 +375,6 @@ def _policy_network_create(change: Change) -> None:
     policy.check_network_create(change.user, "bridge", {})
 
 
-def _quota_network(change: Change) -> None:
-    limits = quotas.limits_for(change.user)
-    if limits.max_networks is not None:
-        quotas.check_new_objects(limits, usage_of(change.user.get_username()), networks=1)
-
-
 def _create_network(change: Change) -> str:
     name, p = change.target.name, change.params
     # The engine allows two networks of one name; the second would make the name of
@@ -413,20 +408,25 @@ def _remove_network(change: Change) -> str:
     return record.name
 
 
-def _connected(change: Change) -> Target:
-    # Connecting changes the container, so that is what the user must control.
-    target = find_container(change.user, change.params["container"])
-    access.require(
-        change.user, Perm.CONTROL, target.owner, what="container", ref=change.params["container"]
-    )
+def _find_connected(change: Change) -> None:
+    """The container a connect or disconnect changes, so it is what the user must control."""
+    ref = change.params["container"]
+    container = find_container(change.user, ref)
+    access.require(change.user, Perm.CONTROL, container.owner, what="container", ref=ref)
+    change.other = container
     change.audit["params"] = {
-        "container": target.name,
+        "container": container.name,
         "aliases": list(change.params.get("aliases") or []),
     }
-    return target
+
+
+def _connected(change: Change) -> Target:
+    assert change.other is not None, "the policy step finds the container"
+    return change.other
 
 
 def _policy_connect(change: Change) -> None:
+    _find_connected(change)
     policy.check_network_connect(change.user, change.target.record, _connected(change).record)
 
 
@@ -449,10 +449,16 @@ def _policy_volume_create(change: Change) -> None:
     policy.check_volume_create(change.user, "local", {})
 
 
-def _quota_volume(change: Change) -> None:
-    limits = quotas.limits_for(change.user)
-    if limits.max_volumes is not None:
-        quotas.check_new_objects(limits, usage_of(change.user.get_username()), volumes=1)
+def _quota_one_more(kind: str) -> Step:
+    """The quota of a create that adds one `kind` ("volumes", "networks") to its owner's."""
+
+    def check(change: Change) -> None:
+        limits = quotas.limits_for(change.user)
+        if getattr(limits, f"max_{kind}") is not None:
+            usage = usage_of(change.user.get_username())
+            quotas.check_new_objects(limits, usage, **{kind: 1})
+
+    return check
 
 
 def _create_volume(change: Change) -> str:
@@ -542,7 +548,7 @@ ACTIONS: dict[str, Action] = {
             new_object("network"),
             _create_network,
             policy=_policy_network_create,
-            quota=_quota_network,
+            quota=_quota_one_more("networks"),
         ),
         Action("network.remove", "network", Perm.REMOVE, find_network, _remove_network),
         Action(
@@ -554,7 +560,7 @@ ACTIONS: dict[str, Action] = {
             Perm.VIEW,
             find_network,
             _disconnect,
-            policy=_connected,
+            policy=_find_connected,
         ),
         Action(
             "network.prune",
@@ -570,7 +576,7 @@ ACTIONS: dict[str, Action] = {
             new_object("volume"),
             _create_volume,
             policy=_policy_volume_create,
-            quota=_quota_volume,
+            quota=_quota_one_more("volumes"),
         ),
         Action("volume.remove", "volume", Perm.REMOVE, find_volume, _remove_volume),
         Action(

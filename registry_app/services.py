@@ -468,15 +468,11 @@ def _build_record(owner: str, job_id: int, target: str, limits: quotas.Limits) -
         id=f"build-{job_id}",
         name=f"the build of {target}",
         state="running",
-        spec=ContainerSpec(image=target, labels=owner_labels_of(owner)),
+        spec=ContainerSpec(image=target, labels={access.OWNER_LABEL: owner}),
         memory=limits.memory_per_container or 0,
         nano_cpus=round((limits.cpus_per_container or 0) * NANO),
         pids_limit=limits.pids_per_container,
     )
-
-
-def owner_labels_of(owner: str) -> dict[str, str]:
-    return {access.OWNER_LABEL: owner}
 
 
 def running_builds(owner: str) -> list[ContainerRecord]:
