@@ -382,8 +382,12 @@ class SocketProxy:
             upstream.connect(self.upstream)
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
+        """What the client sends, to the engine (a subclass may look at it on the way)."""
+        self._pump(client, upstream)
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket) -> None:

@@ -9,11 +9,13 @@ import http.cookiejar
 import re
 import socket
 import statistics
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,20 @@ DF_BUSY_RESPONSE = (
 )
 
 
+@contextlib.contextmanager
+def counting_engine_proxy(prefix: str) -> Iterator[CountingEngineProxy]:
+    """A counting proxy of the real engine socket, in a short /tmp folder (socket paths are
+    limited to 108 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    proxy = CountingEngineProxy(folder / "engine.sock")
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        folder.rmdir()
+
+
 class CountingEngineProxy(rig.SocketProxy):
     """The real engine socket, forwarded, with a count of the `/system/df` requests.
 
@@ -46,20 +62,7 @@ class CountingEngineProxy(rig.SocketProxy):
         self.busy = False
         self._count_lock = threading.Lock()
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.upstream)
-            with self._lock:
-                self._conns += [client, upstream]
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
         try:
             while data := client.recv(65536):
                 if DF_REQUEST.search(data):

@@ -8,17 +8,20 @@ the latencies are printed (p50/p95 per page). The engine socket counts the
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
 from tests import rig
-from tests.integration.live_helpers import CountingEngineProxy, burst, login_cookie
+from tests.integration.live_helpers import (
+    CountingEngineProxy,
+    burst,
+    counting_engine_proxy,
+    login_cookie,
+)
 from tests.rig import LABELS
 
 PASSWORD = "first-pages-pass-1"
@@ -32,12 +35,8 @@ SHOW_DISK_USAGE = {"home", "volumes"}
 
 @pytest.fixture(scope="module")
 def engine_proxy() -> Iterator[CountingEngineProxy]:
-    folder = Path(tempfile.mkdtemp(prefix="dd-pages-", dir="/tmp"))
-    proxy = CountingEngineProxy(folder / "engine.sock")
-    proxy.start()
-    yield proxy
-    proxy.stop()
-    folder.rmdir()
+    with counting_engine_proxy("dd-pages-") as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from containers_app.singleflight import SingleFlight
 from tests import rig
-from tests.integration.live_helpers import CountingEngineProxy, burst, login_cookie
+from tests.integration.live_helpers import (
+    CountingEngineProxy,
+    burst,
+    counting_engine_proxy,
+    login_cookie,
+)
 from tests.rig import LABELS
 
 PASSWORD = "disk-usage-pass-1"
@@ -30,14 +34,8 @@ NOTE = "Disk use is not shown: the engine is busy computing it for another clien
 
 @pytest.fixture(scope="module")
 def engine_proxy() -> Iterator[CountingEngineProxy]:
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="dd-df-", dir="/tmp"))
-    proxy = CountingEngineProxy(folder / "engine.sock")
-    proxy.start()
-    yield proxy
-    proxy.stop()
-    folder.rmdir()
+    with counting_engine_proxy("dd-df-") as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
