@@ -397,6 +397,11 @@ class SocketProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            SocketProxy.shut_both(src, dst)
+
+    @staticmethod
+    def shut_both(a: socket.socket, b: socket.socket) -> None:
+        """End a forwarded connection both ways (the other pump then ends too)."""
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)

@@ -76,9 +76,7 @@ class CountingEngineProxy(rig.SocketProxy):
         except OSError:
             pass
         finally:
-            for s in (client, upstream):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            self.shut_both(client, upstream)
 
     def wait_until_df_idle(self, seconds: float) -> None:
         """Until no df was asked for `seconds` (what the dashboard kept has expired by then)."""

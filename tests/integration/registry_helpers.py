@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+import ipaddress
 import os
 import re
 import shutil
@@ -15,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests import rig
 from tests.rig import LABELS, RUN_ID, wait_for
@@ -150,33 +156,35 @@ def local_address(client: Any = None) -> str:
     return TEST_ADDRESS
 
 
-def self_signed(workdir: Path, address: str) -> tuple[Path, Path]:
-    """A certificate for `address` (its own CA) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"dockdash-test-{RUN_ID}")])
+def ca_certificate(
+    key: Any, common_name: str, *, valid_for: datetime.timedelta, address: str = ""
+) -> Any:
+    """A self-signed CA certificate of `key` (for `address`, when given), valid from now."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + valid_for)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
+    )
+    if address:
+        builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
             critical=False,
         )
-        .sign(key, hashes.SHA256())
+    return builder.sign(key, hashes.SHA256())
+
+
+def self_signed(workdir: Path, address: str) -> tuple[Path, Path]:
+    """A certificate for `address` (its own CA) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = ca_certificate(
+        key, f"dockdash-test-{RUN_ID}", valid_for=datetime.timedelta(days=1), address=address
     )
     cert_path, key_path = workdir / "cert.pem", workdir / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

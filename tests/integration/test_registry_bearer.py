@@ -28,13 +28,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from containers_app import engine
 from registry_app import services
 from registry_app.models import Registry
 from registry_app.v2client import RegistryClient, RegistryError
 from tests import rig
+from tests.integration.registry_helpers import ca_certificate
 from tests.rig import RUN_ID, docker_cli, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
@@ -89,19 +89,7 @@ class TokenService:
 
 def make_token_service(workdir: Path) -> TokenService:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockdash test token signer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert = ca_certificate(key, "dockdash test token signer", valid_for=datetime.timedelta(hours=1))
     (workdir / "token-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     service = TokenService(key, cert)
 
