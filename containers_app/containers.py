@@ -133,8 +133,10 @@ def bulk_action(request: Any, refs: Iterable[str], action: str) -> list[dict[str
             outcome = _outcome(done, action, **params)
             results.append({"ref": ref, **outcome, "ok": True, "error": ""})
         else:
+            assert refused is not None
+            name_shown = refused.about or ref  # a container the user may not see: as they sent it
             results.append(
-                {"ref": ref, "name": ref, "ok": False, "error": str(refused), "command": ""}
+                {"ref": ref, "name": name_shown, "ok": False, "error": str(refused), "command": ""}
             )
     return results
 

@@ -20,7 +20,8 @@ is where they are fetched.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -607,13 +608,27 @@ def _audit_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | list)}
 
 
+@contextmanager
+def _about(target: Target) -> Iterator[None]:
+    """A refusal once the target is found names it (not the one that hides it: NotVisible)."""
+    try:
+        yield
+    except Refusal as exc:
+        if target.name and not exc.about and not isinstance(exc, NotVisible):
+            exc.about = target.name
+        raise
+
+
 def _admitted(action: Action, user: Any, ref: str, params: Mapping[str, Any]) -> Change:
     """Steps 1-3: the target for this user, the permission, the policy."""
     target = action.find(user, ref, params)
     change = Change(user, target, params)
-    access.require(user, action.perm, target.owner, shared=target.shared, what=action.kind, ref=ref)
-    if action.policy is not None:
-        action.policy(change)
+    with _about(target):
+        access.require(
+            user, action.perm, target.owner, shared=target.shared, what=action.kind, ref=ref
+        )
+        if action.policy is not None:
+            action.policy(change)
     return change
 
 
@@ -643,11 +658,12 @@ def perform(actor: Any, name: str, ref: str = "", **params: Any) -> Done:
         change = _admitted(act, user, ref, params)
         audit.update(target_id=change.target.id or ref, target_name=change.target.name)
         change.audit = audit
-        if act.quota is None:
-            return Done(change.target, act.run(change))
-        with quotas.serialized(change.target.owner or user.get_username()):
-            act.quota(change)
-            return Done(change.target, act.run(change))
+        with _about(change.target):
+            if act.quota is None:
+                return Done(change.target, act.run(change))
+            with quotas.serialized(change.target.owner or user.get_username()):
+                act.quota(change)
+                return Done(change.target, act.run(change))
 
 
 def perform_each(

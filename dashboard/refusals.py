@@ -26,6 +26,7 @@ class Refusal(Exception):
     """Base of every refusal: `message` in words, `field` it concerns, `status` to answer."""
 
     status = 400
+    about = ""  # the name of the object refused, when the user may know it (bulk results)
 
     def __init__(self, message: str, field: str = ""):
         super().__init__(message)

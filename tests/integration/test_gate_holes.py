@@ -95,6 +95,9 @@ def test_the_page_route_and_bulk_start_hold_the_quota_too(
     response = client.post("/containers/bulk/", {"action": "start", "ids": ids[3:]}, follow=True)
     texts = [str(m) for m in response.context["messages"]]
     assert sum("3 of 3 running containers" in t for t in texts) == 2, texts
+    # Each refused item is named as the user knows it, not by its id.
+    for i in (3, 4):
+        assert any(t.startswith(f"gate{RUN_ID}-{i}: start failed") for t in texts), texts
     assert len(owned(running=True)) == 3
 
 
