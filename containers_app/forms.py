@@ -57,9 +57,10 @@ class ContainerCreateForm(ParsedForm):
     tag = _text("Tag", "empty: the tag in the image field, else latest", "latest")
     name = _text("Name", "letters, digits, _ . - (empty: a generated name)", "web1")
     command = _text("Command", "split like a shell would", "sleep 3600")
-    env = _lines("Environment", "KEY=VALUE, one per line", "GREETING=hi")
     ports = _lines("Ports", "host:container/protocol, one per line", "8080:80/tcp")
     volumes = _lines("Volumes", "volume-name:/target or /host/path:/target, add :ro", "data:/data")
+    env = _lines("Environment", "KEY=VALUE, one per line", "GREETING=hi")
+    labels = _lines("Labels", "key=value, one per line", "course=os101")
     network = _text("Network", "empty: the default bridge", "bridge")
     restart_policy = forms.ChoiceField(
         label="Restart policy", choices=RESTART_CHOICES, initial="no"
@@ -67,7 +68,6 @@ class ContainerCreateForm(ParsedForm):
     memory = _text("Memory limit", "e.g. 256m or 1g (at least 6m)", "256m")
     cpus = _text("CPUs", "e.g. 0.5", "0.5")
     pids_limit = _text("PIDs limit", "most processes at once", "100")
-    labels = _lines("Labels", "key=value, one per line", "course=os101")
     auto_remove = forms.BooleanField(label="Remove when it stops (--rm)", required=False)
     start = forms.BooleanField(label="Start now", required=False, initial=True)
 

@@ -49,23 +49,13 @@ def record_login_failure(
     if getattr(request, "axes_locked_out", False):
         return  # the lockout itself is recorded once, by record_lockout
     # Django has already masked the password in `credentials`; only the name is kept.
-    tried = str(credentials.get("username", ""))[:150]
-    error = "wrong username or password"
-    if not _is_account(tried):
-        if _unknown_names_recorded_lately(request):
-            return
-        minutes = login_throttle.minutes_text(login_throttle.cool_off())
-        error = (
-            f"{UNKNOWN_NAME}: {error} (further unknown names from this address "
-            f"are not recorded for {minutes})"
-        )
-    audit.record(
+    minutes = login_throttle.minutes_text(login_throttle.cool_off())
+    _record_refused_login(
         request,
         "login_failed",
-        target_kind="user",
-        target_name=tried,
-        params={"username": tried},
-        error=error,
+        str(credentials.get("username", "")),
+        "wrong username or password",
+        unknown_suffix=f" (further unknown names from this address are not recorded for {minutes})",
     )
 
 
@@ -75,16 +65,28 @@ def record_lockout(sender: Any, request: Any, username: str, **kwargs: Any) -> N
     # (and so reached the limit) has its failure count set.
     if getattr(request, "axes_failures_since_start", None) is None:
         return
-    tried = str(username or "")[:150]
     minutes = login_throttle.minutes_text(login_throttle.cool_off())
-    error = f"locked for {minutes} after {request.axes_failures_since_start} failed logins"
+    _record_refused_login(
+        request,
+        "login.locked",
+        str(username or ""),
+        f"locked for {minutes} after {request.axes_failures_since_start} failed logins",
+    )
+
+
+def _record_refused_login(
+    request: Any, action: str, username: str, error: str, *, unknown_suffix: str = ""
+) -> None:
+    """One audit row for a refused login; a name that is not an account is recorded at
+    most once per address and cool-off window."""
+    tried = username[:150]
     if not _is_account(tried):
         if _unknown_names_recorded_lately(request):
             return
-        error = f"{UNKNOWN_NAME}: {error}"
+        error = f"{UNKNOWN_NAME}: {error}{unknown_suffix}"
     audit.record(
         request,
-        "login.locked",
+        action,
         target_kind="user",
         target_name=tried,
         params={"username": tried},
