@@ -11,7 +11,6 @@ from dashboard.access import Perm, can
 # The sections of the navigation bar; a section shows once its app serves its URL name.
 NAV_SECTIONS = [
     ("Engine", "home"),
-    ("Architecture", "architecture"),
     ("Containers", "containers"),
     ("Live", "stats-overview"),
     ("Images", "images"),
@@ -20,10 +19,12 @@ NAV_SECTIONS = [
     ("Registries", "registries"),
     ("Audit", "audit"),
     ("Users", "users"),
-    ("My usage", "my-usage"),
 ]
-# Sections only some roles may open: hidden from the others (shared host, issue 6).
-NAV_PERMS = {"audit": Perm.VIEW_AUDIT, "users": Perm.MANAGE_USERS, "my-usage": Perm.CREATE}
+# Sections only some roles may open: hidden from the others.
+NAV_PERMS = {"audit": Perm.VIEW_AUDIT, "users": Perm.MANAGE_USERS}
+# Pages under a section's own URL prefix light that section up (the engine's pages live under
+# /engine/; its overview is the landing page).
+NAV_PREFIXES = {"home": "/engine/"}
 
 
 def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:
@@ -35,13 +36,15 @@ def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        active = path == url if url == "/" else path.startswith(url)
+        active = path.startswith(NAV_PREFIXES.get(name, url)) or path == url
         items.append({"label": label, "url": url, "active": active})
     return items
 
 
 def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
     return {
         "docker_endpoint": endpoint(),
-        "nav_items": _nav(request.path, getattr(request, "user", None)),
+        "nav_items": _nav(request.path, user),
+        "may_have_usage": can(user, Perm.CREATE),
     }

@@ -61,7 +61,8 @@ def test_architecture_page_shows_the_real_versions_pids_and_lights_up_a_containe
     dockerd = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True, check=True)
     page = admin_page
     page.goto(f"{live_server_proc.url}/engine/architecture/")
-    assert page.locator("nav.mainnav a.active").inner_text() == "Architecture"
+    assert page.locator("nav.mainnav a.active").inner_text() == "Engine"
+    assert page.locator("nav.tabs a.active").inner_text() == "Architecture"
     assert field(page, "engine.version") == server["Version"]
     assert field(page, "engine.api_version") == server["ApiVersion"]
     assert field(page, "client.api_version") == version["Client"]["ApiVersion"]

@@ -38,7 +38,7 @@ def test_an_instructor_creates_students_who_log_in_and_everything_is_audited(
         login(student, base, names[0], password)
         nav = student.locator("nav.mainnav").inner_text()
         assert "Audit" not in nav and "Users" not in nav
-        student.click("nav.mainnav >> text=My usage")
+        student.click(".usermenu a.who")
         assert student.locator("h1").inner_text().startswith("My usage")
         running = student.locator('[data-usage] tr[data-quota="max_running"]')
         assert running.locator("[data-used]").inner_text() == "0"
