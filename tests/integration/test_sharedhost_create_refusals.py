@@ -6,6 +6,7 @@ container actions (refusals included)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from dashboard.models import AuditEntry, Quota
-from tests.rig import LABELS, RUN_ID, docker_cli
+from tests.rig import LABELS, RUN_ID, docker_cli, docker_run_labelled
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engine]
 
@@ -150,6 +151,21 @@ def test_the_create_form_refuses_with_the_reason_and_creates_nothing(
     assert response.status_code == 200
     assert words.replace("'", "&#x27;") in response.content.decode()
     assert owned_containers() == []
+
+
+def test_a_create_over_the_running_quota_says_why_at_the_top_and_next_to_start_now(
+    client: Any, student: Any, test_image: str, cleanup: None
+) -> None:
+    Quota.objects.create(user=student, max_running=1)
+    running = docker_run_labelled(f"dd-pr-{RUN_ID}-run", test_image, "sleep", "60", owner=STUDENT)
+    client.force_login(student)
+    data = {"image": test_image, "restart_policy": "no", "command": "sleep 60", "start": "on"}
+    body = client.post("/containers/create/", data).content.decode()
+    words = "You use 1 of 1 running containers; stop one first."
+    top = re.search(r'id="form-error">(.*?)</div>', body, re.S)
+    assert top is not None and words in top.group(1)
+    assert f'<span class="field-error" data-error-for="start">{words}</span>' in body
+    assert owned_containers() == [running[:12]]
 
 
 def test_the_create_form_refuses_another_students_volume(
