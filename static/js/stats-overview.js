@@ -46,10 +46,10 @@ function makeRow(sample) {
   const cells = {
     name: link,
     cpu: cell(tr, "r"),
-    mem: cell(tr, "r"),
+    mem: cell(tr, "r pair"),
     memPct: cell(tr, "r"),
-    net: cell(tr, "r"),
-    blk: cell(tr, "r"),
+    net: cell(tr, "r pair"),
+    blk: cell(tr, "r pair"),
     pids: cell(tr, "r"),
   };
   const sparkCell = cell(tr, "spark");
@@ -77,16 +77,19 @@ function drawSpark(row) {
   );
 }
 
+// A figure and its unit never part; a cell of two figures may break between them (narrow screens).
+const glued = (text) => text.replaceAll(" ", "\u00a0");
+
 function fill(row, s) {
   row.sample = s;
   const c = row.cells;
   c.name.textContent = s.name; // text only: names come from Docker
   c.name.title = s.id.slice(0, 12);
   c.cpu.textContent = formatPercent(s.cpu_percent);
-  c.mem.textContent = `${formatBytes(s.mem_usage)} / ${formatBytes(s.mem_limit)}`;
+  c.mem.textContent = `${glued(formatBytes(s.mem_usage))} / ${glued(formatBytes(s.mem_limit))}`;
   c.memPct.textContent = formatPercent(s.mem_percent);
-  c.net.textContent = `${formatRate(s.net_rx)} ↓ ${formatRate(s.net_tx)} ↑`;
-  c.blk.textContent = `${formatRate(s.blk_read)} r ${formatRate(s.blk_write)} w`;
+  c.net.textContent = `${glued(`${formatRate(s.net_rx)} ↓`)} ${glued(`${formatRate(s.net_tx)} ↑`)}`;
+  c.blk.textContent = `${glued(`${formatRate(s.blk_read)} r`)} ${glued(`${formatRate(s.blk_write)} w`)}`;
   c.pids.textContent = s.pids_limit ? `${s.pids} / ${s.pids_limit}` : String(s.pids);
   row.cpu.push(s.cpu_percent);
   if (row.cpu.length > SPARK) row.cpu.shift();
