@@ -1,0 +1,46 @@
+"""At a projector's 1024x768 an admin's pages fit the screen: the sections stay in one row and
+no page or table runs off to the right (Chromium, real pages, real containers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests import rig
+
+pytestmark = pytest.mark.browser
+
+# Each element's content width against the width it is given, and the nav row's height.
+MEASURE = """() => {
+  const over = [];
+  for (const el of [document.documentElement, ...document.querySelectorAll("table")]) {
+    const room = el === document.documentElement ? window.innerWidth : el.parentElement.clientWidth;
+    const name = el.className || el.tagName;
+    if (el.scrollWidth > room + 1) over.push(`${name}: ${el.scrollWidth} > ${room}`);
+  }
+  const links = [...document.querySelectorAll("nav.mainnav a")];
+  return { over, navRows: new Set(links.map((a) => a.getBoundingClientRect().top)).size };
+}"""
+
+
+@pytest.mark.parametrize("path", ["/", "/containers/", "/live/", "/images/", "/audit/", "/users/"])
+def test_pages_fit_a_projector(
+    admin_page: Any,
+    live_server_proc: rig.LiveServer,
+    make_container: Callable[..., Any],
+    test_image: str,
+    path: str,
+) -> None:
+    make_container(("sh", "-c", "while :; do :; done"), mem_limit=64 * 2**20)
+    # run by image id, as `docker run sha256:...` does: the list shows the short id
+    make_container(image=rig.docker_cli("image", "inspect", "-f", "{{.Id}}", test_image).strip())
+    page = admin_page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(live_server_proc.url + path)
+    if path == "/live/":
+        page.wait_for_selector(".live-table tbody tr td.spark")
+    measured = page.evaluate(MEASURE)
+    assert measured["over"] == []
+    assert measured["navRows"] == 1
