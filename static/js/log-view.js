@@ -2,6 +2,7 @@
 // frames marked stdout ("o") or stderr ("e"). Log text is untrusted: only colour
 // codes (SGR) pass through; every other control character is shown as ^X.
 import { connect } from "./socket.js";
+import { textSizeButtons } from "./text-size.js";
 
 const root = document.getElementById("container-logs");
 const containerId = root.dataset.containerId;
@@ -25,6 +26,7 @@ term.loadAddon(fit);
 term.loadAddon(search);
 term.open(root.querySelector("[data-term]"));
 fit.fit();
+textSizeButtons(term, fit, root);
 window.addEventListener("resize", () => fit.fit());
 
 const RED = "\x1b[31m";

@@ -4,6 +4,7 @@
 // A dropped connection does not silently start a new shell: the page says so and
 // offers to open one.
 import { connect } from "./socket.js";
+import { textSizeButtons } from "./text-size.js";
 
 const root = document.getElementById("container-terminal");
 const containerId = root.dataset.containerId;
@@ -16,6 +17,7 @@ const fit = new FitAddon.FitAddon();
 term.loadAddon(fit);
 term.open(root.querySelector("[data-term]"));
 fit.fit();
+textSizeButtons(term, fit, root);
 
 let socket = null;
 const encoder = new TextEncoder();

@@ -86,3 +86,22 @@ def test_terminal_runs_echo_and_shows_the_answer(
     page.wait_for_function(
         "() => document.querySelector('.xterm-rows').textContent.includes('answer-42')"
     )
+
+
+def test_log_and_terminal_text_can_be_made_larger_and_the_size_is_remembered(
+    admin_page: Any, live_server_proc: Any, make_container: Callable[..., Any]
+) -> None:
+    container = make_container()
+    page = open_live_tab(admin_page, live_server_proc, container.id, "logs")
+    size = "() => getComputedStyle(document.querySelector('.xterm-rows')).fontSize"
+    lines = "() => document.querySelector('.xterm-rows').children.length"
+    assert page.evaluate(size) == "14px"
+    lines_before = page.evaluate(lines)
+    page.click("[data-text-size='2']")
+    page.click("[data-text-size='2']")
+    assert page.evaluate(size) == "18px"
+    assert page.evaluate(lines) < lines_before  # refitted: fewer, larger lines in the box
+    page = open_live_tab(page, live_server_proc, container.id, "terminal")
+    assert page.evaluate(size) == "18px"
+    page.click("[data-text-size='-2']")
+    assert page.evaluate(size) == "16px"
