@@ -1,4 +1,4 @@
-"""Pages and API views of live stats, logs and the terminal (issue 4).
+"""Pages and API views of live stats, logs and the terminal.
 
 Thin: find the container for the user (containers_app.lookup), render or hand
 over to the stats sampler and the log reader; the live data itself comes over

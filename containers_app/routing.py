@@ -1,23 +1,14 @@
+"""Websocket routes of the engine side: Docker events, live stats, logs and the terminal."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from containers_app import consumers
+from containers_app.events import EventsConsumer
 
-# ------------------------------------------------------------ Docker events (containers feature)
-from django.urls import path  # noqa: E402
-
-from containers_app.events import EventsConsumer  # noqa: E402
-
-websocket_urlpatterns += [path("ws/events/", EventsConsumer.as_asgi())]
-
-
-# ------------------------------------------------ live stats, logs and terminal (issue 4)
-from django.urls import path  # noqa: E402
-
-from containers_app import consumers  # noqa: E402
-
-websocket_urlpatterns += [
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/events/", EventsConsumer.as_asgi()),
     path("ws/stats/", consumers.StatsOverviewConsumer.as_asgi()),
     path("ws/containers/<str:ref>/stats/", consumers.ContainerStatsConsumer.as_asgi()),
     path("ws/containers/<str:ref>/logs/", consumers.ContainerLogsConsumer.as_asgi()),

@@ -81,6 +81,33 @@ def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
     return REFUSED
 
 
+def _removed(request: HttpRequest, work: Callable[[], str], listing: str) -> HttpResponse:
+    """After a remove: the list when it is gone, else back where the user came from."""
+    if _attempt(request, work) in (OK, GONE):
+        return redirect(listing)
+    return _back(request, reverse(listing))
+
+
+def _list_page(request: HttpRequest, kind: str, context: dict[str, Any]) -> HttpResponse:
+    """A list page, or only its rows when the page refreshes them (`?partial=rows`)."""
+    if request.GET.get("partial") == "rows":
+        return render(request, f"containers_app/_{kind}_rows.html", context)
+    return render(request, f"containers_app/{kind}_list.html", context)
+
+
+def _list_with_create_form(
+    request: HttpRequest,
+    kind: str,
+    form: Any,
+    create: Callable[[], str],
+    context: Callable[[], dict[str, Any]],
+) -> HttpResponse:
+    """A list page whose form creates one; after a create that went through, the list afresh."""
+    if request.method == "POST" and form.is_valid() and _attempt(request, create) == OK:
+        return redirect(f"{kind}s")
+    return _list_page(request, kind, {**context(), "form": form})
+
+
 def _form_errors(form: Any) -> str:
     return "; ".join(
         f"{field}: {' '.join(errs)}" if field != "__all__" else " ".join(errs)
@@ -110,9 +137,7 @@ def container_list(request: HttpRequest) -> HttpResponse:
         "link_host": _link_host(request),
         "can_create": access.can(request.user, Perm.CREATE),
     }
-    if request.GET.get("partial") == "rows":
-        return render(request, "containers_app/_container_rows.html", context)
-    return render(request, "containers_app/container_list.html", context)
+    return _list_page(request, "container", context)
 
 
 @require_POST
@@ -284,9 +309,7 @@ def image_list(request: HttpRequest) -> HttpResponse:
         "dangling": dangling,
         "tag_form": TagForm(),
     }
-    if request.GET.get("partial") == "rows":
-        return render(request, "containers_app/_image_rows.html", context)
-    return render(request, "containers_app/image_list.html", context)
+    return _list_page(request, "image", context)
 
 
 @require_GET
@@ -310,9 +333,7 @@ def image_remove(request: HttpRequest, ref: str) -> HttpResponse:
         what = ", ".join(f"{k.lower()} {v[:19]}" for d in done for k, v in d.items())
         return f"Removed {ref}: {what} (docker rmi {'-f ' if force else ''}{ref})"
 
-    if _attempt(request, remove) in (OK, GONE):
-        return redirect("images")
-    return _back(request, reverse("images"))
+    return _removed(request, remove, "images")
 
 
 @require_POST
@@ -351,26 +372,16 @@ def image_prune(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def network_list(request: HttpRequest) -> HttpResponse:
     form = NetworkCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        p = form.parsed
 
-        def create() -> str:
-            networks.create_network(
-                request,
-                p["name"],
-                subnet=p["subnet"],
-                gateway=p["gateway"],
-                internal=p["internal"],
-                labels=p["labels"],
-            )
-            return f"Created network {p['name']} (docker network create {p['name']})"
+    def create() -> str:
+        networks.create_network(request, **form.parsed)
+        name = form.parsed["name"]
+        return f"Created network {name} (docker network create {name})"
 
-        if _attempt(request, create) == OK:
-            return redirect("networks")
-    context = {"rows": networks.list_networks(request.user), "form": form}
-    if request.GET.get("partial") == "rows":
-        return render(request, "containers_app/_network_rows.html", context)
-    return render(request, "containers_app/network_list.html", context)
+    def context() -> dict[str, Any]:
+        return {"rows": networks.list_networks(request.user)}
+
+    return _list_with_create_form(request, "network", form, create, context)
 
 
 @require_GET
@@ -396,9 +407,7 @@ def network_remove(request: HttpRequest, ref: str) -> HttpResponse:
         name = networks.remove_network(request, ref)
         return f"Removed network {name} (docker network rm {name})"
 
-    if _attempt(request, remove) in (OK, GONE):
-        return redirect("networks")
-    return _back(request, reverse("networks"))
+    return _removed(request, remove, "networks")
 
 
 def _connect(request: HttpRequest, ref: str, *, disconnect: bool) -> HttpResponse:
@@ -448,22 +457,18 @@ def network_prune(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def volume_list(request: HttpRequest) -> HttpResponse:
     form = VolumeCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        p = form.parsed
 
-        def create() -> str:
-            name = volumes.create_volume(request, p["name"], labels=p["labels"])
-            return f"Created volume {name} (docker volume create {name})"
+    def create() -> str:
+        name = volumes.create_volume(request, **form.parsed)
+        return f"Created volume {name} (docker volume create {name})"
 
-        if _attempt(request, create) == OK:
-            return redirect("volumes")
-    rows = volumes.list_volumes(request.user)
-    # The sizes came from the shared df just read (kept a few seconds): asking again is free.
-    sizes_note = engine.DISK_USAGE_NOTE if engine.system_df() is None else ""
-    context = {"rows": rows, "form": form, "sizes_note": sizes_note}
-    if request.GET.get("partial") == "rows":
-        return render(request, "containers_app/_volume_rows.html", context)
-    return render(request, "containers_app/volume_list.html", context)
+    def context() -> dict[str, Any]:
+        rows = volumes.list_volumes(request.user)
+        # The sizes came from the shared df just read (kept a few seconds): asking again is free.
+        sizes_note = engine.DISK_USAGE_NOTE if engine.system_df() is None else ""
+        return {"rows": rows, "sizes_note": sizes_note}
+
+    return _list_with_create_form(request, "volume", form, create, context)
 
 
 @require_GET
@@ -479,9 +484,7 @@ def volume_remove(request: HttpRequest, name: str) -> HttpResponse:
         volumes.remove_volume(request, name)
         return f"Removed volume {name} (docker volume rm {name})"
 
-    if _attempt(request, remove) in (OK, GONE):
-        return redirect("volumes")
-    return _back(request, reverse("volumes"))
+    return _removed(request, remove, "volumes")
 
 
 @require_POST

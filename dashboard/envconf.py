@@ -90,7 +90,7 @@ def database_from_url(url: str) -> dict[str, object]:
     )
 
 
-# ---------------------------------------------------------------- shared-host policy (issue 6)
+# ---------------------------------------------------------------- shared-host policy
 
 
 def env_port_range(name: str, default: tuple[int, int], *, minimum: int = 1024) -> tuple[int, int]:

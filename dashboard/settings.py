@@ -230,7 +230,7 @@ LOGGING = {
 # Registry passwords are encrypted with this Fernet key; empty: derived from SECRET_KEY (HKDF).
 DOCKDASH_CREDENTIALS_KEY = env_str("DOCKDASH_CREDENTIALS_KEY")
 
-# Shared host (issue 6): what non-admins may publish and bind, and where per-user
+# Shared host: what non-admins may publish and bind, and where per-user
 # create/start locks live (a folder on this host; see dashboard/quotas.py).
 STUDENT_PORT_RANGE = env_port_range("DOCKDASH_STUDENT_PORT_RANGE", (20000, 29999))
 BIND_ALLOWLIST = env_abs_paths("DOCKDASH_BIND_ALLOWLIST")

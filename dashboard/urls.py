@@ -22,17 +22,10 @@ urlpatterns = [
     # Registry routes first: /api/v1/images/pull/ and /push/ must win over image refs.
     path("", include("registry_app.urls")),
     path("", include("containers_app.urls")),
-]
-
-# ------------------------------------------------------- shared host: audit log (issue 6)
-urlpatterns += [
+    # shared host: the audit log, users and quotas
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_csv, name="audit-csv"),
     path("api/v1/audit/", audit_views.audit_api, name="api-audit"),
-]
-
-# ------------------------------------------------------- shared host: users and quotas (issue 6)
-urlpatterns += [
     path("users/", user_views.user_list, name="users"),
     path("users/create/", user_views.user_create, name="user-create"),
     path("users/bulk/", user_views.user_bulk_create, name="user-bulk-create"),

@@ -1,19 +1,23 @@
-"""JSON API of the registry app (DESIGN.md): registries, catalog, pull/push jobs, job state."""
+"""JSON API of the registry app (DESIGN.md): registries, catalog, pull/push jobs, job state.
+
+The routes are one table (dashboard.endpoints) at the end; each function below answers
+one method, checking who may do it before it reads the body.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard import access
 from dashboard.access import Perm
 from dashboard.audit import audited
+from dashboard.endpoints import Endpoint, Op
 from registry_app import jobs, refs, services
 from registry_app.models import Credential, Job, Registry
 from registry_app.v2client import RegistryClient, RegistryError
@@ -102,23 +106,28 @@ def _safe_params(data: Any) -> dict[str, Any]:
     }
 
 
-@extend_schema(
-    methods=["GET"],
-    summary="Configured registries",
-    responses=RegistrySerializer(many=True),
-    operation_id="v1_registries_list",
-)
-@extend_schema(
-    methods=["POST"],
-    summary="Add a registry (the password is write-only)",
-    request=RegistrySerializer,
-    responses=RegistrySerializer,
-    operation_id="v1_registries_create",
-)
-@api_view(["GET", "POST"])
-def registries(request: Request) -> Response:
-    if request.method == "GET":
-        return Response(RegistrySerializer(Registry.objects.all(), many=True).data)
+def _registry(pk: int) -> Registry:
+    found = Registry.objects.filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"Unknown registry {pk}.")
+    return found
+
+
+def _audit_target(registry: Registry) -> dict[str, str]:
+    return {"target_kind": "registry", "target_id": str(registry.pk), "target_name": registry.name}
+
+
+def _managed_registry(request: Request, pk: int) -> Registry:
+    """The registry, for someone who may change it (a missing one is a 404 first)."""
+    registry = _registry(pk)
+    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
+    return registry
+
+
+# ---------------------------------------------------------------- registries
+
+
+def _create_registry(request: Request) -> Any:
     access.require_global(request.user, Perm.MANAGE_REGISTRIES)
     serializer = RegistrySerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -131,45 +140,60 @@ def registries(request: Request) -> Response:
     ) as extra:
         registry = serializer.save()
         extra["target_id"] = str(registry.pk)
-    return Response(RegistrySerializer(registry).data, status=status.HTTP_201_CREATED)
+    return RegistrySerializer(registry).data
 
 
-def _registry(pk: int) -> Registry:
-    found = Registry.objects.filter(pk=pk).first()
-    if found is None:
-        raise Http404(f"Unknown registry {pk}.")
-    return found
-
-
-@extend_schema(
-    summary="One registry",
-    request=RegistrySerializer,
-    responses=RegistrySerializer,
-)
-@api_view(["GET", "PATCH", "DELETE"])
-def registry_detail(request: Request, pk: int) -> Response:
-    registry = _registry(pk)
-    if request.method == "GET":
-        return Response(RegistrySerializer(registry).data)
-    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
-    target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
-    if request.method == "DELETE":
-        services.delete_registry(request, registry)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+def _update_registry(request: Request, pk: int) -> Any:
+    registry = _managed_registry(request, pk)
     serializer = RegistrySerializer(registry, data=request.data, partial=True)
     serializer.is_valid(raise_exception=True)
-    with audited(request, "registry.update", params=_safe_params(request.data), **target):
+    params = _safe_params(request.data)
+    with audited(request, "registry.update", params=params, **_audit_target(registry)):
         serializer.save()
-    return Response(RegistrySerializer(registry).data)
+    return RegistrySerializer(registry).data
 
 
-@extend_schema(summary="Test the stored login through the engine", request=None, responses=dict)
-@api_view(["POST"])
-def registry_test(request: Request, pk: int) -> Response:
+def _test_registry(request: Request, pk: int) -> dict[str, Any]:
+    outcome = services.probe_registry(request, _managed_registry(request, pk))
+    return {"ok": outcome.ok, "message": outcome.message}
+
+
+# ---------------------------------------------------------------- stored logins
+
+
+def _list_credentials(request: Request, pk: int) -> list[dict[str, Any]]:
     registry = _registry(pk)
-    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
-    outcome = services.probe_registry(request, registry)
-    return Response({"ok": outcome.ok, "message": outcome.message})
+    shown = registry.credentials.all()
+    if not services.is_admin(request.user):
+        shown = shown.filter(owner=request.user)
+    return [c.as_dict() for c in shown.select_related("owner", "registry")]
+
+
+def _store_credential(request: Request, pk: int) -> Any:
+    registry = _registry(pk)
+    access.require_global(request.user, Perm.CREATE)
+    body = CredentialSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    params = {"username": data["username"], "scope": data["scope"]}
+    try:
+        with audited(request, "registry.credential.set", params=params, **_audit_target(registry)):
+            cred = services.store_credential(
+                request.user, registry, data["username"], data["password"], data["scope"]
+            )
+    except refs.InputError as exc:
+        return _refusal(exc, "username")
+    return cred.as_dict()
+
+
+def _delete_credential(request: Request, pk: int) -> None:
+    registry = _registry(pk)
+    access.require_global(request.user, Perm.CREATE)
+    with audited(request, "registry.credential.delete", **_audit_target(registry)):
+        registry.credentials.filter(owner=request.user).delete()
+
+
+# ---------------------------------------------------------------- catalog
 
 
 def _refusal(exc: refs.InputError, default_field: str) -> Response:
@@ -192,55 +216,7 @@ def _browser(request: Request, registry: Registry) -> RegistryClient:
     return RegistryClient.for_registry(registry, credential)
 
 
-@extend_schema(
-    methods=["GET"],
-    summary="Your stored logins for a registry (admins: everyone's); passwords never shown",
-    responses=dict,
-    operation_id="v1_registry_credentials_list",
-)
-@extend_schema(
-    methods=["POST"],
-    summary="Store your own login for a registry (encrypted; replaces yours)",
-    request=CredentialSerializer,
-    responses=dict,
-    operation_id="v1_registry_credentials_create",
-)
-@extend_schema(
-    methods=["DELETE"],
-    summary="Remove your own login for a registry",
-    responses=None,
-    operation_id="v1_registry_credentials_delete",
-)
-@api_view(["GET", "POST", "DELETE"])
-def registry_credentials(request: Request, pk: int) -> Response:
-    registry = _registry(pk)
-    mine = registry.credentials.filter(owner=request.user)
-    if request.method == "GET":
-        shown = registry.credentials.all() if services.is_admin(request.user) else mine
-        return Response([c.as_dict() for c in shown.select_related("owner", "registry")])
-    access.require_global(request.user, Perm.CREATE)
-    target = {"target_kind": "registry", "target_id": str(pk), "target_name": registry.name}
-    if request.method == "DELETE":
-        with audited(request, "registry.credential.delete", **target):
-            mine.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
-    body = CredentialSerializer(data=request.data)
-    body.is_valid(raise_exception=True)
-    data = body.validated_data
-    params = {"username": data["username"], "scope": data["scope"]}
-    try:
-        with audited(request, "registry.credential.set", params=params, **target):
-            cred = services.store_credential(
-                request.user, registry, data["username"], data["password"], data["scope"]
-            )
-    except refs.InputError as exc:
-        return _refusal(exc, "username")
-    return Response(cred.as_dict(), status=status.HTTP_201_CREATED)
-
-
-@extend_schema(summary="Repositories of a private registry (paginated by `last`)", responses=dict)
-@api_view(["GET"])
-def repositories(request: Request, pk: int) -> Response:
+def _repositories(request: Request, pk: int) -> Response:
     registry = _registry(pk)
     if registry.is_docker_hub:
         return _error("Docker Hub offers no catalog; search it instead.", code=400)
@@ -257,9 +233,7 @@ def repositories(request: Request, pk: int) -> Response:
     return _registry_call(page)
 
 
-@extend_schema(summary="Tags of a repository, each with digest, size, architecture", responses=dict)
-@api_view(["GET"])
-def tags(request: Request, pk: int, name: str) -> Response:
+def _tags(request: Request, pk: int, name: str) -> Response:
     registry = _registry(pk)
     last = request.query_params.get("last", "")
     detail = request.query_params.get("detail", "1") != "0"
@@ -276,11 +250,8 @@ def tags(request: Request, pk: int, name: str) -> Response:
     return _registry_call(listing)
 
 
-@extend_schema(summary="Delete a tag (its manifest) from a registry", responses=dict)
-@api_view(["DELETE"])
-def tag_delete(request: Request, pk: int, name: str, tag: str) -> Response:
-    registry = _registry(pk)
-    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
+def _delete_tag(request: Request, pk: int, name: str, tag: str) -> Any:
+    registry = _managed_registry(request, pk)
     try:
         with audited(
             request,
@@ -293,7 +264,10 @@ def tag_delete(request: Request, pk: int, name: str, tag: str) -> Response:
             digest = RegistryClient.for_registry(registry, credential).delete_tag(name, tag)
     except RegistryError as exc:
         return _error(exc.message, code=exc.status if 400 <= exc.status < 600 else 502)
-    return Response({"deleted": f"{name}:{tag}", "digest": digest})
+    return {"deleted": f"{name}:{tag}", "digest": digest}
+
+
+# ---------------------------------------------------------------- pull and push jobs
 
 
 class PullSerializer(serializers.Serializer):
@@ -308,44 +282,144 @@ class PushSerializer(serializers.Serializer):
     tag = serializers.CharField(allow_blank=True, default="latest")
 
 
-@extend_schema(summary="Pull an image as a job", request=PullSerializer, responses=dict)
-@api_view(["POST"])
-def image_pull(request: Request) -> Response:
+def _job(request: Request, serializer_class: Any, start: Callable[[dict[str, Any]], Job]) -> Any:
+    """Start a pull or push job for someone who may create: `{"job": <id>}`."""
     access.require_global(request.user, Perm.CREATE)
-    body = PullSerializer(data=request.data)
+    body = serializer_class(data=request.data)
     body.is_valid(raise_exception=True)
-    data = body.validated_data
     try:
-        job = services.pull(request, data["image"], data.get("registry"))
+        job = start(body.validated_data)
     except refs.InputError as exc:
         return _refusal(exc, "image")
-    return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+    return {"job": job.pk}
 
 
-@extend_schema(
-    summary="Tag a local image and push it as a job", request=PushSerializer, responses=dict
-)
-@api_view(["POST"])
-def image_push(request: Request) -> Response:
-    access.require_global(request.user, Perm.CREATE)
-    body = PushSerializer(data=request.data)
-    body.is_valid(raise_exception=True)
-    data = body.validated_data
-    try:
-        job = services.push(
+def _pull(request: Request) -> Any:
+    return _job(
+        request,
+        PullSerializer,
+        lambda data: services.pull(request, data["image"], data.get("registry")),
+    )
+
+
+def _push(request: Request) -> Any:
+    def push(data: dict[str, Any]) -> Job:
+        return services.push(
             request, data["image"], data["registry"], data["repository"], data["tag"]
         )
-    except refs.InputError as exc:
-        return _refusal(exc, "image")
-    return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+    return _job(request, PushSerializer, push)
 
 
-@extend_schema(summary="A pull, push or build job", responses=dict)
-@api_view(["GET"])
-def job_detail(request: Request, pk: int) -> Response:
+def _job_detail(request: Request, pk: int) -> Any:
     job = Job.objects.filter(pk=pk).first()
     if job is None or not access.can(request.user, Perm.VIEW, job.username):
         return _error(f"No job {pk}.", code=404)
     if jobs.interrupted(job):
         jobs.mark_interrupted(job)
-    return Response(job.as_dict())
+    return job.as_dict()
+
+
+ENDPOINTS = [
+    Endpoint(
+        "api/v1/registries/",
+        "api-registries",
+        get=Op(
+            "Configured registries",
+            lambda request: RegistrySerializer(Registry.objects.all(), many=True).data,
+            response=RegistrySerializer(many=True),
+            operation_id="v1_registries_list",
+        ),
+        post=Op(
+            "Add a registry (the password is write-only)",
+            _create_registry,
+            request=RegistrySerializer,
+            response=RegistrySerializer,
+            status=status.HTTP_201_CREATED,
+            operation_id="v1_registries_create",
+        ),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/",
+        "api-registry",
+        get=Op(
+            "One registry",
+            lambda request, pk: RegistrySerializer(_registry(pk)).data,
+            response=RegistrySerializer,
+        ),
+        patch=Op(
+            "One registry",
+            _update_registry,
+            request=RegistrySerializer,
+            response=RegistrySerializer,
+        ),
+        delete=Op(
+            "One registry",
+            lambda request, pk: services.delete_registry(request, _managed_registry(request, pk)),
+            status=status.HTTP_204_NO_CONTENT,
+        ),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/test/",
+        "api-registry-test",
+        post=Op("Test the stored login through the engine", _test_registry),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/credentials/",
+        "api-registry-credentials",
+        get=Op(
+            "Your stored logins for a registry (admins: everyone's); passwords never shown",
+            _list_credentials,
+            operation_id="v1_registry_credentials_list",
+        ),
+        post=Op(
+            "Store your own login for a registry (encrypted; replaces yours)",
+            _store_credential,
+            request=CredentialSerializer,
+            status=status.HTTP_201_CREATED,
+            operation_id="v1_registry_credentials_create",
+        ),
+        delete=Op(
+            "Remove your own login for a registry",
+            _delete_credential,
+            status=status.HTTP_204_NO_CONTENT,
+            operation_id="v1_registry_credentials_delete",
+        ),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/repositories/",
+        "api-repositories",
+        get=Op("Repositories of a private registry (paginated by `last`)", _repositories),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/<str:tag>/",
+        "api-tag",
+        delete=Op("Delete a tag (its manifest) from a registry", _delete_tag),
+    ),
+    Endpoint(
+        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/",
+        "api-tags",
+        get=Op("Tags of a repository, each with digest, size, architecture", _tags),
+    ),
+    Endpoint(
+        "api/v1/images/pull/",
+        "api-image-pull",
+        post=Op(
+            "Pull an image as a job",
+            _pull,
+            request=PullSerializer,
+            status=status.HTTP_202_ACCEPTED,
+        ),
+    ),
+    Endpoint(
+        "api/v1/images/push/",
+        "api-image-push",
+        post=Op(
+            "Tag a local image and push it as a job",
+            _push,
+            request=PushSerializer,
+            status=status.HTTP_202_ACCEPTED,
+        ),
+    ),
+    Endpoint("api/v1/jobs/<int:pk>/", "api-job", get=Op("A pull, push or build job", _job_detail)),
+]

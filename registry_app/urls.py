@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
+from dashboard.endpoints import routes
 from registry_app import api, views
 
 urlpatterns: list[URLPattern] = [
@@ -30,27 +31,5 @@ urlpatterns: list[URLPattern] = [
     ),
     path("registries/jobs/", views.job_list, name="jobs"),
     path("registries/jobs/<int:pk>/", views.job_detail, name="job-detail"),
-    # JSON API (DESIGN.md)
-    path("api/v1/registries/", api.registries, name="api-registries"),
-    path("api/v1/registries/<int:pk>/", api.registry_detail, name="api-registry"),
-    path("api/v1/registries/<int:pk>/test/", api.registry_test, name="api-registry-test"),
-    path(
-        "api/v1/registries/<int:pk>/credentials/",
-        api.registry_credentials,
-        name="api-registry-credentials",
-    ),
-    path("api/v1/registries/<int:pk>/repositories/", api.repositories, name="api-repositories"),
-    path(
-        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/<str:tag>/",
-        api.tag_delete,
-        name="api-tag",
-    ),
-    path(
-        "api/v1/registries/<int:pk>/repositories/<path:name>/tags/",
-        api.tags,
-        name="api-tags",
-    ),
-    path("api/v1/images/pull/", api.image_pull, name="api-image-pull"),
-    path("api/v1/images/push/", api.image_push, name="api-image-push"),
-    path("api/v1/jobs/<int:pk>/", api.job_detail, name="api-job"),
+    *routes(api.ENDPOINTS),  # the JSON API (DESIGN.md)
 ]

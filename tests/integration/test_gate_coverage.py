@@ -1,9 +1,10 @@
 """Every route of the engine side either only reads or goes through the gate.
 
-Each URL pattern of containers_app is declared here as a read or a change. A
-change, tried by a viewer (who may change nothing), leaves exactly one audit row,
-refused, and the engine unchanged; a read refuses POST and DELETE. A new route
-that is in neither list fails the first test, so no path can forget the gate.
+Each URL pattern of containers_app is declared a read or a change in its route table
+(containers_app.urls.ROUTE_KINDS). A change, tried by a viewer (who may change
+nothing) with the body below, leaves exactly one audit row, refused, and the engine
+unchanged; a read refuses POST and DELETE. A change with no body here, or a route
+wired in past the table, fails the first test, so no path can forget the gate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from containers_app.urls import CHANGE, READ, ROUTE_KINDS
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from tests.rig import LABELS, RUN_ID, docker_cli
@@ -26,7 +28,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 APPS = ("containers_app.",)
 
-# name -> (method, body); the kwargs come from the objects below.
+# name -> (method, body) of every change; the kwargs come from the objects below.
+# The page forms that create (networks, volumes) are tried by their POST.
 CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "container-create": ("post", {"image": "IMAGE", "command": "sleep 1", "restart_policy": "no"}),
     "container-bulk": ("post", {"action": "stop", "ids": ["CONTAINER"]}),
@@ -42,6 +45,8 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "network-disconnect": ("post", {"container": "CONTAINER"}),
     "volume-prune": ("post", {}),
     "volume-remove": ("post", {}),
+    "networks": ("post", {"name": f"cov-{RUN_ID}-form"}),
+    "volumes": ("post", {"name": f"cov-{RUN_ID}-f"}),
     "api-containers": ("post", {"image": "IMAGE", "command": ["sleep", "1"]}),
     "api-container": ("delete", {}),
     "api-container-rename": ("post", {"name": f"renamed-{RUN_ID}"}),
@@ -58,29 +63,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-volume-prune": ("post", {}),
     "api-network-prune": ("post", {}),
 }
-# The page forms that create: their POST is a change, their GET a read.
-FORM_CHANGES = {"networks": {"name": f"cov-{RUN_ID}-form"}, "volumes": {"name": f"cov-{RUN_ID}-f"}}
-READS = {
-    "container-internals",
-    "api-container-namespaces",
-    "api-container-cgroups",
-    "architecture",
-    "containers",
-    "container-create-preview",  # answers what a create would do; changes nothing
-    "container-detail",
-    "images",
-    "image-detail",
-    "network-detail",
-    "volume-detail",
-    "api-images",
-    "stats-overview",
-    "container-stats",
-    "container-logs",
-    "container-logs-download",
-    "container-terminal",
-    "api-container-logs",
-    "api-container-stats",
-}
+READS = {name for name, kind in ROUTE_KINDS.items() if kind == READ}
 
 
 def _patterns(patterns: list[Any]) -> Iterator[URLPattern]:
@@ -102,10 +85,10 @@ def app_routes() -> dict[str, str]:
 
 
 def test_every_route_is_declared_a_read_or_a_change() -> None:
-    routes = set(app_routes())
-    declared = set(CHANGES) | set(FORM_CHANGES) | READS
-    assert routes - declared == set(), "classify the new routes as a read or a change"
-    assert declared - routes == set(), "routes declared here that no longer exist"
+    assert set(app_routes()) == set(ROUTE_KINDS), "wire the engine side's routes in its table"
+    changes = {name for name, kind in ROUTE_KINDS.items() if kind == CHANGE}
+    assert changes - set(CHANGES) == set(), "give the new changes a body to try them with"
+    assert set(CHANGES) - changes == set(), "bodies here for routes that are no change"
 
 
 @pytest.fixture
@@ -185,8 +168,7 @@ def test_each_change_leaves_one_audit_row_and_the_engine_as_it_was(
     page.force_login(viewer)
     api.force_authenticate(viewer)
     before = engine_state(objects)
-    tried = {**{n: ("post", b) for n, b in FORM_CHANGES.items()}, **CHANGES}
-    for name, (method, body) in tried.items():
+    for name, (method, body) in CHANGES.items():
         url = reverse(name, kwargs=kwargs_for(name, objects))
         rows = AuditEntry.objects.count()
         if name.startswith("api-"):
@@ -204,6 +186,7 @@ def test_reads_refuse_post_and_delete(viewer: Any, objects: dict[str, str]) -> N
     page = Client()
     page.force_login(viewer)
     rows = AuditEntry.objects.count()  # the login's
+    # The create preview is a POST that answers what a create would do; it changes nothing.
     for name in sorted(READS - {"container-create-preview"}):
         url = reverse(name, kwargs=kwargs_for(name, objects))
         for method in ("post", "delete"):
