@@ -259,11 +259,20 @@ def quiet_server(
 
 
 @contextlib.contextmanager
-def live_server_with_admin(workdir: Path, password: str) -> Iterator[LiveServer]:
-    """A live dashboard server with the user `admin` (role admin), stopped on leaving."""
-    server = start_live_server(workdir)
+def live_server_with_users(
+    workdir: Path,
+    users: dict[str, str],
+    password: str,
+    *,
+    docker_host: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """A live dashboard server with `users` (name: role), all with `password`; stopped on
+    leaving."""
+    server = start_live_server(workdir, docker_host=docker_host, extra_env=extra_env)
     try:
-        server.add_user("admin", "admin", password)
+        for name, role in users.items():
+            server.add_user(name, role, password)
         yield server
     finally:
         server.stop()
