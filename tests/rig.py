@@ -69,6 +69,11 @@ def wait_for(
     )
 
 
+def by_file(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A cgroup report's rows by the name of their file (`file:key` for one key of a file)."""
+    return {Path(r["file"]).name + (":" + r["key"] if "key" in r else ""): r for r in rows}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
