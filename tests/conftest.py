@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests import rig
+from tests.integration.live_helpers import CountingEngineProxy, counting_engine_proxy
 from tests.rig import LABELS, RUN_ID
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -132,8 +133,16 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.Re
 
 @pytest.fixture(scope="session")
 def live_server_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
-    with rig.live_server_with_admin(tmp_path_factory.mktemp("live"), ADMIN_PASSWORD) as server:
+    workdir = tmp_path_factory.mktemp("live")
+    with rig.live_server_with_users(workdir, {"admin": "admin"}, ADMIN_PASSWORD) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def engine_proxy() -> Iterator[CountingEngineProxy]:
+    """The real engine socket behind a proxy that counts `/system/df` calls, one per module."""
+    with counting_engine_proxy("dd-df-") as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")

@@ -69,6 +69,11 @@ def wait_for(
     )
 
 
+def by_file(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A cgroup report's rows by the name of their file (`file:key` for one key of a file)."""
+    return {Path(r["file"]).name + (":" + r["key"] if "key" in r else ""): r for r in rows}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,6 +88,22 @@ def docker_cli(*args: str, check: bool = True, timeout: float = 60) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """Start Django on dashboard.settings in a new process, with `env` added to this
+    process's environment less SECRET_KEY and DOCKDASH_DEBUG (a test sets those it wants)."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DOCKDASH_DEBUG"}}
+    clean.update(env, DJANGO_SETTINGS_MODULE="dashboard.settings")
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def docker_inspect(ref: str) -> dict[str, Any]:
@@ -259,11 +280,20 @@ def quiet_server(
 
 
 @contextlib.contextmanager
-def live_server_with_admin(workdir: Path, password: str) -> Iterator[LiveServer]:
-    """A live dashboard server with the user `admin` (role admin), stopped on leaving."""
-    server = start_live_server(workdir)
+def live_server_with_users(
+    workdir: Path,
+    users: dict[str, str],
+    password: str,
+    *,
+    docker_host: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """A live dashboard server with `users` (name: role), all with `password`; stopped on
+    leaving."""
+    server = start_live_server(workdir, docker_host=docker_host, extra_env=extra_env)
     try:
-        server.add_user("admin", "admin", password)
+        for name, role in users.items():
+            server.add_user(name, role, password)
         yield server
     finally:
         server.stop()

@@ -3,31 +3,23 @@
 from django.db import migrations
 
 MIB = 2**20
+ROLES = ("student", "instructor")
+# Each limit's default for the roles above, in their order.
 DEFAULTS = {
-    "student": dict(
-        max_containers=10,
-        max_running=3,
-        memory_per_container=256 * MIB,
-        memory_total=768 * MIB,
-        cpus_per_container=0.5,
-        cpus_total=1.5,
-        pids_per_container=256,
-    ),
-    "instructor": dict(
-        max_containers=50,
-        max_running=10,
-        memory_per_container=1024 * MIB,
-        memory_total=4096 * MIB,
-        cpus_per_container=1.0,
-        cpus_total=2.0,
-        pids_per_container=1024,
-    ),
+    "max_containers": (10, 50),
+    "max_running": (3, 10),
+    "memory_per_container": (256 * MIB, 1024 * MIB),
+    "memory_total": (768 * MIB, 4096 * MIB),
+    "cpus_per_container": (0.5, 1.0),
+    "cpus_total": (1.5, 2.0),
+    "pids_per_container": (256, 1024),
 }
 
 
 def seed(apps, schema_editor):
     RoleQuota = apps.get_model("dashboard", "RoleQuota")
-    for role, limits in DEFAULTS.items():
+    for column, role in enumerate(ROLES):
+        limits = {limit: values[column] for limit, values in DEFAULTS.items()}
         RoleQuota.objects.get_or_create(role=role, defaults=limits)
 
 

@@ -14,6 +14,15 @@ class Migration(migrations.Migration):
             state_operations=[
                 migrations.CreateModel(
                     name="ImageOwnership",
+                    # The table it keeps, before the fields it already has.
+                    options={
+                        "db_table": "registry_app_imageownership",
+                        "constraints": [
+                            models.UniqueConstraint(
+                                fields=("image_id", "ref", "username"), name="unique_ownership"
+                            )
+                        ],
+                    },
                     fields=[
                         (
                             "id",
@@ -26,14 +35,6 @@ class Migration(migrations.Migration):
                         ("username", models.CharField(db_index=True, max_length=150)),
                         ("created", models.DateTimeField(auto_now_add=True)),
                     ],
-                    options={
-                        "db_table": "registry_app_imageownership",
-                        "constraints": [
-                            models.UniqueConstraint(
-                                fields=("image_id", "ref", "username"), name="unique_ownership"
-                            )
-                        ],
-                    },
                 )
             ],
             database_operations=[],

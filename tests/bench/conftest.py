@@ -52,8 +52,9 @@ def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
 
 @pytest.fixture(scope="session")
 def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.LiveServer]:
-    with rig.live_server_with_admin(tmp_path_factory.mktemp("bench-live"), BENCH_PASSWORD) as s:
-        yield s
+    workdir = tmp_path_factory.mktemp("bench-live")
+    with rig.live_server_with_users(workdir, {"admin": "admin"}, BENCH_PASSWORD) as server:
+        yield server
 
 
 def ws_session(url: str, cookie: str, origin: str) -> Any:

@@ -33,6 +33,9 @@ DF_BUSY_RESPONSE = (
 )
 
 
+CACHE_SECONDS = 2.0  # how long the servers below share the engine's disk usage
+
+
 @contextlib.contextmanager
 def counting_engine_proxy(prefix: str) -> Iterator[CountingEngineProxy]:
     """A counting proxy of the real engine socket, in a short /tmp folder (socket paths are
@@ -45,6 +48,20 @@ def counting_engine_proxy(prefix: str) -> Iterator[CountingEngineProxy]:
     finally:
         proxy.stop()
         folder.rmdir()
+
+
+def live_server_behind(
+    proxy: CountingEngineProxy, workdir: Path, users: dict[str, str], password: str
+) -> contextlib.AbstractContextManager[rig.LiveServer]:
+    """A live dashboard server whose engine is `proxy`, sharing the disk usage it reads
+    for CACHE_SECONDS, with `users` (name: role); stopped on leaving."""
+    return rig.live_server_with_users(
+        workdir,
+        users,
+        password,
+        docker_host=proxy.url,
+        extra_env={"DOCKDASH_DISK_USAGE_CACHE": str(CACHE_SECONDS)},
+    )
 
 
 class CountingEngineProxy(rig.SocketProxy):

@@ -17,9 +17,10 @@ from django.urls import reverse
 
 from tests import rig
 from tests.integration.live_helpers import (
+    CACHE_SECONDS,
     CountingEngineProxy,
     burst,
-    counting_engine_proxy,
+    live_server_behind,
     login_cookie,
 )
 from tests.rig import LABELS
@@ -27,31 +28,19 @@ from tests.rig import LABELS
 PASSWORD = "first-pages-pass-1"
 STUDENTS = ["class1", "class2", "class3"]
 BURST = 30
-CACHE_SECONDS = 2.0
 # The pages behind the navigation a student sees first, by their URL names.
 FIRST_PAGES = ["home", "containers", "images", "networks", "volumes", "my-usage", "stats-overview"]
 SHOW_DISK_USAGE = {"home", "volumes"}
 
 
 @pytest.fixture(scope="module")
-def engine_proxy() -> Iterator[CountingEngineProxy]:
-    with counting_engine_proxy("dd-pages-") as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
 def class_server(
     tmp_path_factory: pytest.TempPathFactory, engine_proxy: CountingEngineProxy
 ) -> Iterator[rig.LiveServer]:
-    server = rig.start_live_server(
-        tmp_path_factory.mktemp("pages-live"),
-        docker_host=engine_proxy.url,
-        extra_env={"DOCKDASH_DISK_USAGE_CACHE": str(CACHE_SECONDS)},
-    )
-    for name in STUDENTS:
-        server.add_user(name, "student", PASSWORD)
-    yield server
-    server.stop()
+    students = dict.fromkeys(STUDENTS, "student")
+    workdir = tmp_path_factory.mktemp("pages-live")
+    with live_server_behind(engine_proxy, workdir, students, PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -19,39 +19,27 @@ import pytest
 from containers_app.singleflight import SingleFlight
 from tests import rig
 from tests.integration.live_helpers import (
+    CACHE_SECONDS,
     CountingEngineProxy,
     burst,
-    counting_engine_proxy,
+    live_server_behind,
     login_cookie,
 )
 from tests.rig import LABELS
 
 PASSWORD = "disk-usage-pass-1"
+STUDENTS = ["dfstudent1", "dfstudent2", "dfstudent3"]
 BURST = 30
-CACHE_SECONDS = 2.0
 NOTE = "Disk use is not shown: the engine is busy computing it for another client."
-
-
-@pytest.fixture(scope="module")
-def engine_proxy() -> Iterator[CountingEngineProxy]:
-    with counting_engine_proxy("dd-df-") as proxy:
-        yield proxy
 
 
 @pytest.fixture(scope="module")
 def df_server(
     tmp_path_factory: pytest.TempPathFactory, engine_proxy: CountingEngineProxy
 ) -> Iterator[rig.LiveServer]:
-    server = rig.start_live_server(
-        tmp_path_factory.mktemp("df-live"),
-        docker_host=engine_proxy.url,
-        extra_env={"DOCKDASH_DISK_USAGE_CACHE": str(CACHE_SECONDS)},
-    )
-    server.add_user("dfadmin", "admin", PASSWORD)
-    for name in ("dfstudent1", "dfstudent2", "dfstudent3"):
-        server.add_user(name, "student", PASSWORD)
-    yield server
-    server.stop()
+    users = {"dfadmin": "admin", **dict.fromkeys(STUDENTS, "student")}
+    with live_server_behind(engine_proxy, tmp_path_factory.mktemp("df-live"), users, PASSWORD) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +64,7 @@ def test_a_burst_of_home_and_volume_pages_asks_the_engine_once_and_all_answer_20
     engine_proxy: CountingEngineProxy,
     student_volume: str,
 ) -> None:
-    names = ["dfstudent1", "dfstudent2", "dfstudent3"] if role == "student" else ["dfadmin"]
+    names = STUDENTS if role == "student" else ["dfadmin"]
     cookies = [login_cookie(df_server.url, name, PASSWORD) for name in names]
     for path in ("/", "/volumes/"):
         # A fresh burst: the kept result of the logins and of the previous burst expired.

@@ -12,13 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.rig import wait_for
+from tests.rig import by_file, wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def rows(body: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
-    return {Path(r["file"]).name + (":" + r["key"] if "key" in r else ""): r for r in body[section]}
 
 
 def cgroups_of(client: Any, ref: str) -> dict[str, Any]:
@@ -35,11 +31,14 @@ def test_memory_cpus_and_pids_limits_read_back_from_the_kernel_files(
     container = make_container(mem_limit="64m", nano_cpus=500_000_000, pids_limit=50)
     body = cgroups_of(admin_client, container.id)
     assert body["version"] == 1
-    limits = rows(body, "limits")
-    assert limits["memory.limit_in_bytes"]["raw"] == "67108864"
-    assert limits["cpu.cfs_quota_us"]["raw"] == "50000"
-    assert limits["cpu.cfs_period_us"]["raw"] == "100000"
-    assert limits["pids.max"]["raw"] == "50"
+    limits = by_file(body["limits"])
+    given = {  # what `docker run` was given, as the kernel files spell it
+        "memory.limit_in_bytes": "67108864",
+        "cpu.cfs_quota_us": "50000",
+        "cpu.cfs_period_us": "100000",
+        "pids.max": "50",
+    }
+    assert {name: limits[name]["raw"] for name in given} == given
     assert limits["memory.limit_in_bytes"]["docker"].startswith("Memory=67108864")
     assert limits["pids.max"]["docker"] == "PidsLimit=50"
     # Every value names a file that holds exactly that text.
@@ -61,11 +60,11 @@ def test_container_exceeding_its_memory_limit_shows_an_oom_kill(
     container = make_container(("sh", "-c", hog), mem_limit="8m")
 
     def oom_kills() -> int:
-        events = rows(cgroups_of(admin_client, container.id), "events")
+        events = by_file(cgroups_of(admin_client, container.id)["events"])
         return int(events["memory.oom_control:oom_kill"]["value"] or 0)
 
     assert wait_for(oom_kills, timeout=30, what="an OOM kill in memory.oom_control") >= 1
-    events = rows(cgroups_of(admin_client, container.id), "events")
+    events = by_file(cgroups_of(admin_client, container.id)["events"])
     assert int(events["memory.failcnt"]["raw"]) > 0
     page = admin_client.get(f"/containers/{container.id}/internals/").content.decode()
     assert "memory.oom_control" in page
@@ -88,10 +87,10 @@ def test_busy_container_over_its_cpu_quota_shows_throttling(
     container = make_container(("sh", "-c", "while :; do :; done"), nano_cpus=100_000_000)
 
     def throttled() -> int:
-        events = rows(cgroups_of(admin_client, container.id), "events")
+        events = by_file(cgroups_of(admin_client, container.id)["events"])
         return int(events["cpu.stat:nr_throttled"]["value"] or 0)
 
     assert wait_for(throttled, timeout=20, interval=0.2, what="nr_throttled in cpu.stat") > 0
-    events = rows(cgroups_of(admin_client, container.id), "events")
+    events = by_file(cgroups_of(admin_client, container.id)["events"])
     assert events["cpu.stat:throttled_time"]["value"] > 0
     container.kill()  # stop burning a shared CPU as soon as the point is made

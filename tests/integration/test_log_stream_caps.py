@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +22,7 @@ from containers_app import logs
 from containers_app.consumers import CLOSE_TOO_MANY
 from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
-from tests.rig import ROOT
+from tests.rig import load_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -179,21 +176,10 @@ async def test_a_finished_log_gives_its_share_back_while_its_view_stays_open(
 
 @pytest.mark.parametrize("per_user", ["32", "40"])
 def test_a_share_not_below_the_server_cap_is_refused_at_startup(per_user: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
+    proc = load_settings(
         SECRET_KEY="x" * 50,
         DOCKDASH_LOG_STREAM_WORKERS="32",
         DOCKDASH_LOG_STREAMS_PER_USER=per_user,
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
     )
     assert proc.returncode != 0
     assert "ImproperlyConfigured" in proc.stderr

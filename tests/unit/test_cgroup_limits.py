@@ -8,9 +8,9 @@ as files: /proc/<pid>/cgroup, /proc/self/mountinfo and the unified cgroup direct
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from containers_app import cgroup_limits
+from tests.rig import by_file
 
 CID = "4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
 PID = 4242
@@ -57,10 +57,6 @@ HOST_CONFIG = {
     "PidsLimit": 50,
     "BlkioWeight": 0,
 }
-
-
-def by_file(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {Path(r["file"]).name + (":" + r["key"] if "key" in r else ""): r for r in rows}
 
 
 def test_v2_systemd_limits_are_read_from_the_scope_directory(tmp_path: Path) -> None:

@@ -174,21 +174,24 @@ def test_valid_image_references_are_accepted(ref: str) -> None:
     assert parse_image(ref) == ref
 
 
+# The create form as the page posts it, with every option that has a `docker run` flag.
+EVERY_OPTION_FORM = {
+    "image": "busybox:latest",
+    "name": "web1",
+    "command": "sleep 60",
+    "env": "GREETING=hi there",
+    "ports": "28080:80/tcp",
+    "volumes": "web1-data:/data:ro",
+    "memory": "256m",
+    "cpus": "0.5",
+    "pids_limit": "100",
+    "restart_policy": "on-failure:3",
+    "labels": "course=os101",
+}
+
+
 def test_docker_run_command_spells_every_option() -> None:
-    spec = parse(
-        image="busybox:latest",
-        name="web1",
-        command="sleep 60",
-        env="GREETING=hi there",
-        ports="28080:80/tcp",
-        volumes="web1-data:/data:ro",
-        memory="256m",
-        cpus="0.5",
-        pids_limit="100",
-        restart_policy="on-failure:3",
-        labels="course=os101",
-    )
-    assert docker_run_command(spec) == (
+    assert docker_run_command(parse(**EVERY_OPTION_FORM)) == (
         "docker run -d --name web1 -e 'GREETING=hi there' -p 28080:80/tcp "
         "-v web1-data:/data:ro --memory 256m --cpus 0.5 --pids-limit 100 "
         "--restart on-failure:3 --label course=os101 busybox:latest sleep 60"

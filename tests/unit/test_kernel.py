@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - /proc fixture lines are kept exactly as the kernel prints them
+# ruff: noqa: E501 - mountinfo fixture lines are kept exactly as the kernel prints them
 """The /proc readers on fixture trees in the kernel's formats (namespace links, net, mountinfo)."""
 
 from __future__ import annotations
@@ -8,51 +8,9 @@ from pathlib import Path
 
 from containers_app import internals, kernel
 
-FIB_TRIE = """\
-Main:
-  +-- 0.0.0.0/0 3 0 5
-     |-- 0.0.0.0
-        /0 universe UNICAST
-     +-- 127.0.0.0/8 2 0 2
-        +-- 127.0.0.0/31 1 0 0
-           |-- 127.0.0.0
-              /8 host LOCAL
-           |-- 127.0.0.1
-              /32 host LOCAL
-        |-- 127.255.255.255
-           /32 link BROADCAST
-     +-- 172.17.0.0/16 2 0 2
-        +-- 172.17.0.0/30 2 0 2
-           |-- 172.17.0.0
-              /16 link UNICAST
-           |-- 172.17.0.2
-              /32 host LOCAL
-        |-- 172.17.255.255
-           /32 link BROADCAST
-Local:
-  +-- 0.0.0.0/0 3 0 5
-     +-- 127.0.0.0/8 2 0 2
-           |-- 127.0.0.1
-              /32 host LOCAL
-     +-- 172.17.0.0/16 2 0 2
-           |-- 172.17.0.2
-              /32 host LOCAL
-"""
-ROUTE = (
-    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
-    "eth0\t00000000\t010011AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
-    "eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
-)
-NET_DEV = """\
-Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo:     120       2    0    0    0     0          0         0      120       2    0    0    0     0       0          0
-  eth0:     946      11    0    0    0     0          0         0      516       6    0    0    0     0       0          0
-"""
-IF_INET6 = (
-    "00000000000000000000000000000001 01 80 10 80       lo\n"
-    "fe800000000000000042acfffe110002 2a 40 20 80     eth0\n"
-)
+# Process 77's network namespace as the kernel shows it: proc/77/net/{dev,fib_trie,route,if_inet6}.
+PROC_TREE = Path(__file__).parent / "proc"
+
 MOUNTINFO = (
     "73 49 0:39 / / rw,relatime master:2 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B\n"
     "74 73 0:42 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"
@@ -67,14 +25,8 @@ def fake_process(proc: Path, pid: int, ns: dict[str, int], status: str = "") -> 
     (proc / str(pid) / "status").write_text(status or f"Name:\tsh\nPPid:\t1\nNSpid:\t{pid}\n")
 
 
-def test_network_of_a_process_lists_interfaces_with_their_addresses(tmp_path: Path) -> None:
-    net = tmp_path / "77" / "net"
-    net.mkdir(parents=True)
-    (net / "dev").write_text(NET_DEV)
-    (net / "fib_trie").write_text(FIB_TRIE)
-    (net / "route").write_text(ROUTE)
-    (net / "if_inet6").write_text(IF_INET6)
-    interfaces, error = kernel.network_of(77, tmp_path)
+def test_network_of_a_process_lists_interfaces_with_their_addresses() -> None:
+    interfaces, error = kernel.network_of(77, PROC_TREE)
     assert error == ""
     found = {i.name: i for i in interfaces}
     assert found["lo"].addresses == ["127.0.0.1", "::1/128"]

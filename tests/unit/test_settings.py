@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.envconf import database_from_url, env_bool, env_int, env_list
-from tests.rig import ROOT
+from tests.rig import load_settings
 
 
 def test_env_bool_refuses_words_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,28 +48,15 @@ def test_database_urls() -> None:
         database_from_url("mysql://x/y")
 
 
-def _load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DOCKDASH_DEBUG"}}
-    clean.update(env, DJANGO_SETTINGS_MODULE="dashboard.settings")
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=clean,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_refuses_to_start_without_secret_key_unless_debug() -> None:
-    refused = _load_settings()
+    refused = load_settings()
     assert refused.returncode != 0
     assert "SECRET_KEY is not set" in refused.stderr
-    assert _load_settings(DOCKDASH_DEBUG="1").returncode == 0
-    assert _load_settings(SECRET_KEY="x" * 50).returncode == 0
+    assert load_settings(DOCKDASH_DEBUG="1").returncode == 0
+    assert load_settings(SECRET_KEY="x" * 50).returncode == 0
 
 
 def test_bad_setting_value_is_a_clear_error() -> None:
-    proc = _load_settings(SECRET_KEY="x" * 50, DOCKDASH_DOCKER_TIMEOUT="soon")
+    proc = load_settings(SECRET_KEY="x" * 50, DOCKDASH_DOCKER_TIMEOUT="soon")
     assert proc.returncode != 0
     assert "DOCKDASH_DOCKER_TIMEOUT must be a whole number, not 'soon'" in proc.stderr
