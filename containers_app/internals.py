@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from containers_app import engine, kernel
+from containers_app import kernel
+from containers_app.engine.client import endpoint
+from containers_app.engine.containers import (
+    container_changes,
+    inspect_container_with_size,
+    running_container_pids,
+)
+from containers_app.engine.errors import EngineError, EngineUnavailable
+from containers_app.engine.images import image_history
 from dashboard import access
 
 # Which HostConfig field asks for each namespace kind (None: Docker has no option for it).
@@ -69,7 +77,7 @@ def kernel_problem(attrs: dict[str, Any], proc: Path = kernel.PROC) -> str:
             f"The container is not running (state: {state.get('Status', 'unknown')}): "
             "a stopped container has no processes, so no namespaces and no live cgroup."
         )
-    url = engine.endpoint()
+    url = endpoint()
     if not engine_is_local(url):
         return (
             f"The engine at {url} runs on another machine: its containers' processes are not "
@@ -214,7 +222,7 @@ def container_namespaces(
 
 def _other_containers(own_id: str, user: Any, proc: Path) -> list[dict[str, Any]]:
     others = []
-    for item in engine.running_container_pids():
+    for item in running_container_pids():
         if item["id"] == own_id or not item["pid"]:
             continue
         ns = kernel.namespaces_of(item["pid"], proc)
@@ -283,12 +291,12 @@ def _process_row(p: kernel.ProcessInfo) -> dict[str, Any]:
 
 def container_layers(ref: str) -> dict[str, Any]:
     """Image layers, the storage driver's directories, the writable layer's size and changes."""
-    attrs = engine.inspect_container_with_size(ref)
+    attrs = inspect_container_with_size(ref)
     driver = attrs.get("GraphDriver") or {}
     data = driver.get("Data") or {}
     lower = [p for p in (data.get("LowerDir") or "").split(":") if p]
-    history = engine.image_history(attrs.get("Image", ""))
-    changes = engine.container_changes(attrs["Id"])
+    history = image_history(attrs.get("Image", ""))
+    changes = container_changes(attrs["Id"])
     counts = {k: sum(1 for c in changes if c["kind"] == k) for k in ("added", "changed", "deleted")}
     return {
         "driver": driver.get("Name", ""),
@@ -328,9 +336,9 @@ def container_layers(ref: str) -> dict[str, Any]:
 def oci_spec(container_id: str, roots: tuple[Path, ...] = OCI_BUNDLE_ROOTS) -> dict[str, Any]:
     """The bundle's config.json runc was given, summarised, or where it was looked for."""
     tried = [root / container_id / "config.json" for root in roots]
-    if not engine_is_local(engine.endpoint()):
+    if not engine_is_local(endpoint()):
         return {
-            "problem": f"The engine at {engine.endpoint()} runs on another machine; its runtime "
+            "problem": f"The engine at {endpoint()} runs on another machine; its runtime "
             "bundles are on that machine's disk.",
             "tried": [str(p) for p in tried],
         }
@@ -404,7 +412,7 @@ def safely(fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
     """Run one section's gatherer; an engine error becomes that section's problem, not a 500."""
     try:
         return fn()
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         return {"problem": f"The engine could not give the {what}: {exc.message}"}

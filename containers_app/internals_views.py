@@ -13,7 +13,8 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import architecture, cgroup_limits, engine, internals
+from containers_app import architecture, cgroup_limits, internals
+from containers_app.engine.client import recent_api_calls
 from containers_app.lookup import container_for_user, container_page_context
 from dashboard import access
 
@@ -60,6 +61,6 @@ def engine_architecture(request: HttpRequest) -> HttpResponse:
         # The calls name other users' containers, so only those who may see everything see them.
         "may_see_calls": access.can(request.user, access.Perm.VIEW_AUDIT),
     }
-    calls = engine.recent_api_calls() if context["may_see_calls"] else []
+    calls = recent_api_calls() if context["may_see_calls"] else []
     context["api_calls"] = [{**c, "when": datetime.fromtimestamp(c["at"], tz=UTC)} for c in calls]
     return render(request, "containers_app/architecture.html", context)
