@@ -47,6 +47,7 @@ V1_CONTROLLERS = frozenset(
 # memory.limit_in_bytes reads as a page-rounded 2^63 - 1 when no limit is set.
 V1_UNLIMITED = 1 << 62
 
+
 @dataclass(frozen=True)
 class CgroupMount:
     mount_point: Path

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from containers_app import gate, stats
+from containers_app import gate, stats, translate
 from containers_app.engine.containers import inspect_container
 from containers_app.engine.errors import EngineError, NotFound
 from containers_app.logs import LogEnd, LogFollower, LogFrame, TooManyStreams, parse_options
@@ -161,7 +161,7 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
         self.follower = LogFollower(
             self.container_id,
             options,
-            tty=bool((attrs.get("Config") or {}).get("Tty")),
+            tty=translate.container_record(attrs).tty,
             send=self._send_frame,
             on_end=self._end_reason,
             user=self.scope["user"],
@@ -183,9 +183,9 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
             return "The container was removed."
         except EngineError as exc:
             return exc.message
-        state = attrs.get("State") or {}
-        if not state.get("Running"):
-            return f"The container stopped (exit code {state.get('ExitCode')})."
+        container = translate.container_record(attrs)
+        if not container.running:
+            return f"The container stopped (exit code {container.exit_code})."
         return "End of the log."
 
     async def disconnect(self, code: int) -> None:

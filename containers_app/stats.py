@@ -39,12 +39,13 @@ from typing import Any, Literal, TypedDict
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from containers_app import cgroups, events
+from containers_app import cgroups, events, translate
 from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import Stream, stats_stream
 from dashboard import access
+from dashboard.records import ContainerRecord
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +436,7 @@ class StatsSampler:
             if cid in self._tracked:
                 continue
             try:
-                pid = int((inspect_container(cid).get("State") or {}).get("Pid") or 0)
+                pid = translate.container_record(inspect_container(cid)).pid
             except EngineError:
                 continue  # gone between the list and the inspect
             if not pid:
@@ -657,25 +658,23 @@ def sees_everything(user: Any) -> bool:
     return access.can(user, access.Perm.VIEW, None)
 
 
-def measure_once(attrs: dict[str, Any], *, seconds: float = 0.5) -> ContainerSample | None:
+def measure_once(container: ContainerRecord, *, seconds: float = 0.5) -> ContainerSample | None:
     """One sample of a container outside the sampler (two readings `seconds` apart).
 
     For a request when no sampler runs; None when the container is not running or
     its cgroup cannot be read from here.
     """
-    state = attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0)
-    if not state.get("Running") or not pid:
+    pid = container.pid
+    if not container.running or not pid:
         return None
     sampler = StatsSampler(engine_client.endpoint(), interval=seconds)
     dirs = cgroups.container_cgroup_dirs(pid) if sampler.source == "cgroup" else {}
     if not dirs:
         return None
-    config = attrs.get("Config") or {}
     tracked = _Tracked(
-        id=attrs["Id"],
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        owner=access.owner_of(config.get("Labels")),
+        id=container.id,
+        name=container.name,
+        owner=container.owner,
         pid=pid,
         dirs=dirs,
     )
