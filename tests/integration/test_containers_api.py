@@ -25,6 +25,9 @@ from tests.rig import (
 
 pytestmark = pytest.mark.django_db
 
+# DESIGN.md's API contract: the keys of a container in the list, the detail and a create.
+API_KEYS = {"id", "name", "image", "state", "status", "created", "ports", "labels", "owner"}
+
 
 def test_list_running_then_all_with_the_contract_fields(
     admin_api: Any, make_container: Any
@@ -34,17 +37,7 @@ def test_list_running_then_all_with_the_contract_fields(
     running = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?q={RUN_ID}").json()}
     assert up.name in running and down.name not in running
     every = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?all=1&q={RUN_ID}").json()}
-    assert set(every[down.name]) == {
-        "id",
-        "name",
-        "image",
-        "state",
-        "status",
-        "created",
-        "ports",
-        "labels",
-        "owner",
-    }
+    assert set(every[down.name]) == API_KEYS
     assert every[down.name]["state"] == "created"
     assert every[up.name]["labels"] == LABELS
 
@@ -188,7 +181,6 @@ def test_student_create_follows_the_shared_host_policy_and_quota_defaults(
 
 # ------------------------------------------------ one container shape: list, detail, create
 
-API_KEYS = {"id", "name", "image", "state", "status", "created", "ports", "labels", "owner"}
 DURATION = re.compile(r"Less than a second|About an? \w+|\d+ \w+")
 
 
