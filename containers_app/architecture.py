@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from containers_app import engine, internals, kernel
+from containers_app import internals, kernel
+from containers_app.engine.containers import running_container_pids
+from containers_app.engine.system import engine_overview
 from dashboard import access
 
 SHIM_COMM = "containerd-shim"  # comm is cut at 15 characters: containerd-shim-runc-v2 reads so
@@ -51,7 +53,7 @@ def find_shims() -> list[dict[str, Any]]:
 
 
 def engine_architecture(user: Any) -> dict[str, Any]:
-    overview = engine.engine_overview(disk_usage=False)
+    overview = engine_overview(disk_usage=False)
     url = overview["endpoint"]
     result: dict[str, Any] = {
         "endpoint": url,
@@ -90,7 +92,7 @@ def engine_architecture(user: Any) -> dict[str, Any]:
     shim_by_pid = {s["pid"]: s for s in shims}
     containers = []
     hidden = 0
-    for item in engine.running_container_pids():
+    for item in running_container_pids():
         if not access.can(user, access.Perm.VIEW, access.owner_of(item["labels"])):
             hidden += 1
             continue

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from containers_app import cgroups, internals, kernel
+from dashboard.records import ContainerRecord, ResourceLimits
 
 V1_CONTROLLER_KEYS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
 
@@ -73,16 +74,11 @@ def _bytes(raw: str | None) -> str:
 # ---------------------------------------------------------------- what Docker was given
 
 
-def docker_limits(host_config: dict[str, Any]) -> dict[str, str]:
-    """HostConfig's resource fields, in words (the left column of the table)."""
-    memory = int(host_config.get("Memory") or 0)
-    swap = int(host_config.get("MemorySwap") or 0)
-    nano = int(host_config.get("NanoCpus") or 0)
-    quota = int(host_config.get("CpuQuota") or 0)
-    period = int(host_config.get("CpuPeriod") or 0)
-    shares = int(host_config.get("CpuShares") or 0)
-    pids = host_config.get("PidsLimit")
-    blkio = int(host_config.get("BlkioWeight") or 0)
+def docker_limits(limits: ResourceLimits) -> dict[str, str]:
+    """The resource fields Docker was given, in words (the left column of the table)."""
+    memory, swap, nano = limits.memory, limits.memory_swap, limits.nano_cpus
+    quota, period, shares = limits.cpu_quota, limits.cpu_period, limits.cpu_shares
+    pids, blkio = limits.pids_limit, limits.blkio_weight
     if swap == -1:
         swap_text = "MemorySwap=-1 (unlimited swap)"
     elif swap:
@@ -102,8 +98,8 @@ def docker_limits(host_config: dict[str, Any]) -> dict[str, str]:
         "swap": swap_text,
         "cpu": cpu_text,
         "shares": f"CpuShares={shares}" if shares else "CpuShares=0 (default weight, 1024)",
-        "cpuset": f"CpusetCpus={host_config.get('CpusetCpus')}"
-        if host_config.get("CpusetCpus")
+        "cpuset": f"CpusetCpus={limits.cpuset_cpus}"
+        if limits.cpuset_cpus
         else 'CpusetCpus="" (all CPUs)',
         "pids": f"PidsLimit={pids}" if pids and pids > 0 else f"PidsLimit={pids} (no limit)",
         "blkio": f"BlkioWeight={blkio}" if blkio else "BlkioWeight=0 (default)",
@@ -262,12 +258,10 @@ def _v2_report(d: Path, asked: dict[str, str]) -> dict[str, Any]:
     return {"limits": limits, "usage": usage, "events": events}
 
 
-def cgroup_report(
-    pid: int, host_config: dict[str, Any], proc: Path = kernel.PROC
-) -> dict[str, Any]:
+def cgroup_report(pid: int, limits: ResourceLimits, proc: Path = kernel.PROC) -> dict[str, Any]:
     """The cgroup of process `pid`: directories, limits against Docker's, usage and events."""
     dirs = cgroups.container_cgroup_dirs(pid, proc)
-    asked = docker_limits(host_config)
+    asked = docker_limits(limits)
     if not dirs:
         return {
             "problem": f"No cgroup directory of PID {pid} is reachable through this machine's "
@@ -285,9 +279,8 @@ def cgroup_report(
     return {"problem": "", "version": 1 if is_v1 else 2, "pid": pid, "paths": paths, **report}
 
 
-def container_cgroups(attrs: dict[str, Any], proc: Path = kernel.PROC) -> dict[str, Any]:
-    host_config = attrs.get("HostConfig") or {}
-    problem = internals.kernel_problem(attrs, proc)
+def container_cgroups(container: ContainerRecord, proc: Path = kernel.PROC) -> dict[str, Any]:
+    problem = internals.kernel_problem(container, proc)
     if problem:
-        return {"problem": problem, "asked": docker_limits(host_config)}
-    return cgroup_report(int(attrs["State"]["Pid"]), host_config, proc)
+        return {"problem": problem, "asked": docker_limits(container.resources)}
+    return cgroup_report(container.pid, container.resources, proc)

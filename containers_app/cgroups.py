@@ -14,9 +14,10 @@ between two reads): they answer None or an empty mapping.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from containers_app import kernel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")
@@ -46,8 +47,6 @@ V1_CONTROLLERS = frozenset(
 # memory.limit_in_bytes reads as a page-rounded 2^63 - 1 when no limit is set.
 V1_UNLIMITED = 1 << 62
 
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
-
 
 @dataclass(frozen=True)
 class CgroupMount:
@@ -57,38 +56,26 @@ class CgroupMount:
     controllers: tuple[str, ...]
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo (octal).
-    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
 def parse_mountinfo(text: str) -> list[CgroupMount]:
     """The cgroup and cgroup2 mounts listed in a /proc/<pid>/mountinfo text, in order."""
     mounts = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        fstype, super_options = tail[0], tail[2]
+    for mount in kernel.parse_mountinfo(text):
         controllers: tuple[str, ...] = ()
-        if fstype == "cgroup2":
+        if mount.fs_type == "cgroup2":
             version = 2
-        elif fstype == "cgroup":
+        elif mount.fs_type == "cgroup":
             version = 1
             controllers = tuple(
                 opt
-                for opt in super_options.split(",")
+                for opt in mount.super_options.split(",")
                 if opt in V1_CONTROLLERS or opt.startswith("name=")
             )
         else:
             continue
         mounts.append(
             CgroupMount(
-                mount_point=Path(_unescape(fields[4])),
-                root=_unescape(fields[3]),
+                mount_point=Path(mount.mount_point),
+                root=mount.root,
                 version=version,
                 controllers=controllers,
             )

@@ -16,7 +16,9 @@ from urllib.parse import parse_qsl
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from containers_app import engine, gate, stats
+from containers_app import gate, stats, translate
+from containers_app.engine.containers import inspect_container
+from containers_app.engine.errors import EngineError, NotFound
 from containers_app.logs import LogEnd, LogFollower, LogFrame, TooManyStreams, parse_options
 from containers_app.lookup import container_for_user
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
@@ -51,7 +53,7 @@ async def _container_or_close(
         return await asyncio.to_thread(container_for_user, user, ref, perm)
     except (NotVisible, Forbidden) as exc:
         await consumer.close(code=exc.close_code)
-    except engine.EngineError as exc:
+    except EngineError as exc:
         await consumer.accept()
         await consumer.send(text_data=json.dumps({"type": "error", "message": exc.message}))
         await consumer.close(code=CLOSE_UNAVAILABLE)
@@ -159,7 +161,7 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
         self.follower = LogFollower(
             self.container_id,
             options,
-            tty=bool((attrs.get("Config") or {}).get("Tty")),
+            tty=translate.container_record(attrs).tty,
             send=self._send_frame,
             on_end=self._end_reason,
             user=self.scope["user"],
@@ -176,14 +178,14 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
 
     async def _end_reason(self) -> str:
         try:
-            attrs = await asyncio.to_thread(engine.inspect_container, self.container_id)
-        except engine.NotFound:
+            attrs = await asyncio.to_thread(inspect_container, self.container_id)
+        except NotFound:
             return "The container was removed."
-        except engine.EngineError as exc:
+        except EngineError as exc:
             return exc.message
-        state = attrs.get("State") or {}
-        if not state.get("Running"):
-            return f"The container stopped (exit code {state.get('ExitCode')})."
+        container = translate.container_record(attrs)
+        if not container.running:
+            return f"The container stopped (exit code {container.exit_code})."
         return "End of the log."
 
     async def disconnect(self, code: int) -> None:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from containers_app import engine, gate, translate
+from containers_app import gate, translate
+from containers_app.engine import containers as engine_containers
+from containers_app.engine.errors import EngineError
 from dashboard import access
 from dashboard.specs import ContainerSpec
 
@@ -24,7 +26,7 @@ BULK_ACTIONS = (*ACTIONS, "remove")
 
 
 def visible_rows(user: Any, *, all: bool = True) -> list[dict[str, Any]]:  # noqa: A002
-    rows = [translate.container_row(raw) for raw in engine.list_containers(all=all)]
+    rows = [translate.container_row(raw) for raw in engine_containers.list_containers(all=all)]
     return access.visible(user, rows, lambda r: r["labels"])
 
 
@@ -141,7 +143,7 @@ def bulk_action(request: Any, refs: Iterable[str], action: str) -> list[dict[str
     return results
 
 
-def engine_error_field(exc: engine.EngineError) -> str | None:
+def engine_error_field(exc: EngineError) -> str | None:
     """The create form field an engine refusal is about, if it names one."""
     text = exc.message.lower()
     if "no such image" in text or "pull access denied" in text or "invalid reference" in text:

@@ -23,7 +23,10 @@ from typing import Any, TypedDict
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from containers_app import engine
+from containers_app.engine.errors import EngineError
+from containers_app.engine.networks import inspect_network
+from containers_app.engine.system import EventStream
+from containers_app.engine.volumes import inspect_volume
 from dashboard import access
 from dashboard.access import OWNER_LABEL, Perm
 
@@ -84,12 +87,10 @@ class Owners:
             return event
         key = f"{event['kind']}:{event['id']}"
         if key not in self._known:
-            inspect = (
-                engine.inspect_network if event["kind"] == "network" else engine.inspect_volume
-            )
+            inspect = inspect_network if event["kind"] == "network" else inspect_volume
             try:
                 labels = inspect(event["id"]).get("Labels")
-            except engine.EngineError:  # gone already: only what was seen before is known
+            except EngineError:  # gone already: only what was seen before is known
                 labels = None
             if len(self._known) >= self.LIMIT:
                 self._known.clear()
@@ -113,7 +114,7 @@ class EventsWatcher:
         self._subscribers = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._stream: engine.EventStream | None = None
+        self._stream: EventStream | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -146,7 +147,7 @@ class EventsWatcher:
         owners = Owners()
         while not stop.is_set():
             try:
-                stream = engine.EventStream(since=int(since))
+                stream = EventStream(since=int(since))
                 with self._lock:
                     if stop.is_set():
                         stream.close()
@@ -159,7 +160,7 @@ class EventsWatcher:
                     if event is not None:
                         since = max(since, event["time"])
                         self._publish(owners.fill(event))
-            except engine.EngineError as exc:
+            except EngineError as exc:
                 log.info("docker events stream ended: %s; reconnecting", exc.message)
             stop.wait(1.0)  # the engine is away or the stream ended: retry gently
 

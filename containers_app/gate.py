@@ -27,7 +27,34 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from containers_app import engine, translate
+from containers_app import translate
+from containers_app.engine.containers import (
+    act_on_container,
+    create_container,
+    inspect_container,
+    inspect_labelled_containers,
+    list_containers,
+    remove_container,
+    rename_container,
+)
+from containers_app.engine.errors import Conflict, EngineError, NotFound
+from containers_app.engine.images import inspect_image, prune_images, remove_image, tag_image
+from containers_app.engine.networks import (
+    connect_network,
+    create_network,
+    disconnect_network,
+    inspect_network,
+    list_networks,
+    prune_networks,
+    remove_network,
+)
+from containers_app.engine.volumes import (
+    create_volume,
+    inspect_volume,
+    list_volumes,
+    prune_volumes,
+    remove_volume,
+)
 from containers_app.terminal import ExecSession
 from containers_app.translate import PREDEFINED_NETWORKS
 from dashboard import access, ownership, policy, quotas
@@ -97,22 +124,22 @@ class Action:
 
 def network_lookup(ref: str) -> NetworkRecord | None:
     try:
-        return translate.network_record(engine.inspect_network(ref))
-    except engine.NotFound:
+        return translate.network_record(inspect_network(ref))
+    except NotFound:
         return None
 
 
 def volume_lookup(name: str) -> VolumeRecord | None:
     try:
-        return translate.volume_record(engine.inspect_volume(name))
-    except engine.NotFound:
+        return translate.volume_record(inspect_volume(name))
+    except NotFound:
         return None
 
 
 def image_lookup(ref: str) -> ImageRecord | None:
     try:
-        return _image_record(engine.inspect_image(ref))
-    except engine.NotFound:
+        return _image_record(inspect_image(ref))
+    except NotFound:
         return None
 
 
@@ -142,12 +169,12 @@ def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
     label = f"{OWNER_LABEL}={owner}"
     containers = [
         translate.container_record(attrs)
-        for attrs in engine.inspect_labelled_containers(label)
+        for attrs in inspect_labelled_containers(label)
         if attrs["Id"] != leaving_out
     ]
     containers += [record for source in USAGE_SOURCES for record in source(owner)]
-    volumes = [v for v in engine.list_volumes() if access.owner_of(v.get("Labels")) == owner]
-    networks = [n for n in engine.list_networks() if access.owner_of(n.get("Labels")) == owner]
+    volumes = [v for v in list_volumes() if access.owner_of(v.get("Labels")) == owner]
+    networks = [n for n in list_networks() if access.owner_of(n.get("Labels")) == owner]
     return quotas.usage_from(containers, volumes=len(volumes), networks=len(networks))
 
 
@@ -164,8 +191,8 @@ def _missing_volumes(spec: ContainerSpec) -> list[str]:
 
 def find_container(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
     try:
-        raw = engine.inspect_container(ref)
-    except engine.NotFound:
+        raw = inspect_container(ref)
+    except NotFound:
         raise access.not_found("container", ref) from None
     record = translate.container_record(raw)
     return Target("container", ref, record.id, record.name, record.owner, record=record, raw=raw)
@@ -173,8 +200,8 @@ def find_container(user: Any, ref: str, params: Mapping[str, Any] | None = None)
 
 def find_image(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
     try:
-        raw = engine.inspect_image(ref)
-    except engine.NotFound:
+        raw = inspect_image(ref)
+    except NotFound:
         raise access.not_found("image", ref) from None
     record = _image_record(raw)
     return Target("image", ref, record.id, ref, record.owner, True, record, raw)
@@ -182,8 +209,8 @@ def find_image(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> 
 
 def find_network(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
     try:
-        raw = engine.inspect_network(ref)
-    except engine.NotFound:
+        raw = inspect_network(ref)
+    except NotFound:
         raise access.not_found("network", ref) from None
     record = translate.network_record(raw)
     predefined = record.name in PREDEFINED_NETWORKS
@@ -192,8 +219,8 @@ def find_network(user: Any, ref: str, params: Mapping[str, Any] | None = None) -
 
 def find_volume(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
     try:
-        raw = engine.inspect_volume(ref)
-    except engine.NotFound:
+        raw = inspect_volume(ref)
+    except NotFound:
         raise access.not_found("volume", ref) from None
     record = translate.volume_record(raw)
     return Target("volume", ref, record.name, record.name, record.owner, record=record, raw=raw)
@@ -270,15 +297,15 @@ def _create(change: Change) -> str:
         # The engine would create a missing named volume without an owner; create it
         # first with the user's label so it is theirs (and counted).
         for name in _missing_volumes(spec):
-            engine.create_volume(name, labels=access.owner_labels(change.user))
+            create_volume(name, labels=access.owner_labels(change.user))
             made.append(name)
-        container_id = engine.create_container(spec)
-    except engine.EngineError as exc:
+        container_id = create_container(spec)
+    except EngineError as exc:
         for name in made:  # a refused create leaves nothing behind
-            engine.remove_volume(name)
-        if isinstance(exc, engine.Conflict) and "is already in use by container" in exc.message:
+            remove_volume(name)
+        if isinstance(exc, Conflict) and "is already in use by container" in exc.message:
             # The engine names the container holding the name: it may be another user's.
-            raise engine.Conflict(
+            raise Conflict(
                 f"The name {spec.name} is already in use by another container; pick another."
             ) from None
         raise
@@ -306,21 +333,21 @@ def _quota_start(change: Change) -> None:
         quotas.check_start(limits, record, usage_of(record.owner, leaving_out=record.id))
 
 
-def _engine_action(run: Callable[[str], None]) -> Step:
+def _engine_action(action: str) -> Step:
     def act(change: Change) -> None:
-        run(change.target.id)
+        act_on_container(action, change.target.id)
 
     return act
 
 
 def _remove_container(change: Change) -> None:
-    engine.remove_container(
+    remove_container(
         change.target.id, force=change.params["force"], volumes=change.params["volumes"]
     )
 
 
 def _rename(change: Change) -> None:
-    engine.rename_container(change.target.id, change.params["new_name"])
+    rename_container(change.target.id, change.params["new_name"])
 
 
 def _policy_exec(change: Change) -> None:
@@ -350,11 +377,11 @@ def _policy_tag(change: Change) -> None:
 
 
 def _tag(change: Change) -> None:
-    engine.tag_image(change.target.id, change.params["repository"], change.params["tag"])
+    tag_image(change.target.id, change.params["repository"], change.params["tag"])
 
 
 def _remove_image(change: Change) -> list[dict[str, str]]:
-    return engine.remove_image(change.target.ref, force=change.params["force"])
+    return remove_image(change.target.ref, force=change.params["force"])
 
 
 def _pruned(prune: Callable[..., dict[str, Any]]) -> Step:
@@ -380,9 +407,9 @@ def _create_network(change: Change) -> str:
     name, p = change.target.name, change.params
     # The engine allows two networks of one name; the second would make the name of
     # the first (perhaps another user's) ambiguous wherever it is used.
-    if any(n.get("Name") == name for n in engine.list_networks()):
-        raise engine.Conflict(f"A network named {name} already exists; pick another name.")
-    network_id = engine.create_network(
+    if any(n.get("Name") == name for n in list_networks()):
+        raise Conflict(f"A network named {name} already exists; pick another name.")
+    network_id = create_network(
         name,
         subnet=p.get("subnet", ""),
         gateway=p.get("gateway", ""),
@@ -396,16 +423,16 @@ def _create_network(change: Change) -> str:
 def _remove_network(change: Change) -> str:
     record: NetworkRecord = change.target.record
     if record.name in PREDEFINED_NETWORKS:
-        raise engine.Conflict(
+        raise Conflict(
             f"{record.name} is one of the engine's predefined networks (bridge, host, none); "
             "Docker needs them and refuses to remove them."
         )
     if record.containers:
-        raise engine.Conflict(
+        raise Conflict(
             f"Network {record.name} still has containers attached "
             f"({', '.join(sorted(record.containers.values()))}); disconnect or remove them first."
         )
-    engine.remove_network(record.id)
+    remove_network(record.id)
     return record.name
 
 
@@ -433,13 +460,13 @@ def _policy_connect(change: Change) -> None:
 
 def _connect(change: Change) -> str:
     container = _connected(change)
-    engine.connect_network(change.target.id, container.id, aliases=change.params.get("aliases"))
+    connect_network(change.target.id, container.id, aliases=change.params.get("aliases"))
     return container.name
 
 
 def _disconnect(change: Change) -> str:
     container = _connected(change)
-    engine.disconnect_network(change.target.id, container.id)
+    disconnect_network(change.target.id, container.id)
     return container.name
 
 
@@ -466,9 +493,9 @@ def _create_volume(change: Change) -> str:
     name = change.target.name
     # The engine answers a create of an existing name with that volume, whoever owns it.
     if name and volume_lookup(name) is not None:
-        raise engine.Conflict(f"A volume named {name} already exists; pick another name.")
+        raise Conflict(f"A volume named {name} already exists; pick another name.")
     labels = {**(change.params.get("labels") or {}), **access.owner_labels(change.user)}
-    made = engine.create_volume(name, labels=labels)
+    made = create_volume(name, labels=labels)
     change.audit["target_id"] = change.audit["target_name"] = made["Name"]
     return str(made["Name"])
 
@@ -477,7 +504,7 @@ def _remove_volume(change: Change) -> None:
     name = change.target.name
     users = [
         translate.container_row(raw)
-        for raw in engine.list_containers(all=True)
+        for raw in list_containers(all=True)
         if name in translate.volume_names(raw)
     ]
     if users:
@@ -485,28 +512,28 @@ def _remove_volume(change: Change) -> None:
         seen = sorted(r["name"] for r in access.visible(change.user, users, lambda r: r["labels"]))
         hidden = len(users) - len(seen)
         who = ", ".join([*seen, *([f"{hidden} other containers"] if hidden else [])])
-        raise engine.Conflict(f"Volume {name} is in use by {who}; remove those containers first.")
-    engine.remove_volume(name)
+        raise Conflict(f"Volume {name} is in use by {who}; remove those containers first.")
+    remove_volume(name)
 
 
 # ---------------------------------------------------------------- the table
 
 
-def _start_like(name: str, run: Callable[[str], None]) -> Action:
+def _start_like(name: str, action: str) -> Action:
     """Actions that may take a container to running: the start policy and quotas judge them."""
     return Action(
         name,
         "container",
         Perm.CONTROL,
         find_container,
-        _engine_action(run),
+        _engine_action(action),
         policy=_policy_start,
         quota=_quota_start,
     )
 
 
-def _control(name: str, run: Callable[[str], None]) -> Action:
-    return Action(name, "container", Perm.CONTROL, find_container, _engine_action(run))
+def _control(name: str, action: str) -> Action:
+    return Action(name, "container", Perm.CONTROL, find_container, _engine_action(action))
 
 
 ACTIONS: dict[str, Action] = {
@@ -522,12 +549,12 @@ ACTIONS: dict[str, Action] = {
             quota=_quota_create,
             describe=lambda p: {"image": p["spec"].image, "start": p["spec"].start},
         ),
-        _start_like("container.start", engine.start_container),
-        _start_like("container.restart", engine.restart_container),
-        _start_like("container.unpause", engine.unpause_container),
-        _control("container.stop", engine.stop_container),
-        _control("container.pause", engine.pause_container),
-        _control("container.kill", engine.kill_container),
+        _start_like("container.start", "start"),
+        _start_like("container.restart", "restart"),
+        _start_like("container.unpause", "unpause"),
+        _control("container.stop", "stop"),
+        _control("container.pause", "pause"),
+        _control("container.kill", "kill"),
         Action("container.rename", "container", Perm.CONTROL, find_container, _rename),
         Action("container.remove", "container", Perm.REMOVE, find_container, _remove_container),
         Action(
@@ -541,7 +568,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action("image.tag", "image", Perm.VIEW, find_image, _tag, policy=_policy_tag),
         Action("image.remove", "image", Perm.REMOVE, find_image, _remove_image),
-        Action("image.prune", "image", Perm.PRUNE, _host("image"), _pruned(engine.prune_images)),
+        Action("image.prune", "image", Perm.PRUNE, _host("image"), _pruned(prune_images)),
         Action(
             "network.create",
             "network",
@@ -568,7 +595,7 @@ ACTIONS: dict[str, Action] = {
             "network",
             Perm.PRUNE,
             _host("network"),
-            _pruned(engine.prune_networks),
+            _pruned(prune_networks),
         ),
         Action(
             "volume.create",
@@ -580,9 +607,7 @@ ACTIONS: dict[str, Action] = {
             quota=_quota_one_more("volumes"),
         ),
         Action("volume.remove", "volume", Perm.REMOVE, find_volume, _remove_volume),
-        Action(
-            "volume.prune", "volume", Perm.PRUNE, _host("volume"), _pruned(engine.prune_volumes)
-        ),
+        Action("volume.prune", "volume", Perm.PRUNE, _host("volume"), _pruned(prune_volumes)),
     )
 }
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from containers_app import containers, engine, gate, translate
+from containers_app import containers, gate, translate
+from containers_app.engine import images as engine_images
 from dashboard import access
 
 
 def list_images(user: Any, *, dangling_only: bool = False) -> list[dict[str, Any]]:
     users = containers.rows_by(containers.visible_rows(user), lambda r: [r["image_id"]])
-    rows = [translate.image_row(raw, users.get(raw["Id"], [])) for raw in engine.list_images()]
+    rows = [
+        translate.image_row(raw, users.get(raw["Id"], [])) for raw in engine_images.list_images()
+    ]
     if dangling_only:
         rows = [r for r in rows if r["dangling"]]
     rows = access.visible(user, rows, lambda r: r["labels"], shared=lambda r: True)
@@ -20,7 +23,7 @@ def list_images(user: Any, *, dangling_only: bool = False) -> list[dict[str, Any
 
 def image_detail(user: Any, ref: str) -> dict[str, Any]:
     target = gate.visible(user, "image", ref)
-    history = [translate.history_row(h) for h in engine.image_history(target.id)]
+    history = [translate.history_row(h) for h in engine_images.image_history(target.id)]
     return {"attrs": dict(target.raw), "history": history}
 
 

@@ -15,20 +15,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from containers_app import engine, kernel
+from containers_app import kernel, translate
+from containers_app.engine.client import endpoint
+from containers_app.engine.containers import (
+    container_changes,
+    inspect_container_with_size,
+    running_container_pids,
+)
+from containers_app.engine.errors import EngineError, EngineUnavailable
+from containers_app.engine.images import image_history
 from dashboard import access
+from dashboard.records import ContainerRecord
 
-# Which HostConfig field asks for each namespace kind (None: Docker has no option for it).
-DOCKER_NS_OPTION = {
-    "pid": "PidMode",
-    "net": "NetworkMode",
-    "ipc": "IpcMode",
-    "uts": "UTSMode",
-    "user": "UsernsMode",
-    "cgroup": "CgroupnsMode",
-    "mnt": None,
-    "time": None,
-}
 NS_MEANING = {
     "pid": "process IDs: which processes it can see, and its own PID 1",
     "net": "network interfaces, addresses, routes, ports",
@@ -57,25 +55,20 @@ def engine_is_local(url: str) -> bool:
     return parts.hostname in {"localhost", "127.0.0.1", "::1"}
 
 
-def _state(attrs: dict[str, Any]) -> dict[str, Any]:
-    return attrs.get("State") or {}
-
-
-def kernel_problem(attrs: dict[str, Any], proc: Path = kernel.PROC) -> str:
+def kernel_problem(container: ContainerRecord, proc: Path = kernel.PROC) -> str:
     """Why the kernel view of this container cannot be shown, or "" when it can."""
-    state = _state(attrs)
-    if not state.get("Running") or not state.get("Pid"):
+    if not container.running or not container.pid:
         return (
-            f"The container is not running (state: {state.get('Status', 'unknown')}): "
+            f"The container is not running (state: {container.state or 'unknown'}): "
             "a stopped container has no processes, so no namespaces and no live cgroup."
         )
-    url = engine.endpoint()
+    url = endpoint()
     if not engine_is_local(url):
         return (
             f"The engine at {url} runs on another machine: its containers' processes are not "
             "in this machine's /proc, so their namespaces and cgroups cannot be read from here."
         )
-    pid = int(state["Pid"])
+    pid = container.pid
     try:
         cgroup_text = (proc / str(pid) / "cgroup").read_text()
     except FileNotFoundError:
@@ -85,7 +78,7 @@ def kernel_problem(attrs: dict[str, Any], proc: Path = kernel.PROC) -> str:
         )
     except OSError as exc:
         return f"Cannot read {proc}/{pid}/cgroup: {exc.strerror or exc}."
-    if attrs["Id"] not in cgroup_text:
+    if container.id not in cgroup_text:
         # PID numbers from another PID namespace would name some unrelated process here.
         return (
             f"PID {pid} in this machine's /proc is not the container's process (its cgroup does "
@@ -135,14 +128,13 @@ def host_reference(proc: Path = kernel.PROC) -> dict[str, Any]:
     }
 
 
-def docker_asked(host_config: dict[str, Any], ns_type: str) -> dict[str, str]:
-    """What Docker was asked for one namespace kind, in words."""
-    option = DOCKER_NS_OPTION[ns_type]
+def docker_asked(value: str, ns_type: str) -> dict[str, str]:
+    """What Docker was asked for one namespace kind (its mode, `value`), in words."""
+    option = translate.NAMESPACE_OPTIONS[ns_type]
     if option is None:
         if ns_type == "mnt":
             return {"option": "", "value": "", "meaning": "always its own (Docker has no option)"}
         return {"option": "", "value": "", "meaning": "not set by Docker (the runtime's default)"}
-    value = str(host_config.get(option) or "")
     if value == "host":
         meaning = "the host's"
     elif value.startswith("container:"):
@@ -168,24 +160,23 @@ def docker_asked(host_config: dict[str, Any], ns_type: str) -> dict[str, str]:
 
 
 def container_namespaces(
-    attrs: dict[str, Any], user: Any, proc: Path = kernel.PROC
+    container: ContainerRecord, user: Any, proc: Path = kernel.PROC
 ) -> dict[str, Any]:
     """The namespaces of a container's first process, against the host and other containers."""
-    host_config = attrs.get("HostConfig") or {}
     types = kernel.namespace_types(proc)
-    asked = {t: docker_asked(host_config, t) for t in types}
-    problem = kernel_problem(attrs, proc)
-    base: dict[str, Any] = {"id": attrs["Id"], "problem": problem, "pid": None}
+    asked = {t: docker_asked(container.namespace_modes.get(t, ""), t) for t in types}
+    problem = kernel_problem(container, proc)
+    base: dict[str, Any] = {"id": container.id, "problem": problem, "pid": None}
     if problem:
         base["namespaces"] = [
             {"type": t, "inode": None, "meaning": NS_MEANING[t], "asked": asked[t]} for t in types
         ]
         return base
 
-    pid = int(_state(attrs)["Pid"])
+    pid = container.pid
     reads = kernel.namespaces_of(pid, proc)
     host = host_reference(proc)
-    others = _other_containers(attrs["Id"], user, proc)
+    others = _other_containers(container.id, user, proc)
     rows = []
     for t in types:
         read = reads[t]
@@ -214,7 +205,7 @@ def container_namespaces(
 
 def _other_containers(own_id: str, user: Any, proc: Path) -> list[dict[str, Any]]:
     others = []
-    for item in engine.running_container_pids():
+    for item in running_container_pids():
         if item["id"] == own_id or not item["pid"]:
             continue
         ns = kernel.namespaces_of(item["pid"], proc)
@@ -232,12 +223,12 @@ def _other_containers(own_id: str, user: Any, proc: Path) -> list[dict[str, Any]
 # ---------------------------------------------------------------- isolation, live
 
 
-def container_isolation(attrs: dict[str, Any], proc: Path = kernel.PROC) -> dict[str, Any]:
+def container_isolation(container: ContainerRecord, proc: Path = kernel.PROC) -> dict[str, Any]:
     """What the container sees: its processes, hostname, network and mounts."""
-    problem = kernel_problem(attrs, proc)
+    problem = kernel_problem(container, proc)
     if problem:
         return {"problem": problem}
-    pid = int(_state(attrs)["Pid"])
+    pid = container.pid
     pid_ns = kernel.read_namespace(pid, "pid", proc)
     if pid_ns.inode is None:
         processes: list[kernel.ProcessInfo] = []
@@ -256,7 +247,7 @@ def container_isolation(attrs: dict[str, Any], proc: Path = kernel.PROC) -> dict
         "process_error": process_error,
         "hostname": hostname,
         "hostname_source": hostname_source,
-        "configured_hostname": (attrs.get("Config") or {}).get("Hostname", ""),
+        "configured_hostname": container.hostname,
         "host_hostname": kernel.host_hostname(proc),
         "interfaces": [vars(i) for i in interfaces],
         "network_error": network_error,
@@ -283,12 +274,12 @@ def _process_row(p: kernel.ProcessInfo) -> dict[str, Any]:
 
 def container_layers(ref: str) -> dict[str, Any]:
     """Image layers, the storage driver's directories, the writable layer's size and changes."""
-    attrs = engine.inspect_container_with_size(ref)
+    attrs = inspect_container_with_size(ref)
     driver = attrs.get("GraphDriver") or {}
     data = driver.get("Data") or {}
     lower = [p for p in (data.get("LowerDir") or "").split(":") if p]
-    history = engine.image_history(attrs.get("Image", ""))
-    changes = engine.container_changes(attrs["Id"])
+    history = image_history(attrs.get("Image", ""))
+    changes = container_changes(attrs["Id"])
     counts = {k: sum(1 for c in changes if c["kind"] == k) for k in ("added", "changed", "deleted")}
     return {
         "driver": driver.get("Name", ""),
@@ -328,9 +319,9 @@ def container_layers(ref: str) -> dict[str, Any]:
 def oci_spec(container_id: str, roots: tuple[Path, ...] = OCI_BUNDLE_ROOTS) -> dict[str, Any]:
     """The bundle's config.json runc was given, summarised, or where it was looked for."""
     tried = [root / container_id / "config.json" for root in roots]
-    if not engine_is_local(engine.endpoint()):
+    if not engine_is_local(endpoint()):
         return {
-            "problem": f"The engine at {engine.endpoint()} runs on another machine; its runtime "
+            "problem": f"The engine at {endpoint()} runs on another machine; its runtime "
             "bundles are on that machine's disk.",
             "tried": [str(p) for p in tried],
         }
@@ -349,7 +340,12 @@ def oci_spec(container_id: str, roots: tuple[Path, ...] = OCI_BUNDLE_ROOTS) -> d
         except ValueError as exc:
             errors.append(f"{path}: not valid JSON ({exc})")
             continue
-        return {"problem": "", "path": str(path), "summary": summarize_spec(spec), "json": spec}
+        return {
+            "problem": "",
+            "path": str(path),
+            "summary": translate.oci_summary(spec),
+            "json": spec,
+        }
     return {
         "problem": "The runtime bundle's config.json cannot be read. It exists only while the "
         "container runs, and only on the engine's machine, readable by root.",
@@ -357,54 +353,11 @@ def oci_spec(container_id: str, roots: tuple[Path, ...] = OCI_BUNDLE_ROOTS) -> d
     }
 
 
-def summarize_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    linux = spec.get("linux") or {}
-    process = spec.get("process") or {}
-    caps = process.get("capabilities") or {}
-    resources = linux.get("resources") or {}
-    memory = resources.get("memory") or {}
-    cpu = resources.get("cpu") or {}
-    return {
-        "oci_version": spec.get("ociVersion", ""),
-        "args": process.get("args") or [],
-        "cwd": process.get("cwd", ""),
-        "user": process.get("user") or {},
-        "hostname": spec.get("hostname", ""),
-        "root": spec.get("root") or {},
-        "namespaces": [
-            {"type": ns.get("type", ""), "path": ns.get("path", "")}
-            for ns in linux.get("namespaces") or []
-        ],
-        "cgroups_path": linux.get("cgroupsPath", ""),
-        "mounts": [
-            {
-                "destination": m.get("destination", ""),
-                "type": m.get("type", ""),
-                "source": m.get("source", ""),
-                "options": ",".join(m.get("options") or []),
-            }
-            for m in spec.get("mounts") or []
-        ],
-        "capabilities": sorted(caps.get("bounding") or caps.get("effective") or []),
-        "no_new_privileges": bool(process.get("noNewPrivileges")),
-        "seccomp": bool(linux.get("seccomp")),
-        "seccomp_default_action": (linux.get("seccomp") or {}).get("defaultAction", ""),
-        "apparmor": process.get("apparmorProfile", ""),
-        "masked_paths": len(linux.get("maskedPaths") or []),
-        "readonly_paths": len(linux.get("readonlyPaths") or []),
-        "memory_limit": memory.get("limit"),
-        "cpu_quota": cpu.get("quota"),
-        "cpu_period": cpu.get("period"),
-        "cpu_shares": cpu.get("shares"),
-        "pids_limit": (resources.get("pids") or {}).get("limit"),
-    }
-
-
 def safely(fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
     """Run one section's gatherer; an engine error becomes that section's problem, not a 500."""
     try:
         return fn()
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         return {"problem": f"The engine could not give the {what}: {exc.message}"}

@@ -270,9 +270,12 @@ class Mount:
     fs_type: str
     source: str
     options: str
+    root: str = "/"  # the part of the file system mounted there
+    super_options: str = ""
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
+    """Every mount a /proc/<pid>/mountinfo text lists, in order."""
     mounts = []
     for line in text.splitlines():
         left, sep, right = line.partition(" - ")
@@ -287,6 +290,8 @@ def parse_mountinfo(text: str) -> list[Mount]:
                 fs_type=rcols[0],
                 source=_unescape(rcols[1]),
                 options=lcols[5],
+                root=_unescape(lcols[3]),
+                super_options=rcols[2] if len(rcols) > 2 else "",
             )
         )
     return mounts

@@ -7,8 +7,6 @@ the websockets in containers_app.consumers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -17,15 +15,11 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import logs, stats
-from containers_app.lookup import container_for_user, container_page_context
+from containers_app import logs, stats, translate
+from containers_app.lookup import container_for_user, container_page_context, record_for_user
 from containers_app.terminal import SHELLS
 from dashboard import access
 from dashboard.access import Perm
-
-
-def _is_tty(attrs: dict[str, Any]) -> bool:
-    return bool((attrs.get("Config") or {}).get("Tty"))
 
 
 @require_GET
@@ -51,11 +45,11 @@ def container_logs(request: HttpRequest, ref: str) -> HttpResponse:
 
 @require_GET
 def container_logs_download(request: HttpRequest, ref: str) -> StreamingHttpResponse:
-    attrs = container_for_user(request.user, ref)
-    name = str(attrs.get("Name", "")).lstrip("/") or attrs["Id"][:12]
+    container = record_for_user(request.user, ref)
+    name = container.name or container.id[:12]
     timestamps = request.GET.get("timestamps", "0") == "1"
     response = StreamingHttpResponse(
-        logs.log_file_chunks(attrs["Id"], tty=_is_tty(attrs), timestamps=timestamps),
+        logs.log_file_chunks(container.id, tty=container.tty, timestamps=timestamps),
         content_type="text/plain; charset=utf-8",
     )
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -66,12 +60,12 @@ def container_logs_download(request: HttpRequest, ref: str) -> StreamingHttpResp
 @require_GET
 def container_terminal(request: HttpRequest, ref: str) -> HttpResponse:
     attrs = container_for_user(request.user, ref)
-    owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
+    container = translate.container_record(attrs)
     context = container_page_context(attrs, "terminal")
     context.update(
-        may_exec=access.can(request.user, Perm.EXEC, owner),
+        may_exec=access.can(request.user, Perm.EXEC, container.owner),
         shells=list(SHELLS),
-        running=bool((attrs.get("State") or {}).get("Running")),
+        running=container.running,
     )
     return render(request, "containers_app/container_terminal.html", context)
 
@@ -90,14 +84,14 @@ def container_terminal(request: HttpRequest, ref: str) -> HttpResponse:
 )
 @api_view(["GET"])
 def api_container_logs(request: Request, ref: str) -> HttpResponse | Response:
-    attrs = container_for_user(request.user, ref)
+    container = record_for_user(request.user, ref)
     query = {k: v for k, v in request.query_params.items() if k in {"tail", "timestamps", "since"}}
     try:
         options = logs.parse_options({**query, "follow": "0"})
     except ValueError as exc:
         field = str(exc).split(" ", 1)[0]
         return Response({"error": str(exc), "field": field}, status=400)
-    text = logs.log_text(attrs["Id"], options, tty=_is_tty(attrs))
+    text = logs.log_text(container.id, options, tty=container.tty)
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
@@ -106,17 +100,17 @@ def api_container_logs(request: Request, ref: str) -> HttpResponse | Response:
 )
 @api_view(["GET"])
 def api_container_stats(request: Request, ref: str) -> Response:
-    attrs = container_for_user(request.user, ref)
+    container = record_for_user(request.user, ref)
     sampler = stats.sampler_for()
-    latest = sampler.latest(attrs["Id"]) if sampler.running else None
+    latest = sampler.latest(container.id) if sampler.running else None
     if latest is None:
-        latest = stats.measure_once(attrs)
+        latest = stats.measure_once(container)
     return Response(
         {
-            "id": attrs["Id"],
-            "running": bool((attrs.get("State") or {}).get("Running")),
+            "id": container.id,
+            "running": container.running,
             "interval": sampler.interval,
             "latest": latest,
-            "history": sampler.history(attrs["Id"]),
+            "history": sampler.history(container.id),
         }
     )

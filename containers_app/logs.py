@@ -21,7 +21,8 @@ from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 
-from containers_app import engine
+from containers_app.engine.errors import EngineError
+from containers_app.engine.streams import STDERR, STDOUT, Stream, log_stream
 from dashboard import access
 from dashboard.models import Role
 
@@ -115,9 +116,9 @@ def _line_batches(
     chunks: Iterator[tuple[int, bytes]],
 ) -> Iterator[list[tuple[Literal["o", "e"], str]]]:
     """The complete lines of each chunk (a line split over chunks is kept until whole)."""
-    partial = {engine.STDOUT: b"", engine.STDERR: b""}
+    partial = {STDOUT: b"", STDERR: b""}
     for stream, data in chunks:
-        tag: Literal["o", "e"] = "e" if stream == engine.STDERR else "o"
+        tag: Literal["o", "e"] = "e" if stream == STDERR else "o"
         buf = partial[stream] + data if partial[stream] else data
         cut = buf.rfind(b"\n")
         if cut < 0:
@@ -133,7 +134,7 @@ def _line_batches(
         ]
     for stream, rest in partial.items():
         if rest:
-            tag = "e" if stream == engine.STDERR else "o"
+            tag = "e" if stream == STDERR else "o"
             yield [(tag, rest[:MAX_LINE].decode("utf-8", errors="replace"))]
 
 
@@ -159,7 +160,7 @@ class LogFollower:
         self._send = send
         self._on_end = on_end
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stream: engine.Stream | None = None
+        self._stream: Stream | None = None
         self._pending: list[tuple[Literal["o", "e"], str]] = []
         self._skipped = 0
         self._cond = threading.Condition()
@@ -197,7 +198,7 @@ class LogFollower:
 
     def _read(self) -> None:
         try:
-            self._stream = engine.log_stream(
+            self._stream = log_stream(
                 self.container_id,
                 tail=self.options.tail,
                 follow=self.options.follow,
@@ -231,7 +232,7 @@ class LogFollower:
                 # Wake the pump for the first line of a batch and when a batch is full.
                 if before == 0 < after or before < BATCH_LINES <= after:
                     self._notify()
-        except engine.EngineError as exc:
+        except EngineError as exc:
             self._error = exc.message
         except Exception as exc:  # noqa: BLE001 - urllib3 says "connection broken" its own way
             if not self._closed:  # (a shut-down socket after close() is the normal end)
@@ -348,9 +349,7 @@ async def log_file_chunks(
     loop = asyncio.get_running_loop()
     stream = await loop.run_in_executor(
         _workers,
-        lambda: engine.log_stream(
-            container_id, tail="all", follow=False, timestamps=timestamps, tty=tty
-        ),
+        lambda: log_stream(container_id, tail="all", follow=False, timestamps=timestamps, tty=tty),
     )
     items = iter(stream)
     try:
@@ -365,7 +364,7 @@ async def log_file_chunks(
 
 def log_text(container_id: str, options: LogOptions, *, tty: bool) -> bytes:
     """The log (not followed) as one text, for the API."""
-    stream = engine.log_stream(
+    stream = log_stream(
         container_id,
         tail=options.tail,
         follow=False,

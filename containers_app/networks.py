@@ -6,7 +6,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from containers_app import containers, engine, gate, translate
+from containers_app import containers, gate, translate
+from containers_app.engine import networks as engine_networks
 from dashboard import access
 from dashboard.access import Perm
 
@@ -14,7 +15,8 @@ from dashboard.access import Perm
 def list_networks(user: Any) -> list[dict[str, Any]]:
     attached = containers.rows_by(containers.visible_rows(user), lambda r: r["networks"])
     rows = [
-        translate.network_row(raw, attached.get(raw["Name"], [])) for raw in engine.list_networks()
+        translate.network_row(raw, attached.get(raw["Name"], []))
+        for raw in engine_networks.list_networks()
     ]
     rows = access.visible(user, rows, lambda r: r["labels"], shared=lambda r: r["predefined"])
     return sorted(rows, key=lambda r: (not r["predefined"], r["name"]))

@@ -8,7 +8,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from containers_app import engine, validation
+from containers_app import validation
+from containers_app.engine.system import host_cpus
 from containers_app.validation import SpecInvalid
 
 
@@ -85,7 +86,7 @@ class ContainerCreateSerializer(ParsedSerializer):
         unknown = validation.unknown_create_keys(data)
         if unknown:
             raise SpecInvalid(unknown)
-        return validation.parse_create(data, host_cpus=engine.host_cpus())
+        return validation.parse_create(data, host_cpus=host_cpus())
 
 
 def parsed_serializer(

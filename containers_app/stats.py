@@ -39,8 +39,13 @@ from typing import Any, Literal, TypedDict
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from containers_app import cgroups, engine, events
+from containers_app import cgroups, events, translate
+from containers_app.engine import client as engine_client
+from containers_app.engine.containers import inspect_container, running_containers
+from containers_app.engine.errors import EngineError
+from containers_app.engine.streams import Stream, stats_stream
 from dashboard import access
+from dashboard.records import ContainerRecord
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +271,7 @@ class _ApiFeed:
     def __init__(self, container_id: str):
         self.container_id = container_id
         self.latest: dict[str, Any] | None = None
-        self._stream: engine.Stream | None = None
+        self._stream: Stream | None = None
         self._closed = False
         self._thread = threading.Thread(
             target=self._run, name=f"stats-api-{container_id[:12]}", daemon=True
@@ -275,13 +280,13 @@ class _ApiFeed:
 
     def _run(self) -> None:
         try:
-            self._stream = engine.stats_stream(self.container_id)
+            self._stream = stats_stream(self.container_id)
             if self._closed:
                 self._stream.close()
                 return
             for raw in self._stream:
                 self.latest = raw
-        except engine.EngineError as exc:
+        except EngineError as exc:
             log.info("stats stream of %s ended: %s", self.container_id[:12], exc.message)
         except Exception as exc:  # noqa: BLE001 - closed under the reader, or broken
             if not self._closed:
@@ -421,8 +426,8 @@ class StatsSampler:
     def _relist(self) -> None:
         self._relist_needed = False
         try:
-            running = {c["id"]: c for c in engine.running_containers()}
-        except engine.EngineError as exc:
+            running = {c["id"]: c for c in running_containers()}
+        except EngineError as exc:
             log.warning("stats: cannot list containers: %s", exc.message)
             return
         for gone in set(self._tracked) - set(running):
@@ -431,8 +436,8 @@ class StatsSampler:
             if cid in self._tracked:
                 continue
             try:
-                pid = int((engine.inspect_container(cid).get("State") or {}).get("Pid") or 0)
-            except engine.EngineError:
+                pid = translate.container_record(inspect_container(cid)).pid
+            except EngineError:
                 continue  # gone between the list and the inspect
             if not pid:
                 continue
@@ -632,7 +637,7 @@ _samplers: dict[str, StatsSampler] = {}
 
 def sampler_for(endpoint: str | None = None) -> StatsSampler:
     """This process's sampler for `endpoint` (the configured engine by default)."""
-    url = endpoint or engine.endpoint()
+    url = endpoint or engine_client.endpoint()
     found = _samplers.get(url)
     if found is None:
         found = _samplers[url] = StatsSampler(url)
@@ -653,25 +658,23 @@ def sees_everything(user: Any) -> bool:
     return access.can(user, access.Perm.VIEW, None)
 
 
-def measure_once(attrs: dict[str, Any], *, seconds: float = 0.5) -> ContainerSample | None:
+def measure_once(container: ContainerRecord, *, seconds: float = 0.5) -> ContainerSample | None:
     """One sample of a container outside the sampler (two readings `seconds` apart).
 
     For a request when no sampler runs; None when the container is not running or
     its cgroup cannot be read from here.
     """
-    state = attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0)
-    if not state.get("Running") or not pid:
+    pid = container.pid
+    if not container.running or not pid:
         return None
-    sampler = StatsSampler(engine.endpoint(), interval=seconds)
+    sampler = StatsSampler(engine_client.endpoint(), interval=seconds)
     dirs = cgroups.container_cgroup_dirs(pid) if sampler.source == "cgroup" else {}
     if not dirs:
         return None
-    config = attrs.get("Config") or {}
     tracked = _Tracked(
-        id=attrs["Id"],
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        owner=access.owner_of(config.get("Labels")),
+        id=container.id,
+        name=container.name,
+        owner=container.owner,
         pid=pid,
         dirs=dirs,
     )

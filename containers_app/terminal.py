@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from containers_app import engine
+from containers_app.engine.client import endpoint
+from containers_app.engine.errors import EngineError
+from containers_app.engine.streams import exec_inspect, exec_open, exec_resize
 
 HANGUP_GRACE = 0.5  # seconds a hung-up terminal gets to end by itself
 SHELLS = {"sh": ["/bin/sh"], "bash": ["/bin/bash"]}
@@ -47,7 +49,7 @@ class ExecSession:
         self._closed = False
 
     def open(self) -> None:
-        self.exec_id, self._sock = engine.exec_open(
+        self.exec_id, self._sock = exec_open(
             self.container_id, self.command, width=self.cols, height=self.rows
         )
 
@@ -74,13 +76,13 @@ class ExecSession:
             self._sock.sendall(data)
 
     def resize(self, cols: int, rows: int) -> None:
-        with contextlib.suppress(engine.EngineError):
-            engine.exec_resize(self.exec_id, width=cols, height=rows)
+        with contextlib.suppress(EngineError):
+            exec_resize(self.exec_id, width=cols, height=rows)
 
     def exit_code(self) -> int | None:
         try:
-            return engine.exec_inspect(self.exec_id).get("ExitCode")
-        except engine.EngineError:
+            return exec_inspect(self.exec_id).get("ExitCode")
+        except EngineError:
             return None
 
     def close(self) -> None:
@@ -105,7 +107,7 @@ class ExecSession:
         if not self._wait_stopped(HANGUP_GRACE):
             info = self._inspect()
             pid = int((info or {}).get("Pid") or 0)
-            if pid and engine.endpoint().startswith("unix://"):
+            if pid and endpoint().startswith("unix://"):
                 for member in session_members(pid):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(member, signal.SIGKILL)
@@ -113,8 +115,8 @@ class ExecSession:
 
     def _inspect(self) -> dict[str, Any] | None:
         try:
-            return engine.exec_inspect(self.exec_id)
-        except engine.EngineError:
+            return exec_inspect(self.exec_id)
+        except EngineError:
             return None
 
     def _wait_stopped(self, seconds: float) -> bool:

@@ -2,7 +2,9 @@
 
 Inspect and list answers come in here and leave as typed records
 (dashboard.records) for the gate and the rules, or as the plain rows the pages
-and the API show. Nothing above this module reads `attrs["HostConfig"]`.
+and the API show. Nothing above this module reads `attrs["HostConfig"]`. The
+runtime bundle's config.json (the OCI spec dockerd hands runc) is summarised
+here too.
 """
 
 from __future__ import annotations
@@ -17,12 +19,41 @@ from dashboard.records import (
     ContainerRecord,
     ImageRecord,
     NetworkRecord,
+    ResourceLimits,
     VolumeRecord,
     owner_of,
 )
 from dashboard.specs import ContainerSpec, MountSpec
 
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
+# Which HostConfig field asks for each namespace kind (None: Docker has no option for it).
+NAMESPACE_OPTIONS: dict[str, str | None] = {
+    "pid": "PidMode",
+    "net": "NetworkMode",
+    "ipc": "IpcMode",
+    "uts": "UTSMode",
+    "user": "UsernsMode",
+    "cgroup": "CgroupnsMode",
+    "mnt": None,
+    "time": None,
+}
+# The keys of a container in the API, in its list, its detail and its create answer.
+API_CONTAINER_KEYS = (
+    "id",
+    "name",
+    "image",
+    "state",
+    "status",
+    "created",
+    "ports",
+    "labels",
+    "owner",
+)
+
+
+def _objects(raw: Mapping[str, Any], *keys: str) -> list[dict[str, Any]]:
+    """The sub-objects `keys` of `raw`, {} for each one absent or null."""
+    return [raw.get(key) or {} for key in keys]
 
 
 def _when(epoch: int | float | None) -> datetime | None:
@@ -38,28 +69,89 @@ def _iso(text: str | None) -> datetime | None:
         return None
 
 
+def _human_duration(seconds: float) -> str:
+    """A duration as the Docker CLI words it (go-units HumanDuration)."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = whole // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{whole // 3600 // 24 // 365} years"
+
+
+def status_phrase(state: Mapping[str, Any], now: datetime | None = None) -> str:
+    """What `docker ps` shows as STATUS for an inspect State: "Up 5 minutes", "Exited (0) ..."."""
+    now = now or datetime.now(UTC)
+
+    def since(text: str | None) -> str:
+        when = _iso(text)
+        return _human_duration((now - when).total_seconds()) if when else ""
+
+    code = state.get("ExitCode", 0)
+    if state.get("Running"):
+        if state.get("Paused"):
+            return f"Up {since(state.get('StartedAt'))} (Paused)"
+        if state.get("Restarting"):
+            return f"Restarting ({code}) {since(state.get('FinishedAt'))} ago"
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            health = "health: starting" if health == "starting" else health
+            return f"Up {since(state.get('StartedAt'))} ({health})"
+        return f"Up {since(state.get('StartedAt'))}"
+    if state.get("Status") == "removing":
+        return "Removal In Progress"
+    if state.get("Dead"):
+        return "Dead"
+    if _iso(state.get("StartedAt")) is None:
+        return "Created"
+    if _iso(state.get("FinishedAt")) is None:
+        return ""
+    return f"Exited ({code}) {since(state.get('FinishedAt'))} ago"
+
+
+def _port_rows(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ports as {"ip", "public", "private", "protocol"}, by container port, then address.
+
+    The engine lists a published port once per address family; one link is enough.
+    """
+    ipv4 = {(p["public"], p["protocol"]) for p in ports if p["ip"] == "0.0.0.0"}  # noqa: S104 - an address read, not bound
+    kept = [p for p in ports if p["ip"] != "::" or (p["public"], p["protocol"]) not in ipv4]
+    return sorted(kept, key=lambda p: (p["private"] or 0, p["ip"]))
+
+
 def container_row(raw: dict[str, Any]) -> dict[str, Any]:
     """One `docker ps` line, from the list call (no per-container inspect)."""
     labels = raw.get("Labels") or {}
     names = raw.get("Names") or [""]
-    ports = []
-    for p in sorted(
-        raw.get("Ports") or [], key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""))
-    ):
-        # The engine lists a published port once per address family; one link is enough.
-        if p.get("IP") == "::" and any(
-            q.get("PublicPort") == p.get("PublicPort") and q.get("IP") == "0.0.0.0"  # noqa: S104 - an address read, not bound
-            for q in raw.get("Ports") or []
-        ):
-            continue
-        ports.append(
+    ports = _port_rows(
+        [
             {
                 "ip": p.get("IP", ""),
                 "public": p.get("PublicPort"),
                 "private": p.get("PrivatePort"),
                 "protocol": p.get("Type", "tcp"),
             }
-        )
+            for p in raw.get("Ports") or []
+        ]
+    )
     return {
         "id": raw["Id"],
         "short_id": raw["Id"][:12],
@@ -88,10 +180,7 @@ def volume_names(raw: Mapping[str, Any]) -> list[str]:
 
 def container_detail(attrs: dict[str, Any]) -> dict[str, Any]:
     """The overview page's sections, from one `docker inspect`."""
-    config = attrs.get("Config") or {}
-    state = attrs.get("State") or {}
-    host = attrs.get("HostConfig") or {}
-    net = attrs.get("NetworkSettings") or {}
+    config, state, host, net = _objects(attrs, "Config", "State", "HostConfig", "NetworkSettings")
     restart = host.get("RestartPolicy") or {}
     env = []
     for item in config.get("Env") or []:
@@ -152,54 +241,75 @@ def container_detail(attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def api_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A list row as the API gives it (DESIGN.md: id, name, image, state, status, ...)."""
-    keys = ("id", "name", "image", "state", "status", "created", "ports", "labels", "owner")
-    return {k: row[k] for k in keys}
+def api_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A container as the API gives it (DESIGN.md): `state` the engine's word ("running",
+    "exited", ...), `status` the phrase `docker ps` shows ("Up 5 minutes", ...)."""
+    return {k: row[k] for k in API_CONTAINER_KEYS}
 
 
 def container_row_from_inspect(attrs: dict[str, Any]) -> dict[str, Any]:
-    config = attrs.get("Config") or {}
-    state = attrs.get("State") or {}
-    ports = [
+    """The API's container from one `docker inspect`, as `api_row` gives a list row."""
+    config, state, net = _objects(attrs, "Config", "State", "NetworkSettings")
+    labels = config.get("Labels") or {}
+    ports = []
+    for port, bindings in (net.get("Ports") or {}).items():
+        private, _, protocol = port.partition("/")
+        for b in bindings or [{}]:
+            ports.append(
+                {
+                    "ip": b.get("HostIp", ""),
+                    "public": int(b.get("HostPort") or 0) or None,
+                    "private": int(private),
+                    "protocol": protocol or "tcp",
+                }
+            )
+    created = _iso(attrs.get("Created"))
+    return api_row(
         {
-            "ip": (b or {}).get("HostIp", ""),
-            "public": int((b or {}).get("HostPort") or 0) or None,
-            "private": int(port.split("/")[0]),
-            "protocol": port.split("/")[1],
+            "id": attrs["Id"],
+            "name": attrs.get("Name", "").lstrip("/"),
+            "image": config.get("Image", ""),
+            "state": state.get("Status", ""),
+            "status": status_phrase(state),
+            # Whole seconds, as the list call gives it.
+            "created": created.replace(microsecond=0) if created else None,
+            "ports": _port_rows(ports),
+            "labels": labels,
+            "owner": owner_of(labels),
         }
-        for port, bindings in sorted(
-            ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items()
-        )
-        for b in bindings or [None]
-    ]
-    return {
-        "id": attrs["Id"],
-        "name": attrs.get("Name", "").lstrip("/"),
-        "image": config.get("Image", ""),
-        "state": state.get("Status", ""),
-        "status": state.get("Status", ""),
-        "created": _iso(attrs.get("Created")),
-        "ports": ports,
-        "labels": config.get("Labels") or {},
-        "owner": owner_of(config.get("Labels")),
-    }
+    )
 
 
 # ---------------------------------------------------------------- records for the gate and rules
 
 
-def _nano_cpus(host: Mapping[str, Any]) -> int:
-    if host.get("NanoCpus"):
-        return int(host["NanoCpus"])
-    quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100_000
-    return int(quota * NANO / period) if quota > 0 else 0
+def resource_limits(host: Mapping[str, Any]) -> ResourceLimits:
+    """HostConfig's resource fields, as Docker was given them."""
+    pids = host.get("PidsLimit")
+    return ResourceLimits(
+        memory=int(host.get("Memory") or 0),
+        memory_swap=int(host.get("MemorySwap") or 0),
+        nano_cpus=int(host.get("NanoCpus") or 0),
+        cpu_quota=int(host.get("CpuQuota") or 0),
+        cpu_period=int(host.get("CpuPeriod") or 0),
+        cpu_shares=int(host.get("CpuShares") or 0),
+        cpuset_cpus=str(host.get("CpusetCpus") or ""),
+        pids_limit=int(pids) if pids is not None else None,
+        blkio_weight=int(host.get("BlkioWeight") or 0),
+    )
+
+
+def _nano_cpus(limits: ResourceLimits) -> int:
+    """The CPUs a container may use, in billionths, whether set by `--cpus` or a CPU quota."""
+    if limits.nano_cpus:
+        return limits.nano_cpus
+    period = limits.cpu_period or 100_000
+    return int(limits.cpu_quota * NANO / period) if limits.cpu_quota > 0 else 0
 
 
 def _spec(attrs: Mapping[str, Any]) -> ContainerSpec:
     """What an existing container was created with, as a spec the policy can check."""
-    config = attrs.get("Config") or {}
-    host = attrs.get("HostConfig") or {}
+    config, host = _objects(attrs, "Config", "HostConfig")
     mounts = []
     for bind in host.get("Binds") or []:
         source, _, rest = bind.partition(":")
@@ -240,17 +350,28 @@ def _spec(attrs: Mapping[str, Any]) -> ContainerSpec:
 
 
 def container_record(attrs: Mapping[str, Any]) -> ContainerRecord:
-    """A container's `docker inspect`, as the record the gate and the rules judge."""
-    host = attrs.get("HostConfig") or {}
-    pids = host.get("PidsLimit")
+    """A container's `docker inspect`, as the record the gate, the rules and the pages use."""
+    config, state, host = _objects(attrs, "Config", "State", "HostConfig")
+    resources = resource_limits(host)
+    exit_code = state.get("ExitCode")
     return ContainerRecord(
         id=str(attrs["Id"]),
         name=str(attrs.get("Name", "")).lstrip("/"),
-        state=str((attrs.get("State") or {}).get("Status", "")),
+        state=str(state.get("Status", "")),
         spec=_spec(attrs),
-        memory=int(host.get("Memory") or 0),
-        nano_cpus=_nano_cpus(host),
-        pids_limit=int(pids) if pids else None,
+        memory=resources.memory,
+        nano_cpus=_nano_cpus(resources),
+        pids_limit=resources.pids_limit or None,
+        pid=int(state.get("Pid") or 0),
+        exit_code=int(exit_code) if exit_code is not None else None,
+        tty=bool(config.get("Tty")),
+        hostname=str(config.get("Hostname") or ""),
+        namespace_modes={
+            kind: str(host.get(option) or "")
+            for kind, option in NAMESPACE_OPTIONS.items()
+            if option is not None
+        },
+        resources=resources,
     )
 
 
@@ -361,3 +482,48 @@ def pruned(kind: str, result: Mapping[str, Any]) -> dict[str, Any]:
     else:
         deleted = list(result.get("VolumesDeleted") or [])
     return {"deleted": deleted, "reclaimed": result.get("SpaceReclaimed", 0)}
+
+
+# ---------------------------------------------------------------- the runtime's spec
+
+
+def oci_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime bundle's config.json (the OCI spec dockerd wrote for runc), summarised."""
+    linux, process = _objects(spec, "linux", "process")
+    (caps,) = _objects(process, "capabilities")
+    (resources,) = _objects(linux, "resources")
+    memory, cpu = _objects(resources, "memory", "cpu")
+    return {
+        "oci_version": spec.get("ociVersion", ""),
+        "args": process.get("args") or [],
+        "cwd": process.get("cwd", ""),
+        "user": process.get("user") or {},
+        "hostname": spec.get("hostname", ""),
+        "root": spec.get("root") or {},
+        "namespaces": [
+            {"type": ns.get("type", ""), "path": ns.get("path", "")}
+            for ns in linux.get("namespaces") or []
+        ],
+        "cgroups_path": linux.get("cgroupsPath", ""),
+        "mounts": [
+            {
+                "destination": m.get("destination", ""),
+                "type": m.get("type", ""),
+                "source": m.get("source", ""),
+                "options": ",".join(m.get("options") or []),
+            }
+            for m in spec.get("mounts") or []
+        ],
+        "capabilities": sorted(caps.get("bounding") or caps.get("effective") or []),
+        "no_new_privileges": bool(process.get("noNewPrivileges")),
+        "seccomp": bool(linux.get("seccomp")),
+        "seccomp_default_action": (linux.get("seccomp") or {}).get("defaultAction", ""),
+        "apparmor": process.get("apparmorProfile", ""),
+        "masked_paths": len(linux.get("maskedPaths") or []),
+        "readonly_paths": len(linux.get("readonlyPaths") or []),
+        "memory_limit": memory.get("limit"),
+        "cpu_quota": cpu.get("quota"),
+        "cpu_period": cpu.get("period"),
+        "cpu_shares": cpu.get("shares"),
+        "pids_limit": (resources.get("pids") or {}).get("limit"),
+    }

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from containers_app import containers, engine, gate, translate
+from containers_app import containers, gate, translate
+from containers_app.engine import volumes as engine_volumes
 from dashboard import access
 
 
@@ -15,12 +16,12 @@ def _volumes_of(row: dict[str, Any]) -> list[str]:
 
 def list_volumes(user: Any, *, with_sizes: bool = True) -> list[dict[str, Any]]:
     users = containers.rows_by(containers.visible_rows(user), _volumes_of)
-    usage = engine.volume_usage() if with_sizes else {}
+    usage = engine_volumes.volume_usage() if with_sizes else {}
     rows = [
         translate.volume_row(
             raw, (usage.get(raw["Name"]) or {}).get("Size", -1), users.get(raw["Name"], [])
         )
-        for raw in engine.list_volumes()
+        for raw in engine_volumes.list_volumes()
     ]
     rows = access.visible(user, rows, lambda r: r["labels"])
     return sorted(rows, key=lambda r: r["name"])

@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from containers_app import engine
+from containers_app.engine.errors import EngineUnavailable
+from containers_app.engine.system import engine_overview
 from dashboard.refusals import PolicyViolation, Refusal
 
 
@@ -21,7 +22,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body: dict[str, Any] = {"error": exc.message}
         if exc.field or isinstance(exc, PolicyViolation):
             body["field"] = exc.field or None
-        if isinstance(exc, engine.EngineUnavailable):
+        if isinstance(exc, EngineUnavailable):
             body.update(endpoint=exc.endpoint, hint=exc.hint)
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
@@ -42,4 +43,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 @extend_schema(summary="The engine this dashboard drives", responses={200: dict})
 @api_view(["GET"])
 def engine_detail(request: Request) -> Response:
-    return Response(engine.engine_overview(), status=status.HTTP_200_OK)
+    return Response(engine_overview(), status=status.HTTP_200_OK)

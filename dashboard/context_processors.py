@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from containers_app.engine import endpoint
+from containers_app.engine.client import endpoint
 from dashboard.access import Perm, can
 
 # The sections of the navigation bar; a section shows once its app serves its URL name.

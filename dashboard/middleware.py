@@ -8,7 +8,7 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLogi
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from containers_app.engine import EngineError, EngineUnavailable
+from containers_app.engine.errors import EngineError, EngineUnavailable
 from dashboard.refusals import Refusal
 
 

@@ -24,12 +24,35 @@ def owner_of(labels: Mapping[str, str] | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class ResourceLimits:
+    """The cgroup limits Docker was given, one field each, as it holds them (0 / None: unset).
+
+    The kernel views set them next to what the cgroup files say; `nano_cpus` is
+    the `--cpus` field only (a `--cpu-quota` limit is in `cpu_quota`/`cpu_period`).
+    """
+
+    memory: int = 0
+    memory_swap: int = 0
+    nano_cpus: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    pids_limit: int | None = None
+    blkio_weight: int = 0
+
+
+@dataclass(frozen=True)
 class ContainerRecord:
-    """One container as `docker inspect` shows it, reduced to what is judged.
+    """One container as `docker inspect` shows it, reduced to what is judged and shown.
 
     `spec` holds what it was created with (image, network, mounts and powers),
     in the shape the policy checks a create in; `memory`, `nano_cpus` and
-    `pids_limit` are its cgroup limits (0 / None: none).
+    `pids_limit` are its cgroup limits as the quotas count them (0 / None:
+    none), `resources` the same limits field by field as Docker was given them.
+    `pid` is its first process on the engine's host (0 when it is not running),
+    `namespace_modes` what Docker was asked per namespace kind ("pid", "net",
+    ...: "host", "container:<id>", "" for the default).
     """
 
     id: str
@@ -39,6 +62,12 @@ class ContainerRecord:
     memory: int = 0
     nano_cpus: int = 0
     pids_limit: int | None = None
+    pid: int = 0
+    exit_code: int | None = None
+    tty: bool = False
+    hostname: str = ""
+    namespace_modes: Mapping[str, str] = field(default_factory=dict)
+    resources: ResourceLimits = field(default_factory=ResourceLimits)
 
     @property
     def labels(self) -> Mapping[str, str]:

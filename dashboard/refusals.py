@@ -12,7 +12,7 @@ Each surface has one handler for the whole family: the API answers
     PolicyViolation 403  the shared-host policy refuses it (dashboard.policy)
     QuotaExceeded   403  it would pass a quota (dashboard.quotas)
     Invalid      400  bad input
-    engine errors: containers_app.engine.EngineError and its kinds (conflict 409,
+    engine errors: containers_app.engine.errors.EngineError and its kinds (conflict 409,
     unavailable 503, ...) are refusals too.
 """
 

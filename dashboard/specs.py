@@ -1,7 +1,7 @@
 """What a user asks the engine to create, once parsed and validated.
 
 The create form and the API both parse into these; the access policy and quotas
-check them; `engine.create_container` turns them into the Docker API call.
+check them; `containers_app.engine.containers.create_container` turns them into the Docker API call.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from containers_app import engine
+from containers_app.engine.errors import EngineError
 from registry_app.models import Job
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ async def run(job: Job, body: JobBody, cleanup: JobFinally | None = None) -> Non
             await _save(job, progress)
     try:
         result = await pending
-    except (engine.EngineError, JobFailed) as exc:
+    except (EngineError, JobFailed) as exc:
         failed: str | None = getattr(exc, "message", None) or str(exc)
         result = {}
     except Exception as exc:  # noqa: BLE001 - a job must end, and say why, whatever happened

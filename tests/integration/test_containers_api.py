@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -11,9 +12,21 @@ from channels.testing import WebsocketCommunicator
 
 from containers_app.events import EventsConsumer, watcher
 from dashboard.models import AuditEntry
-from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect, docker_run_labelled, frames_within
+from tests.rig import (
+    LABELS,
+    RUN_ID,
+    docker_cli,
+    docker_inspect,
+    docker_run_labelled,
+    frames_within,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db
+
+# DESIGN.md's API contract: the keys of a container in the list, the detail and a create.
+API_KEYS = {"id", "name", "image", "state", "status", "created", "ports", "labels", "owner"}
 
 
 def test_list_running_then_all_with_the_contract_fields(
@@ -24,17 +37,7 @@ def test_list_running_then_all_with_the_contract_fields(
     running = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?q={RUN_ID}").json()}
     assert up.name in running and down.name not in running
     every = {r["name"]: r for r in admin_api.get(f"/api/v1/containers/?all=1&q={RUN_ID}").json()}
-    assert set(every[down.name]) == {
-        "id",
-        "name",
-        "image",
-        "state",
-        "status",
-        "created",
-        "ports",
-        "labels",
-        "owner",
-    }
+    assert set(every[down.name]) == API_KEYS
     assert every[down.name]["state"] == "created"
     assert every[up.name]["labels"] == LABELS
 
@@ -174,3 +177,66 @@ def test_student_create_follows_the_shared_host_policy_and_quota_defaults(
     assert limits.memory_per_container  # the seeded student default
     assert host["Memory"] == limits.memory_per_container
     assert docker_inspect(name)["Config"]["Labels"]["dockdash.owner"] == "stud3"
+
+
+# ------------------------------------------------ one container shape: list, detail, create
+
+DURATION = re.compile(r"Less than a second|About an? \w+|\d+ \w+")
+
+
+def _phrase(status: str) -> str:
+    """A STATUS phrase with its duration blanked: "Up 3 seconds" and "Up 4 seconds" agree."""
+    return DURATION.sub("<t>", status)
+
+
+def _cli_state_and_status() -> dict[str, tuple[str, str]]:
+    fields = "{{.ID}}\t{{.State}}\t{{.Status}}"
+    label = f"label=dockdash.test={RUN_ID}"
+    out = docker_cli("ps", "-a", "--no-trunc", "--filter", label, "--format", fields)
+    rows = (line.split("\t") for line in out.splitlines())
+    return {cid: (state, status) for cid, state, status in rows}
+
+
+def test_list_detail_and_create_give_one_shape_with_state_word_and_status_phrase(
+    admin_api: Any, make_container: Any, test_image: str
+) -> None:
+    port = free_port()
+    body = {
+        "image": test_image,
+        "name": f"dd-shape-{RUN_ID}-{port}",
+        "command": ["httpd", "-f", "-p", "80"],
+        "ports": [{"container_port": 80, "host_port": port, "protocol": "tcp"}],
+        "labels": LABELS,
+    }
+    created = admin_api.post("/api/v1/containers/", body, format="json")
+    try:
+        assert created.status_code == 201, created.json()
+        made = created.json()
+        assert set(made) == API_KEYS
+        assert made["state"] == "running" and made["status"].startswith("Up ")
+        assert made["ports"] == [
+            {"ip": "0.0.0.0", "public": port, "private": 80, "protocol": "tcp"}  # noqa: S104
+        ]
+        exited = make_container(("true",))
+        wait_for(lambda: docker_inspect(exited.id)["State"]["Status"] == "exited", what="exit")
+        never = make_container(start=False)
+
+        cli = _cli_state_and_status()
+        rows = admin_api.get(f"/api/v1/containers/?all=1&q={RUN_ID}").json()
+        listed = {r["id"]: r for r in rows}
+        for cid in (made["id"], exited.id, never.id):
+            row = listed[cid]
+            detail = admin_api.get(f"/api/v1/containers/{cid}/").json()
+            assert set(row) == API_KEYS and set(detail) - {"inspect"} == API_KEYS
+            assert {k: detail[k] for k in API_KEYS - {"status"}} == {
+                k: row[k] for k in API_KEYS - {"status"}
+            }
+            cli_state, cli_status = cli[cid]
+            assert row["state"] == detail["state"] == cli_state
+            assert row["state"] == docker_inspect(cid)["State"]["Status"]
+            assert _phrase(row["status"]) == _phrase(detail["status"]) == _phrase(cli_status)
+        assert listed[made["id"]]["created"] == made["created"]
+        assert _phrase(listed[exited.id]["status"]) == "Exited (0) <t> ago"
+        assert listed[never.id]["status"] == "Created"
+    finally:
+        docker_cli("rm", "-f", body["name"], check=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from containers_app import cgroup_limits
+from containers_app import cgroup_limits, translate
 from tests.rig import by_file
 
 CID = "4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
@@ -57,11 +57,12 @@ HOST_CONFIG = {
     "PidsLimit": 50,
     "BlkioWeight": 0,
 }
+LIMITS = translate.resource_limits(HOST_CONFIG)
 
 
 def test_v2_systemd_limits_are_read_from_the_scope_directory(tmp_path: Path) -> None:
     proc, scope = systemd_v2_host(tmp_path)
-    report = cgroup_limits.cgroup_report(PID, HOST_CONFIG, proc)
+    report = cgroup_limits.cgroup_report(PID, LIMITS, proc)
     assert report["problem"] == ""
     assert report["version"] == 2
     assert report["paths"] == [{"controller": "(unified)", "dir": str(scope)}]
@@ -82,7 +83,7 @@ def test_v2_systemd_limits_are_read_from_the_scope_directory(tmp_path: Path) -> 
 
 def test_v2_memory_events_and_cpu_throttling_come_from_their_lines(tmp_path: Path) -> None:
     proc, _ = systemd_v2_host(tmp_path)
-    report = cgroup_limits.cgroup_report(PID, HOST_CONFIG, proc)
+    report = cgroup_limits.cgroup_report(PID, LIMITS, proc)
     events = by_file(report["events"])
     assert events["memory.events:oom_kill"]["value"] == 2
     assert events["memory.events:max"]["value"] == 37
@@ -98,7 +99,7 @@ def test_missing_v2_file_says_so_instead_of_a_number(tmp_path: Path) -> None:
     proc, scope = systemd_v2_host(tmp_path)
     (scope / "memory.swap.max").unlink()  # a kernel without swap accounting
     (scope / "cpu.stat").write_text("usage_usec 10\n")  # no CPU quota: no throttling lines
-    report = cgroup_limits.cgroup_report(PID, HOST_CONFIG, proc)
+    report = cgroup_limits.cgroup_report(PID, LIMITS, proc)
     swap = by_file(report["limits"])["memory.swap.max"]
     assert swap["raw"] is None and swap["value"] is None
     assert "does not provide" in swap["error"]
@@ -108,20 +109,22 @@ def test_missing_v2_file_says_so_instead_of_a_number(tmp_path: Path) -> None:
 
 def test_process_without_a_reachable_cgroup_gives_a_problem_not_numbers(tmp_path: Path) -> None:
     proc, _ = systemd_v2_host(tmp_path)
-    report = cgroup_limits.cgroup_report(PID + 1, HOST_CONFIG, proc)
+    report = cgroup_limits.cgroup_report(PID + 1, LIMITS, proc)
     assert "No cgroup directory" in report["problem"]
     assert "limits" not in report
 
 
 def test_docker_values_in_words() -> None:
     asked = cgroup_limits.docker_limits(
-        {
-            "Memory": 8388608,
-            "MemorySwap": 0,
-            "CpuQuota": 25000,
-            "CpuPeriod": 50000,
-            "PidsLimit": None,
-        }
+        translate.resource_limits(
+            {
+                "Memory": 8388608,
+                "MemorySwap": 0,
+                "CpuQuota": 25000,
+                "CpuPeriod": 50000,
+                "PidsLimit": None,
+            }
+        )
     )
     assert asked["swap"] == "MemorySwap=0 (default: twice Memory, 16.0 MiB)"
     assert asked["cpu"] == "CpuQuota=25000, CpuPeriod=50000"

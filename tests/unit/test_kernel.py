@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from containers_app import internals, kernel
+from containers_app import internals, kernel, translate
 
 # Process 77's network namespace as the kernel shows it: proc/77/net/{dev,fib_trie,route,if_inet6}.
 PROC_TREE = Path(__file__).parent / "proc"
@@ -79,25 +79,24 @@ def test_host_reference_falls_back_to_dockerd_when_pid_1_cannot_be_read(tmp_path
 
 
 def test_docker_modes_in_words() -> None:
-    assert internals.docker_asked({"PidMode": "host"}, "pid")["meaning"] == "the host's"
-    assert internals.docker_asked({"NetworkMode": "container:abc"}, "net")["meaning"] == (
-        "joins container abc"
-    )
-    assert internals.docker_asked({"NetworkMode": "none"}, "net")["meaning"].endswith("loopback")
-    assert internals.docker_asked({}, "mnt")["option"] == ""
+    assert internals.docker_asked("host", "pid")["meaning"] == "the host's"
+    assert internals.docker_asked("container:abc", "net")["meaning"] == ("joins container abc")
+    assert internals.docker_asked("none", "net")["meaning"].endswith("loopback")
+    assert internals.docker_asked("", "mnt")["option"] == ""
 
 
-RUNNING = {
+RUNNING_ATTRS = {
     "Id": "c0ffee" * 10 + "abcd",
     "State": {"Running": True, "Pid": 321, "Status": "running"},
 }
+RUNNING = translate.container_record(RUNNING_ATTRS)
 
 
 def test_remote_engine_gives_a_problem_instead_of_local_numbers(settings: object) -> None:
     settings.DOCKER_HOST = "tcp://10.1.2.3:2376"  # type: ignore[attr-defined]
     problem = internals.kernel_problem(RUNNING, Path("/proc"))
     assert "runs on another machine" in problem and "tcp://10.1.2.3:2376" in problem
-    assert "another machine" in internals.oci_spec(RUNNING["Id"])["problem"]
+    assert "another machine" in internals.oci_spec(RUNNING.id)["problem"]
 
 
 def test_pid_that_is_not_the_containers_process_is_refused(
@@ -107,8 +106,11 @@ def test_pid_that_is_not_the_containers_process_is_refused(
     (tmp_path / "321").mkdir()
     (tmp_path / "321" / "cgroup").write_text("0::/user.slice/session-3.scope\n")
     assert "not the container's process" in internals.kernel_problem(RUNNING, tmp_path)
-    (tmp_path / "321" / "cgroup").write_text(f"4:memory:/docker/{RUNNING['Id']}\n")
+    (tmp_path / "321" / "cgroup").write_text(f"4:memory:/docker/{RUNNING.id}\n")
     assert internals.kernel_problem(RUNNING, tmp_path) == ""
     assert "does not exist here" in internals.kernel_problem(
-        {**RUNNING, "State": {**RUNNING["State"], "Pid": 999}}, tmp_path
+        translate.container_record(
+            {**RUNNING_ATTRS, "State": {**RUNNING_ATTRS["State"], "Pid": 999}}
+        ),
+        tmp_path,
     )

@@ -1,0 +1,170 @@
+"""The connection to the Docker engine: the docker-py client, its errors, its recent calls.
+
+Every other part of containers_app.engine runs its calls through `call()` (or
+`engine_errors()` around a stream), so docker-py and transport errors leave
+this package only as containers_app.engine.errors.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from django.conf import settings
+
+from containers_app.engine.errors import (
+    BadRequest,
+    Conflict,
+    EngineError,
+    EngineUnavailable,
+    NotFound,
+)
+
+T = TypeVar("T")
+
+
+def endpoint() -> str:
+    return str(settings.DOCKER_HOST)
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "FileNotFoundError" in text or "No such file" in text:
+        return "the socket does not exist (is the daemon running?)"
+    if "PermissionError" in text or "Permission denied" in text:
+        return "permission denied on the socket"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused (the daemon is not running)"
+    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text.lower():
+        return f"no answer within {settings.DOCKER_TIMEOUT} s"
+    return text or type(exc).__name__
+
+
+_clients: dict[str, docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
+def tls_kwargs(url: str) -> dict[str, Any]:
+    """docker-py's TLS arguments for `url`, from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH."""
+    if not url.startswith("tcp://") or not os.environ.get("DOCKER_TLS_VERIFY"):
+        return {}
+    env = {
+        "DOCKER_HOST": url,
+        "DOCKER_TLS_VERIFY": os.environ["DOCKER_TLS_VERIFY"],
+        "DOCKER_CERT_PATH": os.environ.get("DOCKER_CERT_PATH", ""),
+    }
+    return {"tls": docker.utils.kwargs_from_env(environment=env).get("tls")}
+
+
+def client() -> docker.DockerClient:
+    """The client for the configured endpoint, created on first use.
+
+    A client is only kept once the engine answered, so a dashboard started
+    while the daemon is down connects by itself once it comes up.
+    """
+    url = endpoint()
+    found = _clients.get(url)
+    if found is not None:
+        return found
+    with _clients_lock:
+        if url not in _clients:
+            try:
+                _clients[url] = docker.DockerClient(
+                    base_url=url,
+                    version="auto",
+                    timeout=settings.DOCKER_TIMEOUT,
+                    **tls_kwargs(url),
+                )
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
+            _install_api_call_recorder(_clients[url])
+        return _clients[url]
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    text = exc.explanation
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return str(text or exc).strip()
+
+
+def _engine_error(exc: BaseException) -> EngineError:
+    """Our exception for anything docker-py or the transport raised."""
+    if isinstance(exc, EngineError):
+        return exc
+    if isinstance(exc, docker.errors.NotFound):
+        return NotFound(_explanation(exc))
+    if isinstance(exc, docker.errors.APIError):
+        code = exc.status_code or 500
+        if code == 409:
+            return Conflict(_explanation(exc))
+        if code == 404:
+            return NotFound(_explanation(exc))
+        if 400 <= code < 500:
+            return BadRequest(_explanation(exc))
+        # The engine failed to carry the request out (port already allocated,
+        # OCI runtime refused, ...): a Docker-side condition, told in its words.
+        return Conflict(_explanation(exc))
+    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | OSError):
+        return EngineUnavailable(endpoint(), _unreachable_reason(exc))
+    if isinstance(exc, docker.errors.DockerException):
+        return BadRequest(str(exc))
+    raise exc
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise _engine_error(exc) from exc
+
+
+def call(fn: Callable[[docker.DockerClient], T]) -> T:
+    """Run `fn(client)` with docker errors translated."""
+    with engine_errors():
+        return fn(client())
+
+
+def label_filters(label: str) -> dict[str, Any]:
+    """The list or prune filter keeping what carries `label` ("key" or "key=value"); {}: all."""
+    return {"label": [label]} if label else {}
+
+
+# A record of the HTTP calls this dashboard makes to the engine (the architecture page).
+API_CALL_HISTORY = 200
+_api_calls: deque[dict[str, Any]] = deque(maxlen=API_CALL_HISTORY)
+
+
+def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    # A requests response hook: runs once the engine's answer headers arrived, so for
+    # streams (logs, events, exec) the duration is the time to the first byte.
+    request = response.request
+    _api_calls.append(
+        {
+            "at": time.time(),
+            "method": request.method or "",
+            "path": request.path_url,
+            "status": response.status_code,
+            "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
+        }
+    )
+
+
+def _install_api_call_recorder(c: docker.DockerClient) -> None:
+    hooks = c.api.hooks.setdefault("response", [])
+    if _record_api_call not in hooks:
+        hooks.append(_record_api_call)
+
+
+def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
+    """The HTTP calls this process made to the engine, newest first."""
+    return list(reversed(list(_api_calls)))[:limit]
