@@ -162,6 +162,7 @@ def build_limits(
 _DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _DIRECTIVES = {"syntax", "escape", "check"}
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_NESTED = 8  # ${A:-${B:-...}} deeper than this is not read (each level recurses)
 Args = Mapping[str, str | None]  # ARG values; None: one that cannot be read
 
 
@@ -273,7 +274,7 @@ def _dollar(word: str, i: int, args: Args, escape: str) -> tuple[str, int]:
         end += 1
     inner = word[i + 1 : end - 1]
     name = _VAR_NAME_RE.match(inner)
-    if depth or name is None:
+    if depth or name is None or inner.count("${") > _MAX_NESTED:
         raise _Unreadable(f"${{{inner}")
     value, rest = _value(args, name.group()), inner[name.end() :]
     colon = rest.startswith(":")
@@ -310,7 +311,7 @@ def _base(line: Instruction, reference: str, problem: str = "") -> BaseImage:
             problem = exc.message
         else:
             return BaseImage(line.line, written, str(ref), ref.domain or DOCKER_HUB)
-    return BaseImage(line.line, written, reference, problem=problem)
+    return BaseImage(line.line, written, bounded(reference, 200), problem=bounded(problem, 200))
 
 
 def _from_image(line: Instruction, args: Args, escape: str) -> tuple[str, str, str]:

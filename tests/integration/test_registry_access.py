@@ -519,6 +519,25 @@ def test_student_build_fetching_from_where_a_pull_is_refused_is_refused_by_line(
     assert not image_exists(tag)
 
 
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["FROM ${BASE?set it}\n", "FROM " + "${A:-" * 500 + "busybox" + "}" * 500 + "\n"],
+    ids=["unknown-substitution", "nested-too-deep"],
+)
+def test_student_build_whose_image_cannot_be_told_is_refused(
+    dash: Dashboard, engine: EngineRequests, dockerfile: str
+) -> None:
+    tag = f"dockdash-test-unreadable-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    answer = refused_in_one_row(
+        dash,
+        engine,
+        "image.build",
+        partial(_build, dash, "alice", tag, dockerfile),
+        "cannot tell which image it fetches",
+    )
+    assert "Line 1 (FROM ${" in answer.text, answer.text[-1500:]
+
+
 def test_student_builds_from_stages_scratch_and_allowed_images(
     dash: Dashboard, test_image: str
 ) -> None:
