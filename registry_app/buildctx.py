@@ -146,3 +146,21 @@ def context_from_dockerfile(text: bytes) -> io.BytesIO:
         out.addfile(info, io.BytesIO(text))
     buf.seek(0)
     return buf
+
+
+def dockerfile_text(context: io.BytesIO, dockerfile: str = "Dockerfile") -> str:
+    """The Dockerfile a build of `context` reads (the engine follows a link within it)."""
+    name = _safe_name(dockerfile or "Dockerfile", what="Dockerfile path")
+    context.seek(0)
+    try:
+        with tarfile.open(fileobj=context, mode="r:") as tar:
+            member = tar.getmember(name)
+            data = tar.extractfile(member)
+            text = data.read().decode(errors="replace") if data is not None else None
+    except (KeyError, tarfile.TarError):
+        text = None
+    finally:
+        context.seek(0)
+    if text is None:
+        raise BadContext(f"The build context has no file {name}.", "dockerfile")
+    return text

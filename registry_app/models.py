@@ -97,19 +97,6 @@ class Registry(models.Model):
             cred.scope = scope
         cred.save()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.pk,
-            "name": self.name,
-            "url": self.url,
-            "host": self.host,
-            "username": self.username,
-            "has_password": self.has_password,
-            "credentials_scope": self.credentials_scope,
-            "allow_non_admins": self.allow_non_admins,
-            "docker_hub": self.is_docker_hub,
-        }
-
 
 class Credential(models.Model):
     """A login for one registry: whose it is (`owner`) and who else may use it (`scope`).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from dashboard.models import Role
 from dashboard.ownership import record_owner
 from dashboard.records import NANO, ContainerRecord
 from dashboard.specs import ContainerSpec
-from registry_app import jobs, refs, rules
+from registry_app import buildctx, jobs, refs, rules
 from registry_app.crypto import UndecryptableSecret
 from registry_app.models import DOCKER_HUB_URL, Credential, Job, Registry, split_url
 from registry_app.v2client import RegistryClient, RegistryError
@@ -102,17 +102,22 @@ def _addresses(host: str) -> list[str]:
         return []
 
 
-def check_registry_use(user: Any, host: str, registry: Registry | None, field: str) -> None:
-    """Refused (403, on `field`) unless this user may reach `host` through the dashboard."""
-    admin = is_admin(user)
+def registry_facts(user: Any, host: str, registry: Registry | None) -> rules.RegistryFacts:
+    """What the registry rule judges of `host` ("" for Docker Hub), served by `registry`."""
     host = host or rules.DOCKER_HUB
-    why = rules.registry_refusal(
-        is_admin=admin,
-        host=host,
+    resolve = not is_admin(user) and host != rules.DOCKER_HUB  # admins reach any address
+    return rules.RegistryFacts(
+        host,
         registered=registry is not None,
         allow_non_admins=bool(registry and registry.allow_non_admins),
-        addresses=[] if admin or host == rules.DOCKER_HUB else _addresses(host),
+        addresses=tuple(_addresses(host)) if resolve else (),
     )
+
+
+def check_registry_use(user: Any, host: str, registry: Registry | None, field: str) -> None:
+    """Refused (403, on `field`) unless this user may reach `host` through the dashboard."""
+    facts = registry_facts(user, host, registry)
+    why = rules.registry_refusal(is_admin=is_admin(user), registry=facts)
     if why:
         raise Refused(why, field)
 
@@ -324,10 +329,17 @@ def _closing_db(body: jobs.JobBody) -> jobs.JobBody:
     return run
 
 
-def pull_target(
-    image: str, registry_id: Any = None, user: Any = None
-) -> tuple[Reference, Registry | None]:
-    """The full reference to pull and its registry; Refused when `user` may not reach it."""
+@dataclass(frozen=True)
+class Transfer:
+    """What a pull or push moves: the full reference, through which registry, from where."""
+
+    ref: Reference  # a pull: what is pulled; a push: the name:tag pushed
+    registry: Registry | None  # None: a registry nobody registered (admins only reach it)
+    source: str = ""  # a push: the local image
+
+
+def pull_target(image: str, registry_id: Any = None) -> Transfer:
+    """The full reference to pull and the registry it comes through (Invalid when unknown)."""
     ref = refs.parse(image)
     registry = None
     if registry_id not in (None, ""):
@@ -342,9 +354,18 @@ def pull_target(
             ref = Reference(registry.host, ref.repository, ref.tag, ref.digest)
     else:
         registry = registry_for_host(ref.domain)
-    if user is not None:
-        check_registry_use(user, ref.domain, registry, "image")
-    return ref, registry
+    return Transfer(ref, registry)
+
+
+def push_target(source: str, registry_id: Any, repository: str, tag: str) -> Transfer:
+    """The name:tag a push of local image `source` makes, and its registry; Invalid if bad."""
+    registry = registry_by_id(registry_id)
+    repository = refs.check_repository((repository or "").strip())
+    tag = refs.check_tag((tag or "").strip())
+    if not (source or "").strip():
+        raise Invalid("Pick a local image to push.", "image")
+    domain = "" if registry.is_docker_hub else registry.host
+    return Transfer(Reference(domain, repository, tag), registry, source.strip())
 
 
 def _told(
@@ -430,129 +451,53 @@ def build(
     return done.result  # type: ignore[no-any-return]
 
 
+# ---------------------------------------------------------------- the gate's rows
+
+
 def _job_started(change: Change, job: Job) -> Job:
     change.audit["target_id"] = f"job {job.pk}"
     return job
 
 
+def _new_job(change: Change, target: str, **fields: Any) -> Job:
+    """The job row of `change` (kind, registry, source in `fields`), running from now."""
+    user = change.user
+    return Job.objects.create(user=user, username=user.get_username(), target=target, **fields)
+
+
+def _image_made(
+    stream: Iterator[dict[str, Any]], emit: Any, ref: str, username: str
+) -> dict[str, str]:
+    """Hand the engine's messages on; the image `ref` names at the end is `username`'s."""
+    jobs.drain(stream, emit)
+    summary = engine.image_summary(ref)
+    record_owner(summary["id"], ref, username)
+    return {"image_id": summary["id"]}
+
+
+def _transfer_target(user: Any, ref: str, name: str, transfer: Transfer) -> gate.Target:
+    return gate.Target("image", ref, name=name, owner=user.get_username(), record=transfer)
+
+
+# pull: the finder resolves the reference and its registry, the policy judges them
+
+
+def _find_pull(user: Any, image: str, params: Mapping[str, Any]) -> gate.Target:
+    transfer = pull_target(image, params.get("registry"))
+    return _transfer_target(user, image, str(transfer.ref), transfer)
+
+
+def _policy_pull(change: Change) -> None:
+    transfer: Transfer = change.target.record
+    check_registry_use(change.user, transfer.ref.domain, transfer.registry, "image")
+
+
 def _run_pull(change: Change) -> Job:
-    p = change.params
-    return _job_started(change, start_pull(change.user, change.target.ref, p.get("registry")))
-
-
-def _run_push(change: Change) -> Job:
-    p = change.params
-    job = start_push(change.user, change.target.ref, p["registry"], p["repository"], p["tag"])
-    return _job_started(change, job)
-
-
-def _build_tag(change: Change) -> str:
-    ref = refs.parse(change.target.ref, field="tag")
-    if ref.digest:
-        raise Invalid("A build tag cannot carry a digest.", "tag")
-    return str(ref)
-
-
-def _policy_build(change: Change) -> None:
-    tag = _build_tag(change)
-    try:
-        # The new image has no id yet: any image the tag names now counts as another.
-        policy.check_tag_move(change.user, tag, gate.image_lookup(tag), "")
-    except PermissionDenied as exc:
-        raise Refused(str(exc), "tag") from None
-
-
-def _build_record(owner: str, job_id: int, target: str, limits: quotas.Limits) -> ContainerRecord:
-    """A running build, as the quotas count it: a container with the owner's limits."""
-    return ContainerRecord(
-        id=f"build-{job_id}",
-        name=f"the build of {target}",
-        state="running",
-        spec=ContainerSpec(image=target, labels={access.OWNER_LABEL: owner}),
-        memory=limits.memory_per_container or 0,
-        nano_cpus=round((limits.cpus_per_container or 0) * NANO),
-        pids_limit=limits.pids_per_container,
-    )
-
-
-def running_builds(owner: str) -> list[ContainerRecord]:
-    """The builds of `owner` that run now: each counts as a running container."""
-    running = Job.objects.filter(kind=Job.Kind.BUILD, state=Job.State.RUNNING, username=owner)
-    user = running[0].user if running else None
-    limits = quotas.limits_for(user) if user is not None else quotas.Limits()
-    return [_build_record(owner, job.pk, job.target, limits) for job in running]
-
-
-def _quota_build(change: Change) -> None:
-    limits = quotas.limits_for(change.user)
-    if limits.unlimited:
-        return
-    owner = change.user.get_username()
-    record = _build_record(owner, 0, _build_tag(change), limits)
-    quotas.check_start(limits, record, gate.usage_of(owner))
-
-
-def _run_build(change: Change) -> Job:
-    p = change.params
-    job = start_build(
-        change.user,
-        tag=_build_tag(change),
-        context=p["context"],
-        build_args=p["build_args"],
-        dockerfile=p["dockerfile"],
-    )
-    return _job_started(change, job)
-
-
-def _describe_transfer(params: Any) -> dict[str, Any]:
-    described = {"registry": _registry_label(params.get("registry"))}
-    return {**described, **{k: params[k] for k in ("repository", "tag") if k in params}}
-
-
-for _action in (
-    Action(
-        "image.pull",
-        "image",
-        Perm.CREATE,
-        gate.new_object("image"),
-        _run_pull,
-        describe=_describe_transfer,
-    ),
-    Action(
-        "image.push",
-        "image",
-        Perm.CREATE,
-        gate.new_object("image"),  # start_push names a missing local image as bad input
-        _run_push,
-        describe=_describe_transfer,
-    ),
-    Action(
-        "image.build",
-        "image",
-        Perm.CREATE,
-        gate.new_object("image"),
-        _run_build,
-        policy=_policy_build,
-        quota=_quota_build,
-        describe=lambda p: {"build_args": sorted(p["build_args"]), "dockerfile": p["dockerfile"]},
-    ),
-):
-    gate.register(_action)
-gate.count_in_usage(running_builds)
-
-
-def start_pull(user: Any, image: str, registry_id: Any = None) -> Job:
-    ref, registry = pull_target(image, registry_id, user)
+    user, transfer = change.user, change.target.record
+    ref, registry = transfer.ref, transfer.registry
     auth = credentials(registry, user, "pull")
     host, detailed = ref.domain or rules.DOCKER_HUB, is_admin(user)
-    job = Job.objects.create(
-        kind=Job.Kind.PULL,
-        user=user,
-        username=user.get_username(),
-        registry=registry,
-        target=str(ref),
-    )
-    username = user.get_username()
+    job = _new_job(change, str(ref), kind=Job.Kind.PULL, registry=registry)
 
     def body(emit: Any) -> dict[str, str]:
         stream = _transfer(
@@ -561,13 +506,13 @@ def start_pull(user: Any, image: str, registry_id: Any = None) -> Job:
             "pull",
             detailed,
         )
-        jobs.drain(stream, emit)
-        summary = engine.image_summary(str(ref))
-        record_owner(summary["id"], str(ref), username)
-        return {"image_id": summary["id"]}
+        return _image_made(stream, emit, str(ref), job.username)
 
     jobs.start(job, _closing_db(body))
-    return job
+    return _job_started(change, job)
+
+
+# push: the finder reads the target name and registry, the policy judges who may push there
 
 
 def check_push_allowed(user: Any, repository: str) -> None:
@@ -586,39 +531,37 @@ def check_push_allowed(user: Any, repository: str) -> None:
         )
 
 
-def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: str) -> Job:
-    registry = registry_by_id(registry_id)
-    repository = refs.check_repository((repository or "").strip())
-    tag = refs.check_tag((tag or "").strip())
-    check_push_allowed(user, repository)
+def _find_push(user: Any, source: str, params: Mapping[str, Any]) -> gate.Target:
+    transfer = push_target(source, params["registry"], params["repository"], params["tag"])
+    return _transfer_target(user, source, transfer.source, transfer)
+
+
+def _policy_push(change: Change) -> None:
+    user, transfer = change.user, change.target.record
+    registry: Registry = transfer.registry
+    check_push_allowed(user, transfer.ref.repository)
     check_registry_use(user, registry.host, registry, "registry")
     facts, _ = _stored_credentials(registry)
     why = rules.push_refusal(user_id=user.pk, is_admin=is_admin(user), stored=facts)
     if why:
         raise Refused(why, "registry")
-    if not (source or "").strip():
-        raise Invalid("Pick a local image to push.", "image")
+
+
+def _run_push(change: Change) -> Job:
+    user, transfer = change.user, change.target.record
+    registry: Registry = transfer.registry
+    name, tag, target = transfer.ref.name, transfer.ref.tag, str(transfer.ref)
     try:
-        image = engine.image_summary(source.strip())
+        image = engine.image_summary(transfer.source)
     except engine.NotFound:
-        raise Invalid(f"There is no local image {source!r}.", "image") from None
-    name = repository if registry.is_docker_hub else f"{registry.host}/{repository}"
-    target = f"{name}:{tag}"
+        raise Invalid(f"There is no local image {transfer.source!r}.", "image") from None
     auth = credentials(registry, user, "push")
     detailed = is_admin(user)
     try:
         previous: str | None = engine.image_summary(target)["id"]
     except engine.NotFound:
         previous = None
-    job = Job.objects.create(
-        kind=Job.Kind.PUSH,
-        user=user,
-        username=user.get_username(),
-        registry=registry,
-        target=target,
-        source=source.strip(),
-    )
-    username = user.get_username()
+    job = _new_job(change, target, kind=Job.Kind.PUSH, registry=registry, source=transfer.source)
 
     def body(emit: Any) -> dict[str, str]:
         if previous != image["id"]:
@@ -627,9 +570,7 @@ def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: s
         stream = _transfer(
             lambda: engine.push_stream(name, tag, auth), registry.host, "push", detailed
         )
-        jobs.drain(stream, emit)
-        record_owner(image["id"], target, username)
-        return {"image_id": image["id"]}
+        return _image_made(stream, emit, target, job.username)
 
     def cleanup(job: Job, succeeded: bool) -> None:
         # A failed push leaves no tag behind that we made (and puts back one we moved).
@@ -644,7 +585,10 @@ def start_push(user: Any, source: str, registry_id: Any, repository: str, tag: s
             pass
 
     jobs.start(job, _closing_db(body), cleanup)
-    return job
+    return _job_started(change, job)
+
+
+# build: the finder reads what the Dockerfile fetches, the policy judges it like pulls
 
 
 def parse_build_args(text: str) -> dict[str, str]:
@@ -675,33 +619,122 @@ def build_limits_for(user: Any) -> dict[str, Any]:
     )
 
 
-def start_build(
-    user: Any, *, tag: str, context: io.BytesIO, build_args: dict[str, str], dockerfile: str
-) -> Job:
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build makes (the full tag) and fetches (each FROM line's image)."""
+
+    tag: str
+    bases: list[rules.BaseImage]
+
+
+def _find_build(user: Any, tag: str, params: Mapping[str, Any]) -> gate.Target:
     ref = refs.parse(tag, field="tag")
-    limits = build_limits_for(user)
-    job = Job.objects.create(
-        kind=Job.Kind.BUILD,
-        user=user,
-        username=user.get_username(),
-        target=str(ref),
+    if ref.digest:
+        raise Invalid("A build tag cannot carry a digest.", "tag")
+    dockerfile = buildctx.dockerfile_text(params["context"], params["dockerfile"])
+    plan = BuildPlan(str(ref), rules.base_images(dockerfile, params["build_args"]))
+    return gate.Target("image", tag, name=plan.tag, owner=user.get_username(), record=plan)
+
+
+def _policy_build(change: Change) -> None:
+    user, plan = change.user, change.target.record
+    hosts = {base.host for base in plan.bases if base.host}
+    registries = {host: registry_facts(user, host, registry_for_host(host)) for host in hosts}
+    why = rules.build_refusal(is_admin=is_admin(user), bases=plan.bases, registries=registries)
+    if why:
+        raise Refused(why, "dockerfile")
+    try:
+        # The new image has no id yet: any image the tag names now counts as another.
+        policy.check_tag_move(user, plan.tag, gate.image_lookup(plan.tag), "")
+    except PermissionDenied as exc:
+        raise Refused(str(exc), "tag") from None
+
+
+def _build_record(owner: str, job_id: int, target: str, limits: quotas.Limits) -> ContainerRecord:
+    """A running build, as the quotas count it: a container with the owner's limits."""
+    return ContainerRecord(
+        id=f"build-{job_id}",
+        name=f"the build of {target}",
+        state="running",
+        spec=ContainerSpec(image=target, labels={access.OWNER_LABEL: owner}),
+        memory=limits.memory_per_container or 0,
+        nano_cpus=round((limits.cpus_per_container or 0) * NANO),
+        pids_limit=limits.pids_per_container,
     )
-    username = user.get_username()
+
+
+def running_builds(owner: str) -> list[ContainerRecord]:
+    """The builds of `owner` that run now: each counts as a running container."""
+    running = Job.objects.filter(kind=Job.Kind.BUILD, state=Job.State.RUNNING, username=owner)
+    user = running[0].user if running else None
+    limits = quotas.limits_for(user) if user is not None else quotas.Limits()
+    return [_build_record(owner, job.pk, job.target, limits) for job in running]
+
+
+def _quota_build(change: Change) -> None:
+    limits = quotas.limits_for(change.user)
+    if limits.unlimited:
+        return
+    owner = change.user.get_username()
+    record = _build_record(owner, 0, change.target.record.tag, limits)
+    quotas.check_start(limits, record, gate.usage_of(owner))
+
+
+def _run_build(change: Change) -> Job:
+    user, p, tag = change.user, change.params, change.target.record.tag
+    limits = build_limits_for(user)
+    job = _new_job(change, tag, kind=Job.Kind.BUILD)
     labels = owner_labels(user)
 
     def body(emit: Any) -> dict[str, str]:
         stream = engine.build_stream(
-            context,
-            tag=str(ref),
-            buildargs=build_args,
+            p["context"],
+            tag=tag,
+            buildargs=p["build_args"],
             labels=labels,
-            dockerfile=dockerfile,
+            dockerfile=p["dockerfile"],
             **limits,
         )
-        jobs.drain(stream, emit)
-        summary = engine.image_summary(str(ref))
-        record_owner(summary["id"], str(ref), username)
-        return {"image_id": summary["id"]}
+        return _image_made(stream, emit, tag, job.username)
 
     jobs.start(job, _closing_db(body))
-    return job
+    return _job_started(change, job)
+
+
+def _describe_transfer(params: Any) -> dict[str, Any]:
+    described = {"registry": _registry_label(params.get("registry"))}
+    return {**described, **{k: params[k] for k in ("repository", "tag") if k in params}}
+
+
+for _action in (
+    Action(
+        "image.pull",
+        "image",
+        Perm.CREATE,
+        _find_pull,
+        _run_pull,
+        policy=_policy_pull,
+        describe=_describe_transfer,
+    ),
+    Action(
+        "image.push",
+        "image",
+        Perm.CREATE,
+        _find_push,
+        _run_push,  # names a missing local image as bad input
+        policy=_policy_push,
+        describe=_describe_transfer,
+    ),
+    Action(
+        "image.build",
+        "image",
+        Perm.CREATE,
+        _find_build,
+        _run_build,
+        policy=_policy_build,
+        quota=_quota_build,
+        describe=lambda p: {"build_args": sorted(p["build_args"]), "dockerfile": p["dockerfile"]},
+    ),
+):
+    gate.register(_action)
+gate.count_in_usage(running_builds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -87,55 +88,46 @@ def registry_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
-def registry_create(request: HttpRequest) -> HttpResponse:
-    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
-    form = RegistryForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        with audited(
-            request,
-            "registry.create",
-            target_kind="registry",
-            target_name=data["name"],
-            params={
-                "url": data["url"],
-                "username": data["username"],
-                "credentials_scope": data["credentials_scope"],
-                "allow_non_admins": data["allow_non_admins"],
-            },
-        ) as extra:
-            registry = form.save()
-            extra["target_id"] = str(registry.pk)
-        messages.success(request, f"Registry {registry.name} added.")
-        return redirect("registries")
-    return render(request, "registry_app/registry_form.html", {"form": form, "registry": None})
+def _registry_params(data: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row keeps of the registry form: never the password."""
+    return {
+        "url": data["url"],
+        "username": data["username"],
+        "password_changed": bool(data.get("password")),
+        "credentials_scope": data["credentials_scope"],
+        "allow_non_admins": data["allow_non_admins"],
+    }
 
 
-@require_http_methods(["GET", "POST"])
-def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    registry = _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES)
+def _registry_form(request: HttpRequest, registry: Registry | None) -> HttpResponse:
+    """Add a registry (`registry` None) or change one, audited; the form again if invalid."""
     form = RegistryForm(request.POST or None, instance=registry)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         with audited(
             request,
-            "registry.update",
+            "registry.update" if registry else "registry.create",
             target_kind="registry",
-            target_id=str(registry.pk),
+            target_id=str(registry.pk) if registry else "",
             target_name=data["name"],
-            params={
-                "url": data["url"],
-                "username": data["username"],
-                "password_changed": bool(data.get("password")),
-                "credentials_scope": data["credentials_scope"],
-                "allow_non_admins": data["allow_non_admins"],
-            },
-        ):
-            form.save()
-        messages.success(request, f"Registry {registry.name} saved.")
+            params=_registry_params(data),
+        ) as extra:
+            saved = form.save()
+            extra["target_id"] = str(saved.pk)
+        messages.success(request, f"Registry {saved.name} {'saved' if registry else 'added'}.")
         return redirect("registries")
     return render(request, "registry_app/registry_form.html", {"form": form, "registry": registry})
+
+
+@require_http_methods(["GET", "POST"])
+def registry_create(request: HttpRequest) -> HttpResponse:
+    access.require_global(request.user, Perm.MANAGE_REGISTRIES)
+    return _registry_form(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _registry_form(request, _registry_for_user(request.user, pk, Perm.MANAGE_REGISTRIES))
 
 
 @require_POST
@@ -226,6 +218,27 @@ def _form_errors_to(form: Any, exc: Refusal) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
+def _job_form(
+    request: HttpRequest,
+    form: Any,
+    template: str,
+    start: Callable[[dict[str, Any]], Job],
+    **context: Any,
+) -> HttpResponse:
+    """A pull, push or build form: once valid, `start` the job and show its page; a refusal
+    is shown on the form (403 when refused, 200 for bad input)."""
+    code = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = start(form.cleaned_data)
+        except (refs.InputError, PolicyViolation) as exc:
+            _form_errors_to(form, exc)
+            code = _status_of(exc)
+        else:
+            return redirect("job-detail", pk=job.pk)
+    return render(request, template, {"form": form, **context}, status=code)
+
+
 @require_http_methods(["GET", "POST"])
 def pull(request: HttpRequest) -> HttpResponse:
     access.require_global(request.user, Perm.CREATE)
@@ -234,18 +247,12 @@ def pull(request: HttpRequest) -> HttpResponse:
         initial={"image": request.GET.get("image", ""), "registry": request.GET.get("registry")},
         user=request.user,
     )
-    code = 200
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+
+    def start(data: dict[str, Any]) -> Job:
         registry = data.get("registry")
-        try:
-            job = services.pull(request, data["image"], registry.pk if registry else None)
-        except refs.InputError as exc:
-            _form_errors_to(form, exc)
-            code = _status_of(exc)
-        else:
-            return redirect("job-detail", pk=job.pk)
-    return render(request, "registry_app/pull.html", {"form": form}, status=code)
+        return services.pull(request, data["image"], registry.pk if registry else None)
+
+    return _job_form(request, form, "registry_app/pull.html", start)
 
 
 @require_http_methods(["GET", "POST"])
@@ -254,23 +261,15 @@ def push(request: HttpRequest) -> HttpResponse:
     form = PushForm(
         request.POST or None, initial={"image": request.GET.get("image", "")}, user=request.user
     )
-    code = 200
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            job = services.push(
-                request, data["image"], data["registry"].pk, data["repository"], data["tag"]
-            )
-        except refs.InputError as exc:
-            _form_errors_to(form, exc)
-            code = _status_of(exc)
-        else:
-            return redirect("job-detail", pk=job.pk)
-    return render(
-        request,
-        "registry_app/push.html",
-        {"form": form, "local_images": engine.local_image_names()},
-        status=code,
+
+    def start(data: dict[str, Any]) -> Job:
+        return services.push(
+            request, data["image"], data["registry"].pk, data["repository"], data["tag"]
+        )
+
+    # The template calls it: the engine is asked only when the form is shown.
+    return _job_form(
+        request, form, "registry_app/push.html", start, local_images=engine.local_image_names
     )
 
 
@@ -278,23 +277,17 @@ def push(request: HttpRequest) -> HttpResponse:
 def build(request: HttpRequest) -> HttpResponse:
     access.require_global(request.user, Perm.CREATE)
     form = BuildForm(request.POST or None, request.FILES or None)
-    code = 200
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            job = services.build(
-                request,
-                tag=data["tag"],
-                context=data["context_tar"],
-                build_args=data["build_args"],
-                dockerfile=data["dockerfile"] or "Dockerfile",
-            )
-        except (refs.InputError, PolicyViolation) as exc:
-            _form_errors_to(form, exc)
-            code = _status_of(exc)
-        else:
-            return redirect("job-detail", pk=job.pk)
-    return render(request, "registry_app/build.html", {"form": form}, status=code)
+
+    def start(data: dict[str, Any]) -> Job:
+        return services.build(
+            request,
+            tag=data["tag"],
+            context=data["context_tar"],
+            build_args=data["build_args"],
+            dockerfile=data["dockerfile"] or "Dockerfile",
+        )
+
+    return _job_form(request, form, "registry_app/build.html", start)
 
 
 @require_http_methods(["GET", "POST"])

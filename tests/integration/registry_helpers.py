@@ -1,4 +1,5 @@
-"""Helpers for the registry tests: a live dashboard with API tokens, images with a unique layer."""
+"""Helpers for the registry tests: a live dashboard with API tokens and logged-in sessions,
+an engine socket that notes each request, images with a unique layer, registries over TLS."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +31,19 @@ from tests import rig
 from tests.rig import LABELS, RUN_ID, wait_for
 
 BLOB_BYTES = 24 * 1024 * 1024  # big enough that a pull shows progress between frames
+USERS = {
+    "admin": ("admin", "admin-pass-for-tests"),
+    "alice": ("student", "alice-pass-for-tests"),
+    "bob": ("student", "bob-pass-for-tests"),
+}
 
 
 @dataclass
 class Dashboard:
     server: rig.LiveServer
     tokens: dict[str, str]
+    passwords: dict[str, str]
+    sessions: dict[str, requests.Session] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -60,30 +72,129 @@ class Dashboard:
                 data += path.read_bytes()
         return data
 
-    def session(self, user: str, password: str) -> requests.Session:
-        """A browser-like session (cookie + CSRF) logged in through the real login form."""
+    def job_count(self, kind: str = "") -> int:
+        sql = "SELECT COUNT(*) FROM registry_app_job" + (" WHERE kind = ?" if kind else "")
+        return int(self.db_rows(sql, *([kind] if kind else []))[0][0])
+
+    def audit_rows(self, action: str) -> list[tuple[Any, ...]]:
+        """(username, result, error, target_name) of each audit row of `action`, oldest first."""
+        return self.db_rows(
+            "SELECT username, result, error, target_name FROM dashboard_auditentry "
+            "WHERE action = ? ORDER BY id",
+            action,
+        )
+
+    def session(self, user: str) -> requests.Session:
+        """A browser-like session (cookie + CSRF) of `user`, logged in through the login form."""
+        if user in self.sessions:
+            return self.sessions[user]
         s = requests.Session()
         page = s.get(self.url + "/login/", timeout=10)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert token, "no CSRF token on the login page"
         answer = s.post(
             self.url + "/login/",
-            data={"username": user, "password": password, "csrfmiddlewaretoken": token.group(1)},
+            data={
+                "username": user,
+                "password": self.passwords[user],
+                "csrfmiddlewaretoken": csrf_of(s, page.text),
+            },
             headers={"Referer": self.url + "/login/"},
             timeout=10,
         )
         assert "/login/" not in answer.url, "login failed"
+        self.sessions[user] = s
         return s
 
+    def post_form(
+        self,
+        user: str,
+        path: str,
+        data: dict[str, Any],
+        files: dict[str, Any] | None = None,
+        *,
+        form_page: str = "",
+    ) -> requests.Response:
+        """Send a form to `path` as `user` would: its page (`path` unless told) first."""
+        session = self.session(user)
+        page = session.get(self.url + (form_page or path), timeout=30)
+        return session.post(
+            self.url + path,
+            data={"csrfmiddlewaretoken": csrf_of(session, page.text), **data},
+            files=files,
+            headers={"Referer": self.url + (form_page or path)},
+            timeout=30,
+        )
 
-def start_dashboard(workdir: Path, users: dict[str, tuple[str, str]]) -> Dashboard:
-    server = rig.start_live_server(workdir)
-    tokens = {}
-    for name, (role, password) in users.items():
-        server.add_user(name, role, password)
-        out = server.manage("drf_create_token", name)
-        tokens[name] = out.split()[2]
-    return Dashboard(server, tokens)
+
+@contextmanager
+def live_dashboard(workdir: Path, docker_host: str | None = None) -> Iterator[Dashboard]:
+    """A live dashboard with the USERS (and an API token each), stopped on leaving."""
+    server = rig.start_live_server(workdir, docker_host=docker_host)
+    try:
+        tokens = {}
+        for name, (role, password) in USERS.items():
+            server.add_user(name, role, password)
+            tokens[name] = server.manage("drf_create_token", name).split()[2]
+        yield Dashboard(server, tokens, {name: pw for name, (_, pw) in USERS.items()})
+    finally:
+        server.stop()
+
+
+def image_exists(ref: str) -> bool:
+    found = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False)
+    return found.returncode == 0
+
+
+# ------------------------------------------------------------ what the dashboard asks the engine
+
+REQUEST_LINE = re.compile(rb"^(?:GET|HEAD|POST|PUT|DELETE) (/\S*) HTTP/1\.[01]\r$", re.MULTILINE)
+
+
+# Calls that pull, push, tag, inspect or build an image (a page listing the local images
+# asks for `/images/json`: not those); and calls that build.
+IMAGE_CALL = re.compile(r"/build\b|/images/(?!json(?:\?|$))")
+BUILD_CALL = re.compile(r"/build\b")
+
+
+class _Noted:
+    """A client socket whose requests' paths are noted as they pass to the engine."""
+
+    def __init__(self, sock: socket.socket, paths: list[str]):
+        self._sock, self._paths = sock, paths
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(size)
+        self._paths.extend(p.decode(errors="replace") for p in REQUEST_LINE.findall(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class EngineRequests(rig.SocketProxy):
+    """The real engine socket, forwarded, with the path of every request in `paths`."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.paths: list[str] = []
+
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
+        self._pump(_Noted(client, self.paths), upstream)  # type: ignore[arg-type]
+
+    def asked_since(self, start: int, calls: re.Pattern[str] = IMAGE_CALL) -> list[str]:
+        """The requests since `start` (a length of `paths`) whose path matches `calls`."""
+        return [p for p in self.paths[start:] if calls.search(p)]
+
+
+@contextmanager
+def engine_requests() -> Iterator[EngineRequests]:
+    """A noting proxy of the engine socket, in a short /tmp folder (socket paths are short)."""
+    with tempfile.TemporaryDirectory(prefix="dockdash-eng", dir="/tmp") as folder:
+        proxy = EngineRequests(Path(folder) / "engine.sock")
+        proxy.start()
+        try:
+            yield proxy
+        finally:
+            proxy.stop()
 
 
 def csrf_of(session: requests.Session, html: str) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import ssl
-import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +22,42 @@ import pytest
 import requests
 
 from tests.integration.registry_helpers import (
+    BUILD_CALL,
+    IMAGE_CALL,
+    TEST_ADDRESS,
     Dashboard,
+    EngineRequests,
     TlsRegistry,
-    csrf_of,
+    engine_requests,
+    image_exists,
+    live_dashboard,
     local_address,
     self_signed,
-    start_dashboard,
     start_tls_registry,
     trust_for_engine,
 )
-from tests.rig import RUN_ID, docker_cli
+from tests.rig import RUN_ID, docker_cli, docker_run_labelled, free_port, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
-USERS = {
-    "admin": ("admin", "admin-pass-for-tests"),
-    "alice": ("student", "alice-pass-for-tests"),
-    "bob": ("student", "bob-pass-for-tests"),
-}
 TEACHER, TEACHER_PASS = "teacher", f"teacher-secret-{RUN_ID}"
 ALICE_LOGIN, ALICE_PASS = "alice-login", f"alice-secret-{RUN_ID}"
 MARKER = f"PLANTED-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="module")
-def dash(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Dashboard]:
-    dashboard = start_dashboard(tmp_path_factory.mktemp("accessdash"), USERS)
-    yield dashboard
-    dashboard.server.stop()
+def engine() -> Iterator[EngineRequests]:
+    """The engine socket the dashboard talks to, noting what it is asked."""
+    with engine_requests() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def dash(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, engine: EngineRequests
+) -> Iterator[Dashboard]:
+    with live_dashboard(tmp_path_factory.mktemp("accessdash"), engine.url) as dashboard:
+        yield dashboard
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +91,6 @@ def add_registry(dash: Dashboard, name: str, url: str, **extra: Any) -> int:
     answer = dash.api("admin", "POST", "/api/v1/registries/", json=body)
     assert answer.status_code == 201, answer.text
     return int(answer.json()["id"])
-
-
-def job_count(dash: Dashboard) -> int:
-    return int(dash.db_rows("SELECT COUNT(*) FROM registry_app_job")[0][0])
-
-
-def image_exists(ref: str) -> bool:
-    found = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False)
-    return found.returncode == 0
 
 
 class Recorder(http.server.ThreadingHTTPServer):
@@ -128,45 +128,109 @@ class Recorder(http.server.ThreadingHTTPServer):
 # ---------------------------------------------------------------- hole 5: where pulls may go
 
 
-def test_student_pull_of_a_loopback_registry_is_refused_before_the_engine(dash: Dashboard) -> None:
+def refused_in_one_row(
+    dash: Dashboard,
+    engine: EngineRequests,
+    action: str,
+    send: Callable[[], requests.Response],
+    words: str,
+    never_asked: re.Pattern[str] = IMAGE_CALL,
+) -> requests.Response:
+    """`send()` is refused (403) with `words`, in one audit row, before any job or engine call
+    matching `never_asked` (by default: any about an image)."""
+    rows, jobs, asked = len(dash.audit_rows(action)), dash.job_count(), len(engine.paths)
+    answer = send()
+    assert answer.status_code == 403, answer.text[-1500:]
+    assert words in answer.text, answer.text[-1500:]
+    new_rows = dash.audit_rows(action)[rows:]
+    assert len(new_rows) == 1 and new_rows[0][1] == "error" and words in new_rows[0][2], new_rows
+    assert dash.job_count() == jobs, "a refused request started a job"
+    assert engine.asked_since(asked, never_asked) == [], "a refused request reached the engine"
+    return answer
+
+
+def test_student_pull_of_a_loopback_registry_is_refused_before_the_engine(
+    dash: Dashboard, engine: EngineRequests
+) -> None:
     target = Recorder(lambda path, _: (404, {}, MARKER.encode()))
     try:
         registered = add_registry(
             dash, "loop", f"http://127.0.0.1:{target.port}", allow_non_admins=True
         )
-        before = job_count(dash)
         for image, registry in (
             (f"127.0.0.1:{target.port}/x:latest", None),  # not registered
             (f"localhost:{target.port}/x:latest", None),
             ("169.254.169.254/latest/meta-data:latest", None),  # link-local: metadata
             ("x:latest", registered),  # registered, marked usable, but loopback
         ):
-            answer = dash.api(
-                "alice", "POST", "/api/v1/images/pull/", json={"image": image, "registry": registry}
+            answer = refused_in_one_row(
+                dash,
+                engine,
+                "image.pull",
+                partial(
+                    dash.api,
+                    "alice",
+                    "POST",
+                    "/api/v1/images/pull/",
+                    json={"image": image, "registry": registry},
+                ),
+                "only admins use it",
             )
-            assert answer.status_code == 403, (image, answer.text)
-            body = answer.json()
-            assert body["field"] == "image" and "only admins use it" in body["error"], body
+            assert answer.json()["field"] == "image", answer.json()
 
-        session = dash.session("alice", USERS["alice"][1])
-        page = session.get(dash.url + "/registries/pull/")
-        form = session.post(
-            dash.url + "/registries/pull/",
-            data={
-                "csrfmiddlewaretoken": csrf_of(session, page.text),
-                "image": f"127.0.0.1:{target.port}/x:latest",
-            },
-            headers={"Referer": dash.url + "/registries/pull/"},
-            timeout=30,
+        refused_in_one_row(
+            dash,
+            engine,
+            "image.pull",
+            partial(
+                dash.post_form,
+                "alice",
+                "/registries/pull/",
+                {"image": f"127.0.0.1:{target.port}/x:latest"},
+            ),
+            "only admins use it",
         )
-        assert form.status_code == 403 and "only admins use it" in form.text
-        assert job_count(dash) == before, "a refused pull started a job"
         assert target.paths == [], "the refused pull reached the target"
         assert not image_exists(f"127.0.0.1:{target.port}/x:latest")
         listed = docker_cli("image", "ls", "--format", "{{.Repository}}")
         assert f"127.0.0.1:{target.port}/x" not in listed
     finally:
         target.shutdown()
+
+
+def test_student_push_to_a_registry_they_may_not_use_is_refused_before_the_engine(
+    dash: Dashboard, engine: EngineRequests, test_image: str
+) -> None:
+    loopback = add_registry(dash, "loop-push", "http://127.0.0.1:9", allow_non_admins=True)
+    closed = add_registry(dash, "closed-push", f"https://{TEST_ADDRESS}:9")  # not allowed
+    push = {"image": test_image, "repository": "alice/app", "tag": RUN_ID}
+    for registry, words in (
+        (loopback, "only admins use it"),
+        (closed, "is not a registry an admin allowed for you"),
+    ):
+        answer = refused_in_one_row(
+            dash,
+            engine,
+            "image.push",
+            partial(
+                dash.api,
+                "alice",
+                "POST",
+                "/api/v1/images/push/",
+                json={**push, "registry": registry},
+            ),
+            words,
+        )
+        assert answer.json()["field"] == "registry", answer.json()
+    refused_in_one_row(
+        dash,
+        engine,
+        "image.push",
+        partial(dash.post_form, "alice", "/registries/push/", {**push, "registry": loopback}),
+        "only admins use it",
+    )
+    for host in ("127.0.0.1:9", f"{TEST_ADDRESS}:9"):
+        assert not image_exists(f"{host}/alice/app:{RUN_ID}"), "a refused push tagged the image"
 
 
 def test_student_job_error_never_echoes_what_the_target_answered(
@@ -295,13 +359,13 @@ def test_students_never_use_an_admins_personal_login(
     assert job["state"] == "failed" and "refused the pull (401)" in job["error"], job
     assert not image_exists(ref)
 
-    before = job_count(dash)
+    before = dash.job_count()
     push = {"image": test_image, "registry": registry, "repository": "alice/app", "tag": RUN_ID}
     refused = dash.api("alice", "POST", "/api/v1/images/push/", json=push)
     assert refused.status_code == 403, refused.text
     assert refused.json()["field"] == "registry"
     assert "No credentials of yours for this registry" in refused.json()["error"]
-    assert job_count(dash) == before
+    assert dash.job_count() == before
 
     stored = dash.api(
         "alice",
@@ -357,16 +421,150 @@ def test_students_never_use_an_admins_personal_login(
 # ---------------------------------------------------------------- holes 3 and 4: builds
 
 
-def _build(dash: Dashboard, user: str, tag: str, dockerfile: str) -> requests.Response:
-    session = dash.session(user, USERS[user][1])
-    page = session.get(dash.url + "/registries/build/")
-    return session.post(
-        dash.url + "/registries/build/",
-        data={"csrfmiddlewaretoken": csrf_of(session, page.text), "tag": tag},
+def _build(
+    dash: Dashboard, user: str, tag: str, dockerfile: str, build_args: str = ""
+) -> requests.Response:
+    return dash.post_form(
+        user,
+        "/registries/build/",
+        {"tag": tag, "build_args": build_args},
         files={"dockerfile_file": ("Dockerfile", dockerfile.encode())},
-        headers={"Referer": dash.url + "/registries/build/"},
-        timeout=30,
     )
+
+
+def _job_of(answer: requests.Response) -> int:
+    assert "/jobs/" in answer.url, answer.text[-1500:]
+    return int(answer.url.rstrip("/").rsplit("/", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "build_args", "line", "fetched", "words"),
+    [
+        ("FROM 127.0.0.1:5000/x\n", "", 1, "127.0.0.1:5000/x:latest", "only admins use it"),
+        (
+            "FROM {base} AS first\nRUN true\n\nFROM 169.254.169.254/meta:v1\n",
+            "",
+            4,
+            "169.254.169.254/meta:v1",
+            "only admins use it",
+        ),
+        (
+            "FROM --platform=linux/amd64 localhost:5000/x AS b\n",
+            "",
+            1,
+            "localhost:5000/x:latest",
+            "only admins use it",
+        ),
+        (
+            "ARG BASE=127.0.0.1:5000/x\nFROM ${BASE}\n",
+            "",
+            2,
+            "127.0.0.1:5000/x:latest",
+            "only admins use it",
+        ),
+        (
+            "ARG BASE={base}\nFROM $BASE AS a\n",
+            "BASE=127.0.0.1:5000/y:2",
+            2,
+            "127.0.0.1:5000/y:2",
+            "only admins use it",
+        ),
+        (
+            "# a base on two lines\nFROM \\\n  127.0.0.1:5000/z \\\n  AS z\n",
+            "",
+            2,
+            "127.0.0.1:5000/z:latest",
+            "only admins use it",
+        ),
+        (
+            "FROM {base} AS later\nFROM later\nFROM scratch\nCOPY --from="
+            + TEST_ADDRESS
+            + ":9/x /x /x\n",
+            "",
+            4,
+            TEST_ADDRESS + ":9/x:latest",
+            "is not a registry an admin allowed for you",
+        ),
+    ],
+    ids=[
+        "loopback",
+        "link-local-in-a-later-stage",
+        "platform-flag",
+        "arg-default",
+        "build-argument",
+        "continued-lines",
+        "copy-from-unregistered",
+    ],
+)
+def test_student_build_fetching_from_where_a_pull_is_refused_is_refused_by_line(
+    dash: Dashboard,
+    engine: EngineRequests,
+    test_image: str,
+    dockerfile: str,
+    build_args: str,
+    line: int,
+    fetched: str,
+    words: str,
+) -> None:
+    text = dockerfile.replace("{base}", test_image)
+    tag = f"dockdash-test-refused-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    answer = refused_in_one_row(
+        dash,
+        engine,
+        "image.build",
+        partial(_build, dash, "alice", tag, text, build_args),
+        words,
+    )
+    assert f"Line {line} (" in answer.text and f"fetches {fetched}:" in answer.text, answer.text
+    assert not image_exists(tag)
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["FROM ${BASE?set it}\n", "FROM " + "${A:-" * 500 + "busybox" + "}" * 500 + "\n"],
+    ids=["unknown-substitution", "nested-too-deep"],
+)
+def test_student_build_whose_image_cannot_be_told_is_refused(
+    dash: Dashboard, engine: EngineRequests, dockerfile: str
+) -> None:
+    tag = f"dockdash-test-unreadable-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    answer = refused_in_one_row(
+        dash,
+        engine,
+        "image.build",
+        partial(_build, dash, "alice", tag, dockerfile),
+        "cannot tell which image it fetches",
+    )
+    assert "Line 1 (FROM ${" in answer.text, answer.text[-1500:]
+
+
+def test_student_builds_from_stages_scratch_and_allowed_images(
+    dash: Dashboard, test_image: str
+) -> None:
+    arch = docker_cli("version", "--format", "{{.Server.Arch}}").strip()
+    dockerfile = (
+        f"ARG BASE={test_image}\n"
+        f"FROM --platform=linux/{arch} ${{BASE}} AS first\n"
+        "RUN echo one > /one\n"
+        "FROM scratch AS files\n"
+        "COPY --from=first /one /one\n"
+        "FROM first\n"
+        "COPY --from=files /one /two\n"
+    )
+    tag = f"dockdash-test-stages:{RUN_ID}"
+    try:
+        job = dash.wait_job("alice", _job_of(_build(dash, "alice", tag, dockerfile)))
+        assert job["state"] == "succeeded", job["log"]
+        run = ("run", "--rm", "--label", f"dockdash.test={RUN_ID}", tag, "cat", "/one", "/two")
+        assert docker_cli(*run).split() == ["one", "one"]
+    finally:
+        docker_cli("rmi", tag, check=False)
+
+
+def test_admins_build_from_any_registry(dash: Dashboard) -> None:
+    closed = f"127.0.0.1:{free_port()}/x:1"
+    job = dash.wait_job("admin", _job_of(_build(dash, "admin", f"x-{RUN_ID}:b", f"FROM {closed}")))
+    assert job["state"] == "failed" and "127.0.0.1" in job["error"], job
 
 
 def test_student_build_cannot_move_a_shared_tag(dash: Dashboard, test_image: str) -> None:
@@ -374,11 +572,11 @@ def test_student_build_cannot_move_a_shared_tag(dash: Dashboard, test_image: str
     docker_cli("tag", test_image, shared)  # an admin's image others run
     try:
         before_id = docker_cli("image", "inspect", "--format", "{{.Id}}", shared).strip()
-        jobs_before = job_count(dash)
+        jobs_before = dash.job_count()
         answer = _build(dash, "alice", shared, f"FROM {test_image}\nRUN echo mine > /mine\n")
         assert answer.status_code == 403, answer.text[-1500:]
         assert "already names another image" in answer.text
-        assert job_count(dash) == jobs_before
+        assert dash.job_count() == jobs_before
         assert docker_cli("image", "inspect", "--format", "{{.Id}}", shared).strip() == before_id
     finally:
         docker_cli("rmi", shared, check=False)
@@ -394,9 +592,7 @@ def test_build_run_steps_get_the_students_limits(dash: Dashboard, test_image: st
     seen = {}
     for user in ("alice", "admin"):
         tag = f"dockdash-test-limits-{user}:{RUN_ID}"
-        answer = _build(dash, user, tag, probe)
-        assert "/jobs/" in answer.url, answer.text[-1500:]
-        job = dash.wait_job(user, int(answer.url.rstrip("/").rsplit("/", 1)[1]))
+        job = dash.wait_job(user, _job_of(_build(dash, user, tag, probe)))
         assert job["state"] == "succeeded", job["log"]
         line = [ln for ln in job["log"].splitlines() if ln.startswith("mem=")]
         seen[user] = int(line[0].removeprefix("mem="))
@@ -407,3 +603,62 @@ def test_build_run_steps_get_the_students_limits(dash: Dashboard, test_image: st
         docker_cli("rmi", tag, check=False)
     assert seen["alice"] == 256 * 1024 * 1024  # the student role's memory per container
     assert seen["admin"] > 2**40  # admins: unlimited
+
+
+def _running_commands() -> dict[str, str]:
+    """Every running container on the engine: id -> its command (the CLI judges)."""
+    listed = docker_cli("ps", "--no-trunc", "--format", "{{.ID}} {{.Command}}")
+    return dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+
+
+def _set_quota(dash: Dashboard, user: str, **limits: Any) -> None:
+    """Set `user`'s own limits as an admin does, on the user's page (none: the role's)."""
+    (pk,) = dash.db_rows("SELECT id FROM dashboard_user WHERE username = ?", user)[0]
+    answer = dash.post_form("admin", f"/users/{pk}/quota/", limits, form_page=f"/users/{pk}/")
+    assert answer.status_code == 200 and answer.url.endswith(f"/users/{pk}/"), answer.text[-1500:]
+
+
+def test_second_build_over_the_running_quota_is_refused_while_the_first_runs(
+    dash: Dashboard, engine: EngineRequests, test_image: str
+) -> None:
+    first, second = (f"build-{n}-{uuid.uuid4().hex}" for n in ("first", "second"))
+    holder = f"dockdash-test-holder-{RUN_ID}"
+    _set_quota(dash, "alice", max_running=2)
+    try:
+        docker_run_labelled(holder, test_image, "sleep", "600", owner="alice")  # 1 of 2
+        started = _build(
+            dash,
+            "alice",
+            f"x-{RUN_ID}:first",
+            f"FROM {test_image}\nRUN echo {first} && sleep 600\n",
+        )
+        job = _job_of(started)
+        step = wait_for(
+            lambda: next((i for i, c in _running_commands().items() if first in c), None),
+            timeout=60,
+            what="the first build's RUN step to run",
+        )
+        refused_in_one_row(
+            dash,
+            engine,
+            "image.build",
+            partial(
+                _build,
+                dash,
+                "alice",
+                f"x-{RUN_ID}:second",
+                f"FROM {test_image}\nRUN echo {second}\n",
+            ),
+            "You use 2 of 2 running containers",
+            never_asked=BUILD_CALL,  # the quota step comes after the policy's look at the tag
+        )
+        assert dash.api("alice", "GET", f"/api/v1/jobs/{job}/").json()["state"] == "running"
+        assert step in _running_commands(), "the first build ended before the second was asked"
+        listed = docker_cli("ps", "--all", "--no-trunc", "--format", "{{.Command}}")
+        assert second not in listed, "the engine ran a step of the refused build"
+        assert not image_exists(f"x-{RUN_ID}:second")
+        docker_cli("kill", step)
+        assert dash.wait_job("alice", job)["state"] == "failed"
+    finally:
+        docker_cli("rm", "--force", holder, check=False)
+        _set_quota(dash, "alice")

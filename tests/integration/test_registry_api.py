@@ -156,7 +156,8 @@ def test_engine_login_errors_are_told_in_words(engine_text: str, start: str) -> 
 def test_registry_form_sets_who_may_use_it_and_students_store_their_own_login(
     client: Any, make_user: Any
 ) -> None:
-    client.force_login(make_user("root", "admin"))
+    admin = make_user("root", "admin")
+    client.force_login(admin)
     form = client.get("/registries/new/").content.decode()
     assert "usable by non-admins" in form.lower() and "Shared for pulls" in form
     saved = client.post(
@@ -193,3 +194,28 @@ def test_registry_form_sets_who_may_use_it_and_students_store_their_own_login(
         {"username": "x", "password": "y", "scope": "personal"},
     )
     assert refused.status_code == 403 and not hidden.credentials.exists()
+
+    client.force_login(admin)
+    edited = client.post(
+        f"/registries/{registry.pk}/edit/",
+        {
+            "name": "class b",
+            "url": "https://registry.example.org",
+            "username": "teacher",
+            "password": "",
+            "credentials_scope": "shared-pull",
+        },
+    )
+    assert edited.status_code == 302, edited.content.decode()[-1500:]
+    registry.refresh_from_db()
+    assert registry.name == "class b" and not registry.allow_non_admins
+    own = registry.own_credential()
+    assert own is not None and own.get_password() == "t-pass"  # left empty: kept
+    rows = AuditEntry.objects.filter(target_kind="registry", action__startswith="registry.")
+    assert [
+        (r.action, r.target_id, r.target_name, r.params["password_changed"])
+        for r in rows.exclude(action__startswith="registry.credential").order_by("id")
+    ] == [
+        ("registry.create", str(registry.pk), "class", True),
+        ("registry.update", str(registry.pk), "class b", False),
+    ]

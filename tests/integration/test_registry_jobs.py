@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
@@ -22,26 +21,21 @@ from tests.integration.registry_helpers import (
     BLOB_BYTES,
     Dashboard,
     build_unique_image,
-    csrf_of,
+    image_exists,
+    live_dashboard,
     repo_name,
-    start_dashboard,
 )
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
-USERS = {
-    "admin": ("admin", "admin-pass-for-tests"),
-    "alice": ("student", "alice-pass-for-tests"),
-}
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 @pytest.fixture(scope="module")
 def dash(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Dashboard]:
-    dashboard = start_dashboard(tmp_path_factory.mktemp("regdash"), USERS)
-    yield dashboard
-    dashboard.server.stop()
+    with live_dashboard(tmp_path_factory.mktemp("regdash")) as dashboard:
+        yield dashboard
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +61,6 @@ def unique_image(docker_client: Any, test_image: str) -> Iterator[str]:
     build_unique_image(docker_client, test_image, tag)
     yield tag
     docker_cli("rmi", "--force", tag, check=False)
-
-
-def image_exists(ref: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
 
 
 def registry_digest(server: rig.RegistryServer, repo: str, tag: str) -> str:
@@ -205,6 +195,12 @@ def test_wrong_password_is_said_in_words_and_never_stored_in_the_clear(
     assert all(registry_server.password not in p and wrong not in p for _, p in audit)
 
 
+def bad_push(user: str, field: str, words: str, **changed: Any) -> tuple[Any, ...]:
+    """A push request (of the test image to the test registry) with `changed` made bad."""
+    payload = {"image": "REG", "registry": "R", "repository": "ok/repo", "tag": "t", **changed}
+    return (user, "push", payload, field, words)
+
+
 @pytest.mark.parametrize(
     ("user", "path", "payload", "field", "words"),
     [
@@ -212,41 +208,12 @@ def test_wrong_password_is_said_in_words_and_never_stored_in_the_clear(
         ("admin", "pull", {"image": "a::b"}, "image", "only one ':'"),
         ("admin", "pull", {"image": "busybox:"}, "image", "empty tag"),
         ("admin", "pull", {"image": "busybox", "registry": 99999}, "registry", "Unknown registry"),
-        (
-            "admin",
-            "push",
-            {"image": "x", "registry": 99999, "repository": "a", "tag": "t"},
-            "registry",
-            "Unknown registry",
-        ),
-        (
-            "admin",
-            "push",
-            {"image": "REG", "registry": "R", "repository": "Bad/Repo", "tag": "t"},
-            "repository",
-            "lowercase",
-        ),
-        (
-            "admin",
-            "push",
-            {"image": "REG", "registry": "R", "repository": "ok/repo", "tag": ""},
-            "tag",
-            "tag is empty",
-        ),
-        (
-            "admin",
-            "push",
-            {"image": "no-such-image:never", "registry": "R", "repository": "ok/repo", "tag": "t"},
-            "image",
-            "no local image",
-        ),
-        (
-            "alice",
-            "push",
-            {"image": "REG", "registry": "R", "repository": "bob/app", "tag": "t"},
-            "repository",
-            "only to repositories under alice/",
-        ),
+        bad_push("admin", "registry", "Unknown registry", registry=99999),
+        bad_push("admin", "repository", "lowercase", repository="Bad/Repo"),
+        bad_push("admin", "tag", "tag is empty", tag=""),
+        bad_push("admin", "image", "Pick a local image", image=""),
+        bad_push("admin", "image", "no local image", image="no-such-image:never"),
+        bad_push("alice", "repository", "only to repositories under alice/", repository="bob/app"),
     ],
 )
 def test_bad_requests_answer_400_in_words_and_start_nothing(
@@ -263,12 +230,12 @@ def test_bad_requests_answer_400_in_words_and_start_nothing(
         k: {"REG": test_image, "R": registry_id}.get(v, v) if isinstance(v, str) else v
         for k, v in payload.items()
     }
-    before = dash.db_rows("SELECT COUNT(*) FROM registry_app_job")[0][0]
+    before = dash.job_count()
     answer = dash.api(user, "POST", f"/api/v1/images/{path}/", json=payload)
     assert answer.status_code == 400, answer.text
     body = answer.json()
     assert body["field"] == field and words in body["error"], body
-    assert dash.db_rows("SELECT COUNT(*) FROM registry_app_job")[0][0] == before
+    assert dash.job_count() == before
 
 
 def test_failed_pushes_and_pulls_end_in_words_and_leave_no_tag(
@@ -336,19 +303,10 @@ def _context(files: dict[str, bytes]) -> bytes:
 def test_build_form_streams_output_refuses_bad_contexts_and_reports_failed_run(
     dash: Dashboard, test_image: str
 ) -> None:
-    session = dash.session("alice", USERS["alice"][1])
-    form = session.get(dash.url + "/registries/build/")
-    token = csrf_of(session, form.text)
     tag = f"dockdash-test-built:{RUN_ID}"
 
     def post(files: dict[str, tuple[str, bytes]], **data: str) -> requests.Response:
-        return session.post(
-            dash.url + "/registries/build/",
-            data={"csrfmiddlewaretoken": token, "tag": tag, **data},
-            files=files,
-            headers={"Referer": dash.url + "/registries/build/"},
-            timeout=30,
-        )
+        return dash.post_form("alice", "/registries/build/", {"tag": tag, **data}, files)
 
     escaping = post(
         {"context": ("ctx.tar.gz", _context({"Dockerfile": b"FROM scratch", "../x": b"x"}))}
@@ -356,7 +314,7 @@ def test_build_form_streams_output_refuses_bad_contexts_and_reports_failed_run(
     assert escaping.status_code == 200 and "escaping the context" in escaping.text
     not_archive = post({"context": ("ctx.tar", b"just some text, not an archive")})
     assert "not a tar, tar.gz or zip archive" in not_archive.text
-    assert dash.db_rows("SELECT COUNT(*) FROM registry_app_job WHERE kind = 'build'")[0][0] == 0
+    assert dash.job_count("build") == 0
 
     dockerfile = (
         f"FROM {test_image}\nARG GREETING\nCOPY hello.txt /hello.txt\n"
@@ -394,7 +352,7 @@ def test_build_form_streams_output_refuses_bad_contexts_and_reports_failed_run(
 
 
 def test_docker_hub_search_says_no_internet_within_seconds(dash: Dashboard) -> None:
-    session = dash.session("alice", USERS["alice"][1])
+    session = dash.session("alice")
     started = time.monotonic()
     page = session.get(dash.url + "/registries/search/", params={"q": "busybox"}, timeout=15)
     elapsed = time.monotonic() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,6 +28,11 @@ pytestmark = [
 
 PULL_ORDER = ["waiting", "downloading", "downloaded", "extracting", "done"]
 PUSH_ORDER = ["waiting", "pushing", "done"]
+
+
+def actor(user: Any) -> SimpleNamespace:
+    """Who starts a job through the gate, as a request would carry them."""
+    return SimpleNamespace(user=user, META={})
 
 
 async def watch(user: Any, job_id: int, timeout: float = 90) -> list[dict[str, Any]]:
@@ -97,8 +103,8 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
     repo = repo_name("class")
     target = f"{registry_server.host}/{repo}:v1"
     try:
-        job = await database_sync_to_async(services.start_push)(
-            user, source, registry.pk, repo, "v1"
+        job = await database_sync_to_async(services.push)(
+            actor(user), source, registry.pk, repo, "v1"
         )
         frames = await watch(user, job.pk)
         last = frames[-1]
@@ -111,7 +117,7 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
         pushed_digest = last["digest"]
 
         await asyncio.to_thread(docker_cli, "rmi", target, source)
-        job = await database_sync_to_async(services.start_pull)(user, f"{repo}:v1", registry.pk)
+        job = await database_sync_to_async(services.pull)(actor(user), f"{repo}:v1", registry.pk)
         frames, second_viewer = await asyncio.gather(watch(user, job.pk), watch(user, job.pk))
         last = frames[-1]
         assert second_viewer[-1] == last  # many viewers, one job: the same end
@@ -137,7 +143,7 @@ async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any) -> None:
     closed = await Registry.objects.acreate(
         name="closed", url="https://192.0.2.1:9", allow_non_admins=True
     )
-    job = await database_sync_to_async(services.start_pull)(alice, "class/none:missing", closed.pk)
+    job = await database_sync_to_async(services.pull)(actor(alice), "class/none:missing", closed.pk)
     for viewer, allowed in ((alice, True), (teacher, True), (bob, False), (AnonymousUser(), False)):
         communicator = WebsocketCommunicator(
             URLRouter(websocket_urlpatterns), f"/ws/jobs/{job.pk}/"
