@@ -16,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from containers_app import containers as container_ops
-from containers_app import engine, translate
 from containers_app import images as image_ops
 from containers_app import networks as network_ops
+from containers_app import translate
 from containers_app import volumes as volume_ops
+from containers_app.engine.errors import EngineError, EngineUnavailable
 from containers_app.lookup import container_for_user
 from containers_app.serializers import (
     ConnectSerializer,
@@ -76,9 +77,9 @@ def _create_container(request: Request) -> Any:
     spec = _parsed(ContainerCreateSerializer, request)
     try:
         container_id = container_ops.create_container(request, spec)
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         return _refused(exc.message, container_ops.engine_error_field(exc), exc.status)
     except Refusal as exc:
         # The policy says `mounts`; this API's body calls them `volumes`.

@@ -15,7 +15,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from containers_app import containers, engine, gate, images, networks, translate, volumes
+from containers_app import containers, gate, images, networks, translate, volumes
+from containers_app.engine.errors import EngineError, EngineUnavailable
+from containers_app.engine.system import DISK_USAGE_NOTE, host_cpus, system_df
 from containers_app.forms import (
     ConnectForm,
     ContainerCreateForm,
@@ -69,7 +71,7 @@ def _attempt(request: HttpRequest, work: Callable[[], str]) -> str:
     """Run a mutation; its success or the refusal, in words, becomes a message."""
     try:
         messages.success(request, work())
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
     except NotVisible as exc:
         messages.error(request, f"{exc.message} (it may have been removed meanwhile).")
@@ -247,8 +249,7 @@ def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
 
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
-    host_cpus = engine.host_cpus()
-    form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus)
+    form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus())
     if request.method == "GET" or not form.is_valid():
         access.require_global(request.user, Perm.CREATE)  # a create is refused in the gate
     code = 200
@@ -257,9 +258,9 @@ def container_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             container_id = containers.create_container(request, form.parsed)
-        except engine.EngineUnavailable:
+        except EngineUnavailable:
             raise
-        except engine.EngineError as exc:
+        except EngineError as exc:
             form.add_error(containers.engine_error_field(exc), exc.message)
             if "no such image" in exc.message.lower():
                 missing_image = form.parsed.image
@@ -286,7 +287,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
 def container_create_preview(request: HttpRequest) -> JsonResponse:
     """The `docker run` line for the form as typed so far, or what is wrong with it."""
     access.require_global(request.user, Perm.CREATE)
-    form = ContainerCreateForm(request.POST, host_cpus=engine.host_cpus())
+    form = ContainerCreateForm(request.POST, host_cpus=host_cpus())
     if not form.is_valid():
         errors = {field: " ".join(errs) for field, errs in form.errors.items()}
         return JsonResponse({"command": "", "errors": errors})
@@ -465,7 +466,7 @@ def volume_list(request: HttpRequest) -> HttpResponse:
     def context() -> dict[str, Any]:
         rows = volumes.list_volumes(request.user)
         # The sizes came from the shared df just read (kept a few seconds): asking again is free.
-        sizes_note = engine.DISK_USAGE_NOTE if engine.system_df() is None else ""
+        sizes_note = DISK_USAGE_NOTE if system_df() is None else ""
         return {"rows": rows, "sizes_note": sizes_note}
 
     return _list_with_create_form(request, "volume", form, create, context)

@@ -18,7 +18,18 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import QuerySet
 
-from containers_app import engine, gate
+from containers_app import gate
+from containers_app.engine.errors import EngineError, EngineUnavailable, NoAnswerInTime, NotFound
+from containers_app.engine.images import (
+    build_stream,
+    image_summary,
+    pull_stream,
+    push_stream,
+    tag_image,
+    untag_image,
+)
+from containers_app.engine.registries import registry_login, search_images
+from containers_app.engine.system import engine_overview
 from containers_app.gate import Action, Change
 from containers_app.imageref import Reference
 from dashboard import access, policy, quotas
@@ -267,10 +278,10 @@ def test_connection(registry: Registry) -> Outcome:
     except UndecryptableSecret as exc:
         return Outcome(False, str(exc))
     try:
-        answer = engine.registry_login(own.username, password, server, timeout=LOGIN_TIMEOUT)
-    except engine.EngineUnavailable:
+        answer = registry_login(own.username, password, server, timeout=LOGIN_TIMEOUT)
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         return Outcome(False, explain_registry_error(exc.message, registry.host))
     status = str(answer.get("Status") or "Login Succeeded")
     return Outcome(True, f"{status}: {own.username} may log in to {registry.host}.")
@@ -285,16 +296,16 @@ def search_hub(term: str, limit: int = 25) -> list[dict[str, Any]]:
     if not term:
         raise Invalid("Enter a search term.", "q")
     try:
-        rows = engine.search_images(term, limit=limit, timeout=SEARCH_TIMEOUT)
-    except engine.NoAnswerInTime:
+        rows = search_images(term, limit=limit, timeout=SEARCH_TIMEOUT)
+    except NoAnswerInTime:
         raise Invalid(
             f"Docker Hub gave no answer within {SEARCH_TIMEOUT:g} s: this host has no internet "
             "access (or Docker Hub is very slow).",
             "q",
         ) from None
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         low = exc.message.lower()
         if any(s in low for s in ("no such host", "dial tcp", "i/o timeout", "network")):
             raise Invalid(
@@ -380,9 +391,9 @@ def _told(
                 told = transfer_error(raw, host, verb, detailed=detailed)
                 msg = {"error": told, "errorDetail": {"message": told}}
             yield msg
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         raise jobs.JobFailed(transfer_error(exc.message, host, verb, detailed=detailed)) from None
 
 
@@ -391,9 +402,9 @@ def _transfer(
 ) -> Iterator[dict[str, Any]]:
     try:
         stream = start()
-    except engine.EngineUnavailable:
+    except EngineUnavailable:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         raise jobs.JobFailed(transfer_error(exc.message, host, verb, detailed=detailed)) from None
     return _told(stream, host, verb, detailed)
 
@@ -470,7 +481,7 @@ def _image_made(
 ) -> dict[str, str]:
     """Hand the engine's messages on; the image `ref` names at the end is `username`'s."""
     jobs.drain(stream, emit)
-    summary = engine.image_summary(ref)
+    summary = image_summary(ref)
     record_owner(summary["id"], ref, username)
     return {"image_id": summary["id"]}
 
@@ -501,7 +512,7 @@ def _run_pull(change: Change) -> Job:
 
     def body(emit: Any) -> dict[str, str]:
         stream = _transfer(
-            lambda: engine.pull_stream(ref.name, ref.digest or ref.tag, auth),
+            lambda: pull_stream(ref.name, ref.digest or ref.tag, auth),
             host,
             "pull",
             detailed,
@@ -552,24 +563,22 @@ def _run_push(change: Change) -> Job:
     registry: Registry = transfer.registry
     name, tag, target = transfer.ref.name, transfer.ref.tag, str(transfer.ref)
     try:
-        image = engine.image_summary(transfer.source)
-    except engine.NotFound:
+        image = image_summary(transfer.source)
+    except NotFound:
         raise Invalid(f"There is no local image {transfer.source!r}.", "image") from None
     auth = credentials(registry, user, "push")
     detailed = is_admin(user)
     try:
-        previous: str | None = engine.image_summary(target)["id"]
-    except engine.NotFound:
+        previous: str | None = image_summary(target)["id"]
+    except NotFound:
         previous = None
     job = _new_job(change, target, kind=Job.Kind.PUSH, registry=registry, source=transfer.source)
 
     def body(emit: Any) -> dict[str, str]:
         if previous != image["id"]:
-            engine.tag_image(image["id"], name, tag)
+            tag_image(image["id"], name, tag)
             emit({"status": f"Tagged {image['id'][:19]} as {target}"})
-        stream = _transfer(
-            lambda: engine.push_stream(name, tag, auth), registry.host, "push", detailed
-        )
+        stream = _transfer(lambda: push_stream(name, tag, auth), registry.host, "push", detailed)
         return _image_made(stream, emit, target, job.username)
 
     def cleanup(job: Job, succeeded: bool) -> None:
@@ -578,10 +587,10 @@ def _run_push(change: Change) -> Job:
             return
         try:
             if previous is None:
-                engine.untag_image(target)
+                untag_image(target)
             else:
-                engine.tag_image(previous, name, tag)
-        except engine.NotFound:
+                tag_image(previous, name, tag)
+        except NotFound:
             pass
 
     jobs.start(job, _closing_db(body), cleanup)
@@ -615,7 +624,7 @@ def build_limits_for(user: Any) -> dict[str, Any]:
         is_admin=False,
         memory=limits.memory_per_container,
         cpus=limits.cpus_per_container,
-        host_cpus=int(engine.engine_overview(disk_usage=False).get("cpus") or 0),
+        host_cpus=int(engine_overview(disk_usage=False).get("cpus") or 0),
     )
 
 
@@ -687,7 +696,7 @@ def _run_build(change: Change) -> Job:
     labels = owner_labels(user)
 
     def body(emit: Any) -> dict[str, str]:
-        stream = engine.build_stream(
+        stream = build_stream(
             p["context"],
             tag=tag,
             buildargs=p["build_args"],

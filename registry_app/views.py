@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from containers_app import engine
+from containers_app.engine.images import local_image_names
 from dashboard import access
 from dashboard.access import Perm
 from dashboard.audit import audited
@@ -268,9 +268,7 @@ def push(request: HttpRequest) -> HttpResponse:
         )
 
     # The template calls it: the engine is asked only when the form is shown.
-    return _job_form(
-        request, form, "registry_app/push.html", start, local_images=engine.local_image_names
-    )
+    return _job_form(request, form, "registry_app/push.html", start, local_images=local_image_names)
 
 
 @require_http_methods(["GET", "POST"])

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from containers_app import engine
+from containers_app.engine.images import push_stream
 from registry_app import services
 from registry_app.models import Registry
 from registry_app.v2client import RegistryClient, RegistryError
@@ -183,7 +183,7 @@ def test_bearer_challenge_push_browse_and_refused_delete(
     try:
         for name in (repo, f"{repo}-2"):
             docker_cli("tag", test_image, f"{bearer_registry.host}/{name}:v1")
-            stream = engine.push_stream(
+            stream = push_stream(
                 f"{bearer_registry.host}/{name}", "v1", registry.own_credential().auth_config()
             )
             messages = list(stream)
