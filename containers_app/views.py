@@ -30,6 +30,7 @@ from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
 from dashboard import access
 from dashboard.access import Perm
+from dashboard.records import ContainerRecord
 from dashboard.refusals import Forbidden, NotVisible, Refusal
 
 ACTION_LABELS = {
@@ -159,25 +160,27 @@ def container_bulk(request: HttpRequest) -> HttpResponse:
     return _back(request, reverse("containers"))
 
 
-def _action_buttons(attrs: dict[str, Any]) -> list[dict[str, str]]:
-    name = attrs.get("Name", "").lstrip("/")
-    state = (attrs.get("State") or {}).get("Status", "")
+def _action_buttons(record: ContainerRecord) -> list[dict[str, str]]:
     return [
-        {"action": a, "label": ACTION_LABELS[a], "command": containers.docker_command(a, name)}
-        for a in ACTIONS_BY_STATE.get(state, ())
+        {
+            "action": a,
+            "label": ACTION_LABELS[a],
+            "command": containers.docker_command(a, record.name),
+        }
+        for a in ACTIONS_BY_STATE.get(record.state, ())
     ]
 
 
 @require_GET
 def container_detail(request: HttpRequest, ref: str) -> HttpResponse:
     attrs = container_for_user(request.user, ref)
-    owner = access.owner_of((attrs.get("Config") or {}).get("Labels"))
-    name = attrs.get("Name", "").lstrip("/")
+    record = translate.container_record(attrs)
+    owner, name = record.owner, record.name
     context = {
         **container_page_context(attrs, "overview"),
         "d": translate.container_detail(attrs),
         "inspect_json": json.dumps(attrs, indent=2, sort_keys=True),
-        "actions": _action_buttons(attrs),
+        "actions": _action_buttons(record),
         "can_control": access.can(request.user, Perm.CONTROL, owner),
         "can_remove": access.can(request.user, Perm.REMOVE, owner),
         "rename_form": RenameForm(initial={"name": name}),

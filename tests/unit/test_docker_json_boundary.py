@@ -13,8 +13,6 @@ SECTIONS = {"HostConfig", "Config", "NetworkSettings", "State"}
 READERS = {"containers_app.translate"}  # and containers_app.engine.*, the engine's client side
 # /proc/<pid>/status has a "State:" line too: kernel.py reads that, not Docker's.
 NOT_DOCKER_JSON = {"containers_app.kernel"}
-# Pages reworked elsewhere that still read the sections themselves: this set only shrinks.
-STILL_READING = {"containers_app.views"}
 
 
 def section_reads(path: Path) -> list[tuple[int, str]]:
@@ -50,10 +48,7 @@ def modules_reading_sections() -> dict[str, list[str]]:
 
 
 def test_only_translate_and_the_engine_read_dockers_json() -> None:
-    reading = modules_reading_sections()
-    assert {k: v for k, v in reading.items() if k not in STILL_READING} == {}
-    # A module that stopped reading leaves the exception list, so it cannot start again.
-    assert set(reading) >= STILL_READING
+    assert modules_reading_sections() == {}
 
 
 def test_the_walk_sees_a_read(tmp_path: Path) -> None:
