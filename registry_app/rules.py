@@ -184,6 +184,17 @@ class BaseImage:
     problem: str = ""  # why what it fetches cannot be told ("" when it can)
 
 
+@dataclass(frozen=True)
+class Download:
+    """A source an ADD line names that the engine itself would fetch (a URL), or that cannot be
+    told from the text (a variable): the engine fetches from the host's own network."""
+
+    line: int
+    instruction: str
+    source: str
+    remote: bool  # a URL; else a variable names it
+
+
 class _Unreadable(ValueError):
     """A word whose value cannot be told without running the builder."""
 
@@ -372,13 +383,44 @@ def base_images(dockerfile: str, build_args: Mapping[str, str]) -> list[BaseImag
     return fetched
 
 
+def downloads(dockerfile: str) -> list[Download]:
+    """The ADD sources of `dockerfile` that are URLs or variables, also in ONBUILD triggers
+    (they run in a later build FROM the image this one makes)."""
+    found = []
+    for line in dockerfile_instructions(dockerfile)[1]:
+        keyword, args = line.keyword, line.args
+        if keyword == "onbuild":
+            trigger, *rest = re.split(r"\s+", args, maxsplit=1)
+            keyword, args = trigger.lower(), "".join(rest)
+        if keyword != "add":
+            continue
+        written = bounded(f"{line.keyword.upper()} {line.args}", 200)
+        for source in _flags_and_words(args)[1][:-1]:
+            if "://" in source or "$" in source:
+                found.append(Download(line.line, written, bounded(source, 200), "://" in source))
+    return found
+
+
 def build_refusal(
-    *, is_admin: bool, bases: Sequence[BaseImage], registries: Mapping[str, RegistryFacts]
+    *,
+    is_admin: bool,
+    bases: Sequence[BaseImage],
+    downloads: Sequence[Download],
+    registries: Mapping[str, RegistryFacts],
 ) -> str:
     """Why a build may not start ("" when it may): the first image it fetches from where a
-    pull would be refused, named with its line. Admins build from anywhere."""
+    pull would be refused, or an ADD the engine would download itself, named with its line.
+    Admins build from anywhere."""
     if is_admin:
         return ""
+    for download in downloads:
+        where = f"Line {download.line} ({download.instruction})"
+        if download.remote:
+            return (
+                f"{where}: the engine would download {download.source} itself; only admins' "
+                "builds may. Download it in a RUN step, or COPY it from the build context."
+            )
+        return f"{where}: cannot tell what it adds (a variable names it); use COPY for files."
     for base in bases:
         where = f"Line {base.line} ({base.instruction})"
         if base.problem:

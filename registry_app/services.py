@@ -630,10 +630,12 @@ def build_limits_for(user: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What a build makes (the full tag) and fetches (each FROM line's image)."""
+    """What a build makes (the full tag) and fetches (each FROM line's image, each ADD the
+    engine would download)."""
 
     tag: str
     bases: list[rules.BaseImage]
+    downloads: list[rules.Download]
 
 
 def _find_build(user: Any, tag: str, params: Mapping[str, Any]) -> gate.Target:
@@ -641,7 +643,9 @@ def _find_build(user: Any, tag: str, params: Mapping[str, Any]) -> gate.Target:
     if ref.digest:
         raise Invalid("A build tag cannot carry a digest.", "tag")
     dockerfile = buildctx.dockerfile_text(params["context"], params["dockerfile"])
-    plan = BuildPlan(str(ref), rules.base_images(dockerfile, params["build_args"]))
+    plan = BuildPlan(
+        str(ref), rules.base_images(dockerfile, params["build_args"]), rules.downloads(dockerfile)
+    )
     return gate.Target("image", tag, name=plan.tag, owner=user.get_username(), record=plan)
 
 
@@ -649,7 +653,9 @@ def _policy_build(change: Change) -> None:
     user, plan = change.user, change.target.record
     hosts = {base.host for base in plan.bases if base.host}
     registries = {host: registry_facts(user, host, registry_for_host(host)) for host in hosts}
-    why = rules.build_refusal(is_admin=is_admin(user), bases=plan.bases, registries=registries)
+    why = rules.build_refusal(
+        is_admin=is_admin(user), bases=plan.bases, downloads=plan.downloads, registries=registries
+    )
     if why:
         raise Refused(why, "dockerfile")
     try:

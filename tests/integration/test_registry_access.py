@@ -538,6 +538,37 @@ def test_student_build_whose_image_cannot_be_told_is_refused(
     assert "Line 1 (FROM ${" in answer.text, answer.text[-1500:]
 
 
+@pytest.mark.parametrize(
+    ("dockerfile", "line", "words"),
+    [
+        ("FROM {base}\nADD http://127.0.0.1:9/secret /s\n", 2, "would download"),
+        ("FROM {base}\nADD --chmod=644 https://169.254.169.254/x /x\n", 2, "would download"),
+        ('FROM {base}\nADD ["http://127.0.0.1:9/a", "/a"]\n', 2, "would download"),
+        ("FROM {base}\nONBUILD ADD http://127.0.0.1:9/later /l\n", 2, "would download"),
+        ("FROM {base}\nARG U=http://127.0.0.1:9/x\nADD $U /x\n", 3, "a variable names it"),
+    ],
+    ids=["url", "flag-and-link-local", "json-form", "onbuild-trigger", "variable"],
+)
+def test_student_build_whose_add_the_engine_would_download_is_refused_by_line(
+    dash: Dashboard,
+    engine: EngineRequests,
+    test_image: str,
+    dockerfile: str,
+    line: int,
+    words: str,
+) -> None:
+    tag = f"dockdash-test-add-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    answer = refused_in_one_row(
+        dash,
+        engine,
+        "image.build",
+        partial(_build, dash, "alice", tag, dockerfile.replace("{base}", test_image)),
+        words,
+    )
+    assert f"Line {line} (" in answer.text, answer.text[-1500:]
+    assert not image_exists(tag)
+
+
 def test_student_builds_from_stages_scratch_and_allowed_images(
     dash: Dashboard, test_image: str
 ) -> None:
