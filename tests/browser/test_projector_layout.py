@@ -25,6 +25,13 @@ MEASURE = """() => {
 }"""
 
 
+LONG_AUDIT_ROW = (
+    "from dashboard.models import AuditEntry; AuditEntry.objects.create(username='admin', "
+    "action='exec.start', target_kind='container', target_name='x' * 60, "
+    "params={'exec_id': 'f' * 64, 'shell': 'sh'}, result='error', error='e' * 120)"
+)
+
+
 @pytest.mark.parametrize("path", ["/", "/containers/", "/live/", "/images/", "/audit/", "/users/"])
 def test_pages_fit_a_projector(
     admin_page: Any,
@@ -36,6 +43,8 @@ def test_pages_fit_a_projector(
     make_container(("sh", "-c", "while :; do :; done"), mem_limit=64 * 2**20)
     # run by image id, as `docker run sha256:...` does: the list shows the short id
     make_container(image=rig.docker_cli("image", "inspect", "-f", "{{.Id}}", test_image).strip())
+    if path == "/audit/":  # long unbroken words, as exec ids and engine errors are
+        live_server_proc.manage("shell", "-c", LONG_AUDIT_ROW)
     page = admin_page
     page.set_viewport_size({"width": 1024, "height": 768})
     page.goto(live_server_proc.url + path)
