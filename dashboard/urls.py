@@ -41,5 +41,7 @@ urlpatterns += [
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
     path("users/<int:pk>/quota/", user_views.user_quota, name="user-quota"),
+    path("users/<int:pk>/password/", user_views.user_password, name="user-password"),
+    path("users/<int:pk>/active/", user_views.user_active, name="user-active"),
     path("users/<int:pk>/unlock/", user_views.user_unlock, name="user-unlock"),
 ]
