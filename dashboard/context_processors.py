@@ -18,12 +18,20 @@ NAV_SECTIONS = [
     ("Networks", "networks"),
     ("Volumes", "volumes"),
     ("Registries", "registries"),
+    ("Classes", "classes"),
+    ("My labs", "my-labs"),
     ("Audit", "audit"),
     ("Users", "users"),
     ("My usage", "my-usage"),
 ]
 # Sections only some roles may open: hidden from the others (shared host, issue 6).
-NAV_PERMS = {"audit": Perm.VIEW_AUDIT, "users": Perm.MANAGE_USERS, "my-usage": Perm.CREATE}
+NAV_PERMS = {
+    "audit": Perm.VIEW_AUDIT,
+    "users": Perm.MANAGE_USERS,
+    "classes": Perm.MANAGE_USERS,
+    "my-labs": Perm.CREATE,
+    "my-usage": Perm.CREATE,
+}
 
 
 def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:

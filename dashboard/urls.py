@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/engine/", api.engine_detail, name="api-engine"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("classes_app.urls")),
     # Registry routes first: /api/v1/images/pull/ and /push/ must win over image refs.
     path("", include("registry_app.urls")),
     path("", include("containers_app.urls")),
