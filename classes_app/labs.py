@@ -65,7 +65,13 @@ def parse_slug(value: Any, field: str = "slug") -> str:
     return slug
 
 
-def _template_spec(index: int, body: Any) -> ContainerSpec:
+def template_specs(containers: list[Any]) -> list[ContainerSpec]:
+    """A lab's container bodies as specs (one engine call for the host's CPUs), or Invalid."""
+    host_cpus = engine.host_cpus()
+    return [_template_spec(i, body, host_cpus) for i, body in enumerate(containers)]
+
+
+def _template_spec(index: int, body: Any, host_cpus: int) -> ContainerSpec:
     where = f"containers[{index}]"
     if not isinstance(body, Mapping):
         raise Invalid(f"{where} must be an object (a container's create body).", "containers")
@@ -74,7 +80,7 @@ def _template_spec(index: int, body: Any) -> ContainerSpec:
         key = next(iter(unknown))
         raise Invalid(f"{where}.{key}: {unknown[key]}", "containers")
     try:
-        spec = validation.parse_create(body, host_cpus=engine.host_cpus())
+        spec = validation.parse_create(body, host_cpus=host_cpus)
     except validation.SpecInvalid as exc:
         key, message = next(iter(exc.errors.items()))
         raise Invalid(f"{where}.{key}: {message}", "containers") from None
@@ -100,7 +106,7 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
     containers = data.get("containers")
     if not isinstance(containers, list) or not containers:
         raise Invalid("A lab needs at least one container.", "containers")
-    specs = [_template_spec(i, body) for i, body in enumerate(containers)]
+    specs = template_specs(containers)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise Invalid("Each container of a lab needs its own name.", "containers")
@@ -256,6 +262,7 @@ class Copy:
     lab: Lab
     course: Course
     student: User
+    templates: tuple[ContainerSpec, ...]  # the lab's containers, parsed once per job
     ports: tuple[int, ...] = ()
     subnet: str = ""
 
@@ -283,8 +290,7 @@ class Copy:
         """The student's containers, in template order, each with its share of the ports."""
         free = iter(self.ports)
         made = []
-        for body in self.lab.containers:
-            spec = _template_spec(0, body)
+        for spec in self.templates:
             mounts = list(spec.mounts)
             if self.volume_name:
                 mounts.append(MountSpec(self.volume_name, self.lab.volume))
@@ -306,8 +312,16 @@ def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
     """The copies of `lab` for `students`, each with its seat's ports and subnet."""
     students = list(students)
     seats = seats_for(lab, students, taken_on_host())
+    templates = tuple(template_specs(lab.containers))
     return [
-        Copy(lab, lab.course, s, tuple(seats[s.username].port_numbers()), seats[s.username].subnet)
+        Copy(
+            lab,
+            lab.course,
+            s,
+            templates,
+            tuple(seats[s.username].port_numbers()),
+            seats[s.username].subnet,
+        )
         for s in students
     ]
 
