@@ -331,7 +331,7 @@ def class_containers(course: Course, owner: str = "", lab: str = "") -> list[dic
     rows = [translate.container_row(raw) for raw in engine.list_containers(all=True)]
     return [
         row
-        for row in rows
+        for row in sorted(rows, key=lambda r: r["name"])
         if row["labels"].get(CLASS_LABEL) == course.slug
         and (not owner or row["labels"].get(OWNER_LABEL) == owner)
         and (not lab or row["labels"].get(LAB_LABEL) == lab)

@@ -80,8 +80,8 @@ function render(frame) {
   stateEl.textContent = frame.state;
   stateEl.dataset.state = frame.state;
   stateEl.className = "badge " + ({ succeeded: "ok", failed: "error" }[frame.state] || "warn");
-  digestEl.textContent = frame.digest || "—";
-  imageEl.textContent = frame.image_id || "—";
+  if (digestEl) digestEl.textContent = frame.digest || "—";  // not on a class job's page
+  if (imageEl) imageEl.textContent = frame.image_id || "—";
   if (frame.error) { errorEl.hidden = false; errorEl.textContent = frame.error; }
   renderLayers(frame.layers || []);
   renderItems(frame.items || {});
