@@ -44,7 +44,7 @@ bench: install-test
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy dashboard containers_app registry_app
+	$(VENV)/bin/mypy dashboard containers_app registry_app classes_app
 
 vendor:
 	scripts/vendor-static.sh

@@ -94,6 +94,12 @@ class Change:
     audit: dict[str, Any] = field(default_factory=dict)
     other: Target | None = None  # a second object the action changes (connect: the container)
 
+    @property
+    def owner(self) -> Any:
+        """Whose change it is: whose policy and quotas judge it, whose a new object becomes.
+        The acting user, unless the action is done for another (see `for_owner`)."""
+        return self.params.get(FOR_USER) or self.user
+
 
 @dataclass(frozen=True)
 class Done:
@@ -103,6 +109,7 @@ class Done:
     result: Any = None
 
 
+FOR_USER = "for_user"  # the params key of the user an action is done for (`for_owner`)
 Finder = Callable[[Any, str, Mapping[str, Any]], Target]
 Step = Callable[[Change], Any]
 
@@ -275,17 +282,35 @@ def owned_spec(user: Any, spec: ContainerSpec) -> ContainerSpec:
 
 
 def _policy_create(change: Change) -> None:
-    policy.check_create(
-        change.user, change.target.record, networks=network_lookup, volumes=volume_lookup
-    )
+    spec: ContainerSpec = change.target.record
+    policy.check_create(change.owner, spec, networks=network_lookup, volumes=volume_lookup)
+    allowed = getattr(change.owner, "allowed_images", None)
+    if allowed is not None and not policy.is_exempt(change.owner):
+        policy.check_image_allowed(
+            change.owner, spec.image, _built_image(spec.image), _image_ids(allowed)
+        )
+
+
+def _built_image(ref: str) -> ImageRecord | None:
+    """The image `ref` names, owned by whoever built it here (its owner label) or nobody."""
+    try:
+        return translate.image_record(inspect_image(ref))
+    except NotFound:
+        return None
+
+
+def _image_ids(refs: Iterable[str]) -> frozenset[str]:
+    """The references of an allow-list and the ids of the images they name here now."""
+    found = (image_lookup(ref) for ref in refs)
+    return frozenset(refs) | {record.id for record in found if record is not None}
 
 
 def _quota_create(change: Change) -> None:
     spec = change.target.record
-    limits = quotas.limits_for(change.user)
+    limits = quotas.limits_for(change.owner)
     if limits.unlimited:
         return
-    usage = usage_of(change.user.get_username())
+    usage = usage_of(change.owner.get_username())
     quotas.check_create(limits, spec, usage)
     quotas.check_new_objects(limits, usage, volumes=len(_missing_volumes(spec)))
 
@@ -297,7 +322,7 @@ def _create(change: Change) -> str:
         # The engine would create a missing named volume without an owner; create it
         # first with the user's label so it is theirs (and counted).
         for name in _missing_volumes(spec):
-            create_volume(name, labels=access.owner_labels(change.user))
+            create_volume(name, labels=access.owner_labels(change.owner))
             made.append(name)
         container_id = create_container(spec)
     except EngineError as exc:
@@ -400,7 +425,7 @@ def _pruned(prune: Callable[..., dict[str, Any]]) -> Step:
 
 
 def _policy_network_create(change: Change) -> None:
-    policy.check_network_create(change.user, "bridge", {})
+    policy.check_network_create(change.owner, "bridge", {})
 
 
 def _create_network(change: Change) -> str:
@@ -414,7 +439,7 @@ def _create_network(change: Change) -> str:
         subnet=p.get("subnet", ""),
         gateway=p.get("gateway", ""),
         internal=p.get("internal", False),
-        labels={**(p.get("labels") or {}), **access.owner_labels(change.user)},
+        labels={**(p.get("labels") or {}), **access.owner_labels(change.owner)},
     )
     change.audit["target_id"] = network_id
     return network_id
@@ -474,16 +499,16 @@ def _disconnect(change: Change) -> str:
 
 
 def _policy_volume_create(change: Change) -> None:
-    policy.check_volume_create(change.user, "local", {})
+    policy.check_volume_create(change.owner, "local", {})
 
 
 def _quota_one_more(kind: str) -> Step:
     """The quota of a create that adds one `kind` ("volumes", "networks") to its owner's."""
 
     def check(change: Change) -> None:
-        limits = quotas.limits_for(change.user)
+        limits = quotas.limits_for(change.owner)
         if getattr(limits, f"max_{kind}") is not None:
-            usage = usage_of(change.user.get_username())
+            usage = usage_of(change.owner.get_username())
             quotas.check_new_objects(limits, usage, **{kind: 1})
 
     return check
@@ -494,7 +519,7 @@ def _create_volume(change: Change) -> str:
     # The engine answers a create of an existing name with that volume, whoever owns it.
     if name and volume_lookup(name) is not None:
         raise Conflict(f"A volume named {name} already exists; pick another name.")
-    labels = {**(change.params.get("labels") or {}), **access.owner_labels(change.user)}
+    labels = {**(change.params.get("labels") or {}), **access.owner_labels(change.owner)}
     made = create_volume(name, labels=labels)
     change.audit["target_id"] = change.audit["target_name"] = made["Name"]
     return str(made["Name"])
@@ -615,6 +640,23 @@ ACTIONS: dict[str, Action] = {
 def register(action: Action) -> None:
     """Add an action of another app (registry_app's pull, push, build) to the table."""
     ACTIONS[action.name] = action
+
+
+def for_owner(name: str, base: str) -> Action:
+    """Create action `base` done by one user for another, `params[FOR_USER]`, who owns what
+    it makes (an instructor making a student's lab). The actor must control that user's
+    objects; that user's policy and quotas judge it, as if they had asked for it; the
+    audit row names the actor."""
+    made = ACTIONS[base]
+
+    def find(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+        return made.find(params[FOR_USER], ref, params)
+
+    def describe(params: Mapping[str, Any]) -> dict[str, Any]:
+        shown = {k: v for k, v in params.items() if k != FOR_USER}
+        return {**_audit_params(made, shown), "owner": params[FOR_USER].get_username()}
+
+    return dataclasses.replace(made, name=name, perm=Perm.CONTROL, find=find, describe=describe)
 
 
 # ---------------------------------------------------------------- the door

@@ -26,14 +26,16 @@ class Perm(StrEnum):
     EXEC = "exec"  # a shell inside a container
     CREATE = "create"  # create new objects (owned by the creator)
     VIEW_AUDIT = "view_audit"
-    MANAGE_USERS = "manage_users"
+    MANAGE_USERS = "manage_users"  # accounts: an instructor, only their students'
     MANAGE_REGISTRIES = "manage_registries"
-    MANAGE_QUOTAS = "manage_quotas"  # per-user quotas and role defaults: admins only
+    MANAGE_QUOTAS = "manage_quotas"  # role defaults: admins; a student's: their instructors too
     PRUNE = "prune"  # remove every unused object of every owner: admins only
 
 
-_INSTRUCTOR = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
 _OWN = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC}
+# What an instructor may do to their students (accounts too) besides their objects.
+_FOR_STUDENTS = _OWN | {Perm.MANAGE_USERS, Perm.MANAGE_QUOTAS}
+_INSTRUCTOR_GLOBAL = {Perm.CREATE, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
 
 
 def role_of(user: Any) -> str:
@@ -42,26 +44,36 @@ def role_of(user: Any) -> str:
     return str(user.effective_role)
 
 
+def taught_by(user: Any) -> frozenset[str]:
+    """The students of `user`'s classes: a fact loaded with the user (dashboard.models.User)."""
+    return frozenset(getattr(user, "taught", frozenset()))
+
+
 def can(user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False) -> bool:
     """May `user` do `perm` to an object owned by `owner` (None: an admin's object)?
 
     With `owner` left out for CREATE and the global permissions, the question is
-    about the user alone.
+    about the user alone. An instructor sees and controls their own objects and
+    those of the students of their classes, and manages those students' accounts;
+    nobody else's.
     """
     role = role_of(user)
     if role == Role.ADMIN:
         return True
-    if role == Role.INSTRUCTOR:
-        return perm in _INSTRUCTOR or perm == Perm.CREATE
     if role == Role.VIEWER:
         return perm == Perm.VIEW
+    if role not in (Role.INSTRUCTOR, Role.STUDENT):
+        return False
+    if perm == Perm.CREATE or (perm == Perm.VIEW and shared):
+        return True
+    mine = owner is not None and owner == user.get_username()
     if role == Role.STUDENT:
-        if perm == Perm.CREATE:
-            return True
-        if perm == Perm.VIEW and shared:
-            return True
-        return perm in _OWN and owner is not None and owner == user.get_username()
-    return False
+        return perm in _OWN and mine
+    if owner is None and not shared:
+        return perm in _INSTRUCTOR_GLOBAL
+    if perm in _OWN and mine:
+        return True
+    return perm in _FOR_STUDENTS and owner in taught_by(user)
 
 
 def require(

@@ -10,9 +10,13 @@ from django.core.exceptions import ValidationError
 
 from dashboard.models import Role, User
 
+# No characters a person copying from a printed sheet could mistake for another: 0/O/o, 1/l/I.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+PASSWORD_LENGTH = 14  # ~80 bits from this alphabet
+
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
 def create_user(username: str, role: str, password: str | None = None) -> tuple[User, str]:

@@ -17,11 +17,18 @@ NAV_SECTIONS = [
     ("Networks", "networks"),
     ("Volumes", "volumes"),
     ("Registries", "registries"),
+    ("Classes", "classes"),
+    ("My labs", "my-labs"),
     ("Audit", "audit"),
     ("Users", "users"),
 ]
 # Sections only some roles may open: hidden from the others.
-NAV_PERMS = {"audit": Perm.VIEW_AUDIT, "users": Perm.MANAGE_USERS}
+NAV_PERMS = {
+    "audit": Perm.VIEW_AUDIT,
+    "users": Perm.MANAGE_USERS,
+    "classes": Perm.MANAGE_USERS,
+    "my-labs": Perm.CREATE,
+}
 # Pages under a section's own URL prefix light that section up (the engine's pages live under
 # /engine/; its overview is the landing page).
 NAV_PREFIXES = {"home": "/engine/"}

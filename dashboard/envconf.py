@@ -7,6 +7,7 @@ the variable, instead of failing somewhere later.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -108,6 +109,20 @@ def env_port_range(name: str, default: tuple[int, int], *, minimum: int = 1024) 
             f"{name} must be LOW-HIGH with {minimum} <= LOW <= HIGH <= 65535, not {raw!r}"
         )
     return low, high
+
+
+def env_subnet(name: str, default: str, *, longest: int) -> str:
+    """An IPv4 network in CIDR form (`10.89.0.0/16`) no narrower than /`longest`."""
+    raw = (os.environ.get(name) or default).strip()
+    try:
+        network = ipaddress.IPv4Network(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be an IPv4 network like {default}, not {raw!r}"
+        ) from None
+    if network.prefixlen > longest:
+        raise ImproperlyConfigured(f"{name} must be /{longest} or wider, not {raw!r}")
+    return str(network)
 
 
 def env_abs_paths(name: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -39,3 +40,18 @@ class EngineErrorMiddleware:
             return render(request, "errors/engine_unavailable.html", {"error": exc}, status=503)
         context = {"error": exc, "from_engine": isinstance(exc, EngineError)}
         return render(request, "errors/refused.html", context, status=exc.status)
+
+
+class UserFactsMiddleware:
+    """Websockets: load the facts the rules take about the user (the students an instructor
+    teaches, the images a student's classes allow) once, when the connection opens; the
+    consumers ask the rules from the event loop, where no query may run."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        user = scope.get("user")
+        if user is not None and user.is_authenticated:
+            await database_sync_to_async(user.load_facts)()
+        return await self.inner(scope, receive, send)

@@ -1,7 +1,9 @@
-"""Users with a role, the append-only audit log, and the quotas of a shared host."""
+"""Users with a role, the append-only audit log, the quotas of a shared host, and the
+classes (rosters and lab templates) that decide whom an instructor sees."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +24,34 @@ class User(AbstractUser):
     @property
     def effective_role(self) -> str:
         return str(Role.ADMIN) if self.is_superuser else self.role
+
+    # The facts the access and image rules are given about this user, read once per user
+    # object: one per request (the auth middleware, DRF), one per websocket connection.
+
+    @cached_property
+    def taught(self) -> frozenset[str]:
+        """Usernames of the students (and viewers) in the classes this user teaches."""
+        if self.effective_role != Role.INSTRUCTOR or self.pk is None:
+            return frozenset()
+        return frozenset(
+            User.objects.filter(
+                courses__instructors=self,
+                role__in=TAUGHT_ROLES,
+                is_superuser=False,
+            ).values_list("username", flat=True)
+        )
+
+    @cached_property
+    def allowed_images(self) -> frozenset[str] | None:
+        """The images this user's classes allow (None: no class of theirs restricts them)."""
+        labs = Lab.objects.filter(course__students=self) if self.pk is not None else None
+        if labs is None or not labs.exists():
+            return None
+        return frozenset(ref for lab in labs for ref in lab.images())
+
+    def load_facts(self) -> None:
+        """Read those facts now, for code that may not query later (a websocket's loop)."""
+        _ = self.taught, self.allowed_images
 
 
 class AuditEntry(models.Model):
@@ -140,3 +170,57 @@ class ImageOwnership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ref} ({self.image_id[:19]}) owned by {self.username}"
+
+
+TAUGHT_ROLES: tuple[str, ...] = (str(Role.STUDENT), str(Role.VIEWER))
+
+
+class Course(models.Model):
+    """A class: its instructors see and control its students, and only them."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=50, unique=True)
+    instructors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="courses_taught", blank=True
+    )
+    students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="courses", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lab(models.Model):
+    """A lab template: the containers each student of the class gets, and the class's images.
+
+    `containers` holds create bodies as the API takes them (DESIGN.md); `volume` is
+    where each student's working volume is mounted in them ("" for none).
+    """
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="labs")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=50)
+    containers = models.JSONField(default=list)
+    network = models.BooleanField(default=True, help_text="a network of its own per student")
+    volume = models.CharField(max_length=255, blank=True)
+    allowed_images = models.JSONField(default=list, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="on everything it makes")
+    idle_minutes = models.PositiveIntegerField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["course", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "slug"], name="unique_lab_slug_per_course")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course.slug}/{self.slug}"
+
+    def images(self) -> list[str]:
+        """What students of the class may run: the lab's images and its allow-list."""
+        return [*(str(c.get("image", "")) for c in self.containers), *self.allowed_images]

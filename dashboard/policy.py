@@ -111,6 +111,25 @@ def check_create(
         )
 
 
+def check_image_allowed(
+    user: Any, ref: str, image: ImageRecord | None, allowed: frozenset[str]
+) -> None:
+    """Refuse image `ref` unless `user`'s classes allow it or `user` built it here.
+
+    `image` is what `ref` names on the engine (its owner: who built it), None if
+    nothing; `allowed` holds the references of the classes' allow-lists and the
+    ids of the images they name.
+    """
+    if ref in allowed or (image is not None and image.id in allowed):
+        return
+    if image is not None and image.owner == user.get_username():
+        return
+    shown = ", ".join(sorted(r for r in allowed if not r.startswith("sha256:")))
+    raise PolicyViolation(
+        "image", f"Your classes allow only these images (and those you build): {shown}."
+    )
+
+
 def check_network_connect(user: Any, network: NetworkRecord, container: ContainerRecord) -> None:
     """Refuse connecting `container` to `network`.
 

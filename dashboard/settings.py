@@ -18,6 +18,7 @@ from dashboard.envconf import (
     env_list,
     env_port_range,
     env_str,
+    env_subnet,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "dashboard",
     "containers_app",
     "registry_app",
+    "classes_app",
 ]
 
 MIDDLEWARE = [
@@ -233,5 +235,7 @@ DOCKDASH_CREDENTIALS_KEY = env_str("DOCKDASH_CREDENTIALS_KEY")
 # Shared host: what non-admins may publish and bind, and where per-user
 # create/start locks live (a folder on this host; see dashboard/quotas.py).
 STUDENT_PORT_RANGE = env_port_range("DOCKDASH_STUDENT_PORT_RANGE", (20000, 29999))
+# Each student's lab network gets a /28 of this (the engine's own pools hold ~30 networks).
+LAB_SUBNETS = env_subnet("DOCKDASH_LAB_SUBNETS", "10.89.0.0/16", longest=28)
 BIND_ALLOWLIST = env_abs_paths("DOCKDASH_BIND_ALLOWLIST")
 LOCK_DIR = Path(env_str("DOCKDASH_LOCK_DIR", str(LOCAL_DIR / "locks")))

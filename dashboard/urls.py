@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/engine/", api.engine_detail, name="api-engine"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("classes_app.urls")),
     # Registry routes first: /api/v1/images/pull/ and /push/ must win over image refs.
     path("", include("registry_app.urls")),
     path("", include("containers_app.urls")),
@@ -34,5 +35,7 @@ urlpatterns = [
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
     path("users/<int:pk>/quota/", user_views.user_quota, name="user-quota"),
+    path("users/<int:pk>/password/", user_views.user_password, name="user-password"),
+    path("users/<int:pk>/active/", user_views.user_active, name="user-active"),
     path("users/<int:pk>/unlock/", user_views.user_unlock, name="user-unlock"),
 ]

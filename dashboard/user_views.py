@@ -1,5 +1,7 @@
 """Accounts on a shared host: instructors create students (one, or many from a pasted list),
-admins set roles and quotas, and everyone sees their own usage against their quotas.
+admins set roles and quotas, instructors the quotas, passwords and activity of their
+classes' students (an instructor sees no other account), and everyone sees their own usage
+against their quotas.
 
 Generated passwords are shown once, in the answer to the POST that made them,
 and kept nowhere else.
@@ -119,15 +121,38 @@ def _require_admin(user: Any) -> None:
     access.require_global(user, Perm.MANAGE_QUOTAS)
 
 
-def _managed_user(request: HttpRequest, pk: int) -> User:
+def _managed_user(request: HttpRequest, pk: int, perm: Perm = Perm.MANAGE_USERS) -> User:
+    """Account `pk`, if the user may manage it (`perm`): else 404, or 403 for a visible one."""
     access.require_global(request.user, Perm.MANAGE_USERS)
-    return get_object_or_404(get_user_model(), pk=pk)
+    target = get_object_or_404(get_user_model(), pk=pk)
+    if target.pk != request.user.pk:
+        access.require(request.user, perm, target.username, what="user", ref=str(pk))
+    return target
+
+
+def _managed_users(user: Any) -> Any:
+    users = get_user_model().objects.order_by("role", "username")
+    if access.can(user, Perm.MANAGE_QUOTAS):
+        return users  # admins: every account
+    return users.filter(username__in=access.taught_by(user)) | users.filter(pk=user.pk)
+
+
+def _audited_on(request: HttpRequest, action: str, target: User, **params: Any) -> Any:
+    """The audit row of an action on account `target` (see dashboard.audit.audited)."""
+    return audited(
+        request,
+        action,
+        target_kind="user",
+        target_id=str(target.pk),
+        target_name=target.username,
+        **({"params": params} if params else {}),
+    )
 
 
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     roles = access.roles_creatable_by(request.user)
     return {
-        "users": get_user_model().objects.order_by("role", "username"),
+        "users": _managed_users(request.user),
         "create_form": CreateUserForm(roles=roles),
         "bulk_form": BulkCreateForm(roles=roles),
         "may_manage_quotas": access.can(request.user, Perm.MANAGE_QUOTAS),
@@ -243,7 +268,9 @@ def _detail_context(request: HttpRequest, target: User, **extra: Any) -> dict[st
         "role_form": role_form if role_choices else None,
         "role_refusal": access.may_set_role(request.user, target, target.effective_role),
         "quota_form": QuotaForm(initial=QuotaForm.initial_from(own), fallback=defaults),
-        "may_manage_quotas": access.can(request.user, Perm.MANAGE_QUOTAS),
+        "may_manage_quotas": access.can(request.user, Perm.MANAGE_QUOTAS, target.username),
+        "may_manage_account": target.pk != request.user.pk
+        and access.can(request.user, Perm.MANAGE_USERS, target.username),
         "role_defaults": defaults,
         **_usage_context(target),
         **extra,
@@ -261,14 +288,7 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
         )
     new_role = form.cleaned_data["role"]
     before = target.effective_role
-    with audited(
-        request,
-        "user.role",
-        target_kind="user",
-        target_id=str(target.pk),
-        target_name=target.username,
-        params={"from": before, "to": new_role},
-    ):
+    with _audited_on(request, "user.role", target, **{"from": before, "to": new_role}):
         refusal = access.may_set_role(request.user, target, new_role)
         if refusal:
             raise PermissionDenied(refusal)
@@ -280,13 +300,7 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
 def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     """Lift a login lockout (django-axes) of one account, from every address: admins only."""
     target = _managed_user(request, pk)
-    with audited(
-        request,
-        "user.unlock",
-        target_kind="user",
-        target_id=str(target.pk),
-        target_name=target.username,
-    ) as row:
+    with _audited_on(request, "user.unlock", target) as row:
         _require_admin(request.user)
         row["params"] = {"addresses": login_throttle.locked_addresses(target.username)}
         login_throttle.unlock(target.username)
@@ -295,9 +309,36 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_quota(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request.user)
+def user_password(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give the account a new generated password, shown once (its sessions end with it)."""
     target = _managed_user(request, pk)
+    with _audited_on(request, "user.password", target):
+        if target.pk == request.user.pk:
+            raise PermissionDenied("Change your own password in the admin pages, not here.")
+        password = accounts.generate_password()
+        target.set_password(password)
+        target.save(update_fields=["password"])
+    created = [{"username": target.username, "role": target.effective_role, "password": password}]
+    return _passwords_page(request, created, [])
+
+
+@require_POST
+def user_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deactivate an account (it can no longer log in), or activate it again."""
+    target = _managed_user(request, pk)
+    active = request.POST.get("active") == "1"
+    with _audited_on(request, "user.active", target, active=active):
+        if target.pk == request.user.pk:
+            raise PermissionDenied("You cannot deactivate your own account.")
+        target.is_active = active
+        target.save(update_fields=["is_active"])
+    messages.success(request, f"{target.username} is {'active' if active else 'deactivated'}.")
+    return redirect("user-detail", pk=target.pk)
+
+
+@require_POST
+def user_quota(request: HttpRequest, pk: int) -> HttpResponse:
+    target = _managed_user(request, pk, Perm.MANAGE_QUOTAS)
     form = QuotaForm(
         request.POST, fallback=RoleQuota.objects.filter(role=target.effective_role).first()
     )
@@ -310,14 +351,7 @@ def user_quota(request: HttpRequest, pk: int) -> HttpResponse:
         )
     limits = form.limits()
     with (
-        audited(
-            request,
-            "user.quota",
-            target_kind="user",
-            target_id=str(target.pk),
-            target_name=target.username,
-            params=limits,
-        ),
+        _audited_on(request, "user.quota", target, **limits),
         transaction.atomic(),
     ):
         if all(value is None for value in limits.values()):

@@ -70,6 +70,7 @@ class JobFrame(TypedDict):
     error: str
     log_from: int  # index of the first of `lines` in the job's whole log
     lines: list[str]
+    items: dict[str, Any]  # jobs over many things (a class's students): a result per item
 
 
 class JobFailed(Exception):
@@ -116,6 +117,7 @@ class Progress:
     image_id: str = ""
     error: str = ""
     dropped_lines: int = 0
+    items: dict[str, Any] = field(default_factory=dict)
 
     def add_line(self, text: str) -> None:
         if len(self.lines) >= MAX_LOG_LINES:
@@ -124,6 +126,10 @@ class Progress:
         self.lines.append(text)
 
     def feed(self, msg: dict[str, Any]) -> None:
+        if "item" in msg:  # {"item": key, "result": {...}, "line": words for the log}
+            self.items[str(msg["item"])] = msg.get("result")
+            self.add_line(f"{msg['item']}: {msg.get('line', '')}")
+            return
         if "error" in msg:
             detail = msg.get("errorDetail") or {}
             self.error = str(detail.get("message") or msg["error"]).strip()
@@ -197,6 +203,7 @@ class Progress:
             error=self.error,
             log_from=log_from,
             lines=self.lines[log_from:],
+            items=dict(self.items),
         )
 
     def stored(self) -> dict[str, Any]:
@@ -206,6 +213,7 @@ class Progress:
             "bytes_done": done,
             "bytes_total": total,
             "dropped_lines": self.dropped_lines,
+            "items": self.items,
         }
 
 
@@ -227,6 +235,7 @@ def frame_from_row(job: Job, seq: int = 0) -> JobFrame:
         error=job.error,
         log_from=0,
         lines=lines,
+        items=dict(progress.get("items") or {}),
     )
 
 

@@ -33,6 +33,28 @@ def make_user(db: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def teach(db: Any) -> Callable[..., Any]:
+    """Put students (users or usernames; missing ones are made students) in a class taught
+    by `instructor`: an instructor sees and controls only the students of their classes."""
+    from dashboard.accounts import create_user
+    from dashboard.models import Course, User
+
+    def make(instructor: Any, *students: Any, slug: str = "") -> Any:
+        slug = slug or f"class-of-{instructor.username}"
+        course, _ = Course.objects.get_or_create(slug=slug, defaults={"name": slug})
+        course.instructors.add(instructor)
+        for student in students:
+            if isinstance(student, str):
+                found = User.objects.filter(username=student).first()
+                student = found or create_user(student, "student", "pass-for-tests")[0]
+            course.students.add(student)
+        instructor.__dict__.pop("taught", None)  # a fact loaded with the user: load it again
+        return course
+
+    return make
+
+
+@pytest.fixture
 def admin_user(make_user: Callable[..., Any]) -> Any:
     return make_user("admin1", "admin", ADMIN_PASSWORD)
 

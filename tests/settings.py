@@ -3,7 +3,22 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
+# Lab networks the tests make take their subnets from the benchmarking range, which no
+# network of this host or its users' uses (servers the tests start inherit it).
+os.environ.setdefault("DOCKDASH_LAB_SUBNETS", "198.19.0.0/16")
 
 from dashboard.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# SQLite: a test database in a file, as deployments have, not Django's shared in-memory one,
+# where threads writing at once (a class job's workers) fail with "table is locked" at once
+# instead of waiting their turn.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": f"/tmp/dockdash-test-{os.getpid()}.sqlite3"  # noqa: S108 - a throwaway file
+    }
+    DATABASES["default"]["OPTIONS"] = {  # noqa: F405
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;",
+    }

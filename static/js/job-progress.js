@@ -15,6 +15,7 @@ const logEl = document.getElementById("job-log");
 const fillEl = document.getElementById("overall-fill");
 const overallText = document.getElementById("overall-text");
 const layerBody = document.querySelector("#layers tbody");
+const itemBody = document.querySelector("#job-items tbody");
 
 let lastSeq = -1;
 let lineCount = 0;
@@ -50,16 +51,40 @@ function renderLayers(layers) {
   }
 }
 
+const DONE_KEYS = ["removed", "created", "started", "kept", "stopped"];
+
+// Jobs over many things (a class's students): a row per item, updated as results come.
+function renderItems(items) {
+  if (!itemBody) return;
+  for (const [name, result] of Object.entries(items)) {
+    let tr = [...itemBody.rows].find((row) => row.dataset.item === name);
+    if (!tr) {
+      tr = itemBody.insertRow();
+      tr.dataset.item = name;
+      for (let i = 0; i < 3; i++) tr.insertCell();
+      tr.cells[1].append(document.createElement("span"));
+    }
+    tr.cells[0].textContent = name;
+    const badge = tr.cells[1].firstChild;
+    badge.textContent = result.state;
+    badge.className = "badge " + (result.state === "ok" ? "ok" : "error");
+    const done = DONE_KEYS.filter((k) => result[k] && result[k].length)
+      .map((k) => `${k} ${result[k].join(", ")}`);
+    tr.cells[2].textContent = result.error || done.join("; ") || "nothing to do";
+  }
+}
+
 function render(frame) {
   if (frame.seq < lastSeq) return;  // an older snapshot than the one shown
   lastSeq = frame.seq;
   stateEl.textContent = frame.state;
   stateEl.dataset.state = frame.state;
   stateEl.className = "badge " + ({ succeeded: "ok", failed: "error" }[frame.state] || "warn");
-  digestEl.textContent = frame.digest || "—";
-  imageEl.textContent = frame.image_id || "—";
+  if (digestEl) digestEl.textContent = frame.digest || "—";  // not on a class job's page
+  if (imageEl) imageEl.textContent = frame.image_id || "—";
   if (frame.error) { errorEl.hidden = false; errorEl.textContent = frame.error; }
   renderLayers(frame.layers || []);
+  renderItems(frame.items || {});
   if (fillEl) {
     const total = frame.bytes_total;
     let pct = total ? Math.round((100 * frame.bytes_done) / total) : 0;

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests import rig
 
@@ -175,3 +176,17 @@ def burst(base_url: str, path: str, cookies: list[str], count: int) -> Burst:
     with ThreadPoolExecutor(max_workers=count) as pool:
         answers = list(pool.map(one, range(count)))
     return Burst(path, answers)
+
+
+async def session_headers(user: Any) -> list[tuple[bytes, bytes]]:
+    """Headers of a logged-in browser tab: a real session cookie and our own Origin."""
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    def login() -> str:
+        client = Client()
+        client.force_login(user)
+        return str(client.cookies["sessionid"].value)
+
+    cookie = await database_sync_to_async(login)()
+    return [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())]

@@ -143,12 +143,12 @@ def test_an_admin_unlocks_on_the_users_page_audited(
     assert login(client, "ann", PASSWORD).status_code == 302
 
 
-def test_an_instructor_may_not_unlock(client: Any, make_user: Any) -> None:
+def test_an_instructor_may_not_unlock(client: Any, make_user: Any, teach: Any) -> None:
     ann = make_user("ann", "student", PASSWORD)
     for i in range(5):
         login(client, "ann", f"guess-{i}")
     ivy = Client()
-    ivy.force_login(make_user("ivy", "instructor"))
+    ivy.force_login(teach(make_user("ivy", "instructor"), ann).instructors.get())
     assert ivy.post(f"/users/{ann.pk}/unlock/").status_code == 403
     assert login(client, "ann", PASSWORD).status_code == 429
     assert AuditEntry.objects.get(action="user.unlock").result == "error"

@@ -72,11 +72,16 @@ def test_a_volume_whose_options_bind_the_socket_folder_is_refused(sock_volume: A
 def test_exec_into_a_container_with_the_socket_mounted_is_refused_to_an_instructor(
     make_container: Any,
 ) -> None:
-    container = make_container(volumes={"/var/run/docker.sock": {"bind": "/s", "mode": "ro"}})
+    # Containers of a student the instructor teaches (the fact handed in with the user).
+    ivy = User(username="ivy", role="instructor")
+    ivy.taught = frozenset({"stu"})
+    owned = {"labels": {"dockdash.owner": "stu"}}
+    socket = {"/var/run/docker.sock": {"bind": "/s", "mode": "ro"}}
+    container = make_container(volumes=socket, **owned)
     with pytest.raises(PolicyViolation, match="only an admin may open a shell"):
-        gate.check(User(username="ivy", role="instructor"), "exec.start", container.id)
-    plain = make_container()
-    gate.check(User(username="ivy", role="instructor"), "exec.start", plain.id)
+        gate.check(ivy, "exec.start", container.id)
+    plain = make_container(**owned)
+    gate.check(ivy, "exec.start", plain.id)
 
 
 def test_a_policy_refusal_answers_the_api_shape(rf: Any) -> None:

@@ -176,12 +176,13 @@ def test_per_container_limits_are_refused_with_the_numbers(
 
 
 def test_start_counts_against_the_owners_quota_whoever_starts_it(
-    student: Any, owned: Callable[..., Any], make_user: Callable[..., Any]
+    student: Any, owned: Callable[..., Any], make_user: Callable[..., Any], teach: Any
 ) -> None:
     Quota.objects.create(user=student, max_running=1)
     owned()
     stopped = owned(start=False)
     instructor = make_user(f"i{RUN_ID}", "instructor")
+    teach(instructor, student)
     for who in (student, instructor):
         api = APIClient()
         api.force_authenticate(who)

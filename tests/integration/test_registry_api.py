@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from dashboard.models import AuditEntry
 from registry_app import services
@@ -90,7 +91,7 @@ def test_bad_registry_bodies_answer_400_with_the_field(
 
 
 def test_viewers_may_not_pull_and_students_see_only_their_jobs(
-    as_user: Any, make_user: Any
+    as_user: Any, make_user: Any, teach: Any
 ) -> None:
     answer = as_user("vic", "viewer").post(
         "/api/v1/images/pull/", {"image": "busybox"}, format="json"
@@ -101,7 +102,12 @@ def test_viewers_may_not_pull_and_students_see_only_their_jobs(
         kind="pull", user=alice, username="alice", target="x:1", state="failed"
     )
     assert as_user("bob", "student").get(f"/api/v1/jobs/{job.pk}/").status_code == 404
-    seen = as_user("teach", "instructor").get(f"/api/v1/jobs/{job.pk}/")
+    assert as_user("other", "instructor").get(f"/api/v1/jobs/{job.pk}/").status_code == 404
+    teacher = make_user("teach", "instructor")
+    teach(teacher, alice)
+    api = APIClient()
+    api.force_authenticate(teacher)
+    seen = api.get(f"/api/v1/jobs/{job.pk}/")
     assert seen.status_code == 200 and seen.json()["state"] == "failed"
 
 

@@ -135,10 +135,11 @@ async def test_push_then_pull_frames_arrive_in_order_and_end_with_the_digest(
         await asyncio.to_thread(docker_cli, "rmi", "--force", source, check=False)
 
 
-async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any) -> None:
+async def test_only_the_owner_and_staff_may_watch_a_job(make_user: Any, teach: Any) -> None:
     alice = await database_sync_to_async(make_user)("alice", "student")
     bob = await database_sync_to_async(make_user)("bob", "student")
     teacher = await database_sync_to_async(make_user)("teacher", "instructor")
+    await database_sync_to_async(teach)(teacher, alice)
     # A registry students may use (not loopback) where nothing answers: the job fails fast.
     closed = await Registry.objects.acreate(
         name="closed", url="https://192.0.2.1:9", allow_non_admins=True

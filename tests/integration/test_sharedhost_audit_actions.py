@@ -27,11 +27,12 @@ def rows() -> list[tuple[str, str, str, str, str, str]]:
 
 
 def test_container_actions_are_audited_with_who_what_and_how_they_ended(
-    make_user: Callable[..., Any], test_image: str
+    make_user: Callable[..., Any], teach: Any, test_image: str
 ) -> None:
     ann = make_user(f"aua{RUN_ID}", "student")
     bob = make_user(f"aub{RUN_ID}", "student")
     ivy = make_user(f"aui{RUN_ID}", "instructor")
+    teach(ivy, ann, bob)
     vic = make_user(f"auv{RUN_ID}", "viewer")
     api = {u: APIClient() for u in (ann, bob, vic)}
     for user, client in api.items():

@@ -25,6 +25,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from rest_framework.test import APIClient
 
+from dashboard.middleware import UserFactsMiddleware
 from dashboard.models import AuditEntry
 from dashboard.routing import websocket_urlpatterns
 from tests.rig import LABELS, RUN_ID, docker_inspect, frames_within
@@ -82,8 +83,8 @@ def objs(docker_client: Any, test_image: str) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def people(make_user: Callable[..., Any]) -> dict[str, Any]:
-    return _people(make_user)
+def people(make_user: Callable[..., Any], teach: Any) -> dict[str, Any]:
+    return _people(make_user, teach)
 
 
 def page_client(people: dict[str, Any], who: str) -> Client:
@@ -124,7 +125,8 @@ ALL = table(owner=200, other=200)
 ALL_PAGES = table(owner=200, other=200, anonymous=302)
 ANNS = table(owner=200, other=404)
 ANNS_PAGE = table(owner=200, other=404, anonymous=302)
-ADMINS_PAGE = table(owner=404, other=404, staff=200, anonymous=302)
+# The instructor teaches ann and bob: an admin's objects are none of theirs.
+ADMINS_PAGE = {**table(owner=404, other=404, staff=200, anonymous=302), "instructor": 404}
 
 # (url template, {role: status}); {x} are filled from the module's objects.
 READS = [
@@ -142,7 +144,7 @@ READS = [
     ("/volumes/{ann_vol}/", ANNS_PAGE),
     ("/api/v1/containers/", ALL),
     ("/api/v1/containers/{ann}/", ANNS),
-    ("/api/v1/containers/{admin}/", table(owner=404, other=404, staff=200)),
+    ("/api/v1/containers/{admin}/", {**table(owner=404, other=404, staff=200), "instructor": 404}),
     ("/api/v1/containers/{ann}/cgroups/", ANNS),
     ("/api/v1/images/", ALL),
     ("/api/v1/images/{image}/", ALL),
@@ -220,7 +222,7 @@ MUTATIONS = [
         "delete",
         "/api/v1/containers/{admin}/",
         None,
-        {**REFUSED_FOR_OTHERS, "ann": 404, "instructor": 409, "admin": 409},
+        {**REFUSED_FOR_OTHERS, "ann": 404, "instructor": 404, "admin": 409},
     ),
     Mutation(
         "disconnect the admin's container from ann's network (it is not on it)",
@@ -243,7 +245,8 @@ MUTATIONS = [
         "delete",
         "/api/v1/images/{image_id}/",
         None,
-        {"anonymous": 401, "ann": 403, "bob": 403, "viewer": 403, "instructor": 409, "admin": 409},
+        # Nobody's image (an admin's): not the instructor's to remove either.
+        {"anonymous": 401, "ann": 403, "bob": 403, "viewer": 403, "instructor": 403, "admin": 409},
     ),
     *[
         Mutation(
@@ -437,7 +440,10 @@ def test_lists_show_students_only_their_own(
     for who in ROLES[1:]:
         names = {row[field] for row in api_client(people, who).get(url).json()}
         page = page_client(people, who).get(url.replace("/api/v1", "")).content.decode()
-        want = {who} & everyone if who in ("ann", "bob") else everyone
+        if who in ("ann", "bob"):
+            want = {who} & everyone
+        else:  # the instructor teaches ann and bob; the admin's are none of theirs
+            want = everyone - {"admin"} if who == "instructor" else everyone
         assert _ours(names, objs, key) == want, (who, url)
         shown = {w for w in everyone if f"{PREFIX}-{w}" in page}
         assert shown == want, (who, "page", url)
@@ -455,7 +461,7 @@ def test_the_bridge_shows_students_only_their_own_containers(
         mine = (
             {f"{PREFIX}-{who}"}
             if who != "instructor"
-            else {f"{PREFIX}-{w}" for w in ("ann", "bob", "admin")}
+            else {f"{PREFIX}-{w}" for w in ("ann", "bob")}
         )
         assert names == mine, who
         assert {
@@ -473,19 +479,22 @@ def test_the_bridge_shows_students_only_their_own_containers(
 
 
 async def ws_connect(path: str, user: Any) -> WebsocketCommunicator:
-    """A websocket through the project's routes (the login is put in the scope)."""
-    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    """A websocket through the project's routes (the login is put in the scope; the facts
+    the rules take about the user are loaded as the project's middleware loads them)."""
+    communicator = WebsocketCommunicator(
+        UserFactsMiddleware(URLRouter(websocket_urlpatterns)), path
+    )
     communicator.scope["user"] = user
     return communicator
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_events_carry_only_what_each_role_may_see(
-    docker_client: Any, objs: dict[str, str], make_user: Callable[..., Any]
+    docker_client: Any, objs: dict[str, str], make_user: Callable[..., Any], teach: Any
 ) -> None:
     from django.contrib.auth.models import AnonymousUser
 
-    people = await sync_to_async(lambda: _people(make_user))()
+    people = await sync_to_async(lambda: _people(make_user, teach))()
     sockets = {}
     for who, user in people.items():
         sockets[who] = await ws_connect("/ws/events/", user or AnonymousUser())
@@ -515,7 +524,7 @@ async def test_events_carry_only_what_each_role_may_see(
         assert seen == {
             "ann": {"ann", "net create", "net destroy"},
             "bob": {"bob"},
-            "instructor": everything,
+            "instructor": everything - {"admin"},
             "viewer": everything,
             "admin": everything,
         }
@@ -525,8 +534,9 @@ async def test_events_carry_only_what_each_role_may_see(
                 await s.disconnect()
 
 
-def _people(make_user: Callable[..., Any]) -> dict[str, Any]:
-    return {
+def _people(make_user: Callable[..., Any], teach: Any) -> dict[str, Any]:
+    """The roles; the instructor teaches ann and bob."""
+    found = {
         "anonymous": None,
         "ann": make_user(ANN, "student"),
         "bob": make_user(BOB, "student"),
@@ -534,6 +544,8 @@ def _people(make_user: Callable[..., Any]) -> dict[str, Any]:
         "viewer": make_user(f"mxv{RUN_ID}", "viewer"),
         "admin": make_user(f"mxr{RUN_ID}", "admin"),
     }
+    teach(found["instructor"], found["ann"], found["bob"])
+    return found
 
 
 OPEN = 0  # the websocket was accepted
@@ -541,18 +553,24 @@ WEBSOCKETS = [
     ("/ws/containers/{ann}/stats/", {"ann": OPEN, "bob": 4404, "viewer": OPEN}),
     ("/ws/containers/{ann}/logs/", {"ann": OPEN, "bob": 4404, "viewer": OPEN}),
     ("/ws/containers/{ann}/exec/", {"ann": OPEN, "bob": 4404, "viewer": 4403}),
-    ("/ws/containers/{admin}/logs/", {"ann": 4404, "bob": 4404, "viewer": OPEN}),
-    ("/ws/containers/{admin}/exec/", {"ann": 4404, "bob": 4404, "viewer": 4403}),
+    (
+        "/ws/containers/{admin}/logs/",
+        {"ann": 4404, "bob": 4404, "instructor": 4404, "viewer": OPEN},
+    ),
+    (
+        "/ws/containers/{admin}/exec/",
+        {"ann": 4404, "bob": 4404, "instructor": 4404, "viewer": 4403},
+    ),
 ]
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_container_websockets_refuse_what_the_role_may_not_see_or_do(
-    objs: dict[str, str], make_user: Callable[..., Any]
+    objs: dict[str, str], make_user: Callable[..., Any], teach: Any
 ) -> None:
     from django.contrib.auth.models import AnonymousUser
 
-    people = await sync_to_async(lambda: _people(make_user))()
+    people = await sync_to_async(lambda: _people(make_user, teach))()
     for url, table in WEBSOCKETS:
         want = {"anonymous": 4401, "instructor": OPEN, "admin": OPEN, **table}
         got = {}
@@ -592,7 +610,7 @@ async def test_container_websockets_refuse_what_the_role_may_not_see_or_do(
             refused("ann", "admin"),
             refused("bob", "admin"),
             refused("viewer", "admin"),
-            *session("instructor", "admin"),
+            refused("instructor", "admin"),
             *session("admin", "admin"),
         ]
     )
@@ -600,11 +618,11 @@ async def test_container_websockets_refuse_what_the_role_may_not_see_or_do(
 
 @pytest.mark.django_db(transaction=True)
 async def test_exec_into_a_container_with_admin_powers_is_refused_with_the_reason(
-    docker_client: Any, test_image: str, make_user: Callable[..., Any]
+    docker_client: Any, test_image: str, make_user: Callable[..., Any], teach: Any
 ) -> None:
     """ann's container was made with an added capability (by an admin, or before the policy):
     a shell in it is refused to her and to an instructor, with the reason, and audited."""
-    people = await sync_to_async(lambda: _people(make_user))()
+    people = await sync_to_async(lambda: _people(make_user, teach))()
     powered = await asyncio.to_thread(
         docker_client.containers.run,
         test_image,
@@ -646,9 +664,9 @@ async def test_exec_into_a_container_with_admin_powers_is_refused_with_the_reaso
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_stats_overview_carries_only_the_students_own_containers(
-    objs: dict[str, str], make_user: Callable[..., Any]
+    objs: dict[str, str], make_user: Callable[..., Any], teach: Any
 ) -> None:
-    people = await sync_to_async(lambda: _people(make_user))()
+    people = await sync_to_async(lambda: _people(make_user, teach))()
     ours = {objs[w]: w for w in ("ann", "bob", "admin")}
     sockets = {}
     for who in ("ann", "bob", "instructor"):
@@ -665,9 +683,11 @@ async def test_the_stats_overview_carries_only_the_students_own_containers(
                 if frame["type"] == "stats":
                     seen |= {ours[c["id"]] for c in frame["containers"] if c["id"] in ours}
                     # A student's frames never name another user's container.
+                    owners = {c["owner"] for c in frame["containers"]}
                     if who in ("ann", "bob"):
-                        owners = {c["owner"] for c in frame["containers"]}
                         assert owners <= {people[who].username}, (who, owners)
+                    else:  # the instructor: only the students they teach
+                        assert owners <= {ANN, BOB}, (who, owners)
                     if seen >= want:
                         break
             return seen
@@ -675,9 +695,9 @@ async def test_the_stats_overview_carries_only_the_students_own_containers(
         seen = await asyncio.gather(
             seen_until_complete("ann", {"ann"}),
             seen_until_complete("bob", {"bob"}),
-            seen_until_complete("instructor", {"ann", "bob", "admin"}),
+            seen_until_complete("instructor", {"ann", "bob"}),
         )
-        assert seen == [{"ann"}, {"bob"}, {"ann", "bob", "admin"}]
+        assert seen == [{"ann"}, {"bob"}, {"ann", "bob"}]
     finally:
         for socket in sockets.values():
             await socket.disconnect()

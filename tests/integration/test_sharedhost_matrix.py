@@ -16,15 +16,18 @@ STAFF = {"instructor": 200, "admin": 200}
 
 
 @pytest.fixture
-def people(make_user: Any, docker_client: Any) -> dict[str, Any]:
-    return {
+def people(make_user: Any, teach: Any, docker_client: Any) -> dict[str, Any]:
+    found = {
         "anonymous": None,
         "ann": make_user("ann", "student"),
         "bob": make_user("bob", "student"),
+        "carl": make_user("carl", "student"),  # in no class of the instructor's
         "instructor": make_user("ivy", "instructor"),
         "viewer": make_user("vic", "viewer"),
         "admin": make_user("root", "admin"),
     }
+    teach(found["instructor"], found["ann"], found["bob"])
+    return found
 
 
 def as_(client: Any, people: dict[str, Any], who: str) -> Any:
@@ -52,7 +55,23 @@ MATRIX = [
     ("post", "/users/create/", {"username": "fresh", "role": "student"}, STAFF, 403, 302),
     ("post", "/users/bulk/", {"usernames": "f1 f2", "role": "student"}, STAFF, 403, 302),
     ("post", "/users/{bob}/role/", {"role": "viewer"}, {"instructor": 302, "admin": 302}, 403, 302),
-    ("post", "/users/{bob}/quota/", {"max_running": "1"}, {"admin": 302}, 403, 302),
+    (
+        "post",
+        "/users/{bob}/quota/",
+        {"max_running": "1"},
+        {"instructor": 302, "admin": 302},
+        403,
+        302,
+    ),
+    ("get", "/users/{carl}/", None, {"instructor": 404, "admin": 200}, 403, 302),
+    (
+        "post",
+        "/users/{carl}/quota/",
+        {"max_running": "1"},
+        {"instructor": 404, "admin": 302},
+        403,
+        302,
+    ),
     ("post", "/users/quotas/", {"role": "student"}, {"admin": 302}, 403, 302),
 ]
 
@@ -70,7 +89,7 @@ def test_permission_matrix(
     others: int,
     anon: int,
 ) -> None:
-    path = url.format(ann=people["ann"].pk, bob=people["bob"].pk)
+    path = url.format(ann=people["ann"].pk, bob=people["bob"].pk, carl=people["carl"].pk)
     before = list(User.objects.order_by("pk").values_list("username", "role"))
     response = getattr(as_(client, people, who), method)(path, data or {})
     want = expected(allowed, who, others=others, anonymous=anon)

@@ -59,15 +59,19 @@ def test_health_status_action_keeps_its_first_word() -> None:
         ("student", "network", "", "bridge", True),
         ("student", "network", "", "somebodys-net", False),
         ("viewer", "container", "", "web1", True),
-        ("instructor", "container", "other", "web1", True),
+        ("instructor", "container", "taught", "web1", True),
+        ("instructor", "container", "other", "web1", False),
+        ("instructor", "container", "", "web1", False),
         ("admin", "volume", "", "data", True),
     ],
 )
 def test_may_see_follows_the_access_policy(
-    make_user: Any, role: str, kind: str, owner: str, name: str, seen: bool
+    make_user: Any, teach: Any, role: str, kind: str, owner: str, name: str, seen: bool
 ) -> None:
     from containers_app.events import may_see
 
     user = make_user("stud" if role == "student" else f"u-{role}", role)
+    if role == "instructor":
+        teach(user, "taught")
     event = {"kind": kind, "action": "create", "id": "x", "name": name, "owner": owner, "time": 0.0}
     assert may_see(user, event) is seen  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""Imports run one way (DESIGN.md, Layers): wiring -> registry_app -> containers_app -> rules
-and models in dashboard -> plain specs and records. Walks every module's imports with ast."""
+"""Imports run one way (DESIGN.md, Layers): wiring -> classes_app -> registry_app ->
+containers_app -> rules and models in dashboard -> plain specs and records. Walks every
+module's imports with ast."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("dashboard", "containers_app", "registry_app")
+PACKAGES = ("dashboard", "containers_app", "registry_app", "classes_app")
 
 # The top: the project's wiring and the pages that are not an app's own.
 WIRING = {
@@ -26,7 +27,14 @@ WIRING = {
 }
 # The bottom: plain data and settings helpers, importing nothing of the project.
 PLAIN = {"dashboard.specs", "dashboard.records", "dashboard.refusals", "dashboard.envconf"}
-RANK = {"wiring": 4, "registry_app": 3, "containers_app": 2, "rules": 1, "plain": 0}
+RANK = {
+    "wiring": 5,
+    "classes_app": 4,
+    "registry_app": 3,
+    "containers_app": 2,
+    "rules": 1,
+    "plain": 0,
+}
 
 
 def layer_of(module: str) -> str:

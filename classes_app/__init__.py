@@ -1,0 +1,1 @@
+"""Classes: rosters, lab templates provisioned for every student, and class-wide jobs."""

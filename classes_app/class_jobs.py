@@ -1,0 +1,139 @@
+"""Class jobs: provision a lab, reset a student's lab, stop/start/remove a class's containers.
+
+Each is a job of registry_app's runner (a Job row, progress on `/ws/jobs/<id>/`,
+`GET /api/v1/jobs/<id>/`) whose body works through the students in parallel,
+`PARALLEL` at a time, and reports a result per student as it comes (the
+job's `items`). Every engine change inside goes through the gate, one audit
+row each, with the user who started the job as the actor.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import connection
+
+from classes_app import labs
+from dashboard.models import Course, Lab, User
+from dashboard.records import OWNER_LABEL
+from dashboard.refusals import Refusal
+from registry_app import jobs
+from registry_app.jobs import JobFailed
+from registry_app.models import Job
+
+PARALLEL = 8  # students (or containers) worked on at once
+KIND = "class"
+
+Emit = Callable[[dict[str, Any]], None]
+Task = Callable[[], dict[str, Any]]
+
+
+def _start(request: Any, course: Course, what: str, tasks: Callable[[], dict[str, Task]]) -> Job:
+    """A job running `tasks()` (made in the job, off the request): {item: its work}."""
+    user = request.user
+    job = Job.objects.create(
+        kind=KIND, user=user, username=user.get_username(), target=f"{course.slug}: {what}"
+    )
+
+    def body(emit: Emit) -> dict[str, str]:
+        _run_all(tasks(), emit)
+        return {}
+
+    jobs.start(job, body)
+    return job
+
+
+def _run_all(tasks: dict[str, Task], emit: Emit) -> None:
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-class") as pool:
+        futures = {pool.submit(_in_thread, task): item for item, task in tasks.items()}
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            failed += result["state"] != "ok"
+            emit({"item": futures[future], "result": result, "line": _summary(result)})
+    if failed:
+        raise JobFailed(f"{failed} of {len(tasks)} did not finish; see each one's result.")
+
+
+def _in_thread(task: Task) -> dict[str, Any]:
+    try:
+        return {"state": "ok", **task()}
+    except Refusal as exc:
+        return {"state": "failed", "error": exc.message}
+    finally:
+        connection.close()  # this thread's own connection: the pool ends with the job
+
+
+def _summary(result: dict[str, Any]) -> str:
+    if result["state"] != "ok":
+        return f"failed: {result['error']}"
+    parts = [
+        f"{key} {', '.join(result[key])}"
+        for key in ("removed", "created", "started", "kept", "stopped")
+        if result.get(key)
+    ]
+    return "ok" + (f" ({'; '.join(parts)})" if parts else ", nothing to do")
+
+
+def _rows_by_name(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in rows}
+
+
+def provision(request: Any, lab: Lab, students: list[User]) -> Job:
+    """Create and start every student's copy of `lab`; again, it fills only the gaps."""
+
+    def tasks() -> dict[str, Task]:
+        existing = _rows_by_name(labs.class_containers(lab.course, lab=lab.slug))
+        return {
+            copy.student.username: _bind(labs.provision, request, copy, existing)
+            for copy in labs.copies(lab, students)
+        }
+
+    return _start(request, lab.course, f"provision {lab.slug}", tasks)
+
+
+def reset(request: Any, lab: Lab, student: User, *, wipe: bool) -> Job:
+    """Recreate `student`'s copy of `lab`; the working volume kept, or wiped if asked."""
+
+    def tasks() -> dict[str, Task]:
+        [copy] = labs.copies(lab, [student])
+        rows = labs.class_containers(lab.course, owner=student.username, lab=lab.slug)
+        return {student.username: lambda: labs.reset(request, copy, rows, wipe=wipe)}
+
+    return _start(request, lab.course, f"reset {lab.slug} of {student.username}", tasks)
+
+
+def act(request: Any, course: Course, action: str, student: User | None = None) -> Job:
+    """Stop, start or remove the class's containers (or one student's): a result per student."""
+
+    def tasks() -> dict[str, Task]:
+        by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in labs.class_containers(course, owner=student.username if student else ""):
+            by_owner[row["labels"].get(OWNER_LABEL, "")].append(row)
+        return {
+            owner: _bind(_act_on_all, request, action, rows) for owner, rows in by_owner.items()
+        }
+
+    who = student.username if student else "everyone"
+    return _start(request, course, f"{action} ({who})", tasks)
+
+
+def _act_on_all(request: Any, action: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    done, failed = [], {}
+    for row in rows:
+        error = labs.act_on(request, action, row)
+        if error:
+            failed[row["name"]] = error
+        else:
+            done.append(row["name"])
+    result: dict[str, Any] = {labs.DONE_WORDS[action]: done}
+    if failed:
+        result.update(state="failed", error="; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return result
+
+
+def _bind(function: Callable[..., dict[str, Any]], *args: Any) -> Task:
+    return lambda: function(*args)

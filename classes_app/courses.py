@@ -1,0 +1,180 @@
+"""Classes: who may see and change which, and their creation, changes and removal (audited).
+
+Admins manage every class; an instructor the classes they teach (a new class
+of theirs has them as an instructor); a student sees the classes they are in.
+Anyone else is told a class does not exist, as for one that does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from classes_app import labs
+from dashboard import access
+from dashboard.access import Perm
+from dashboard.audit import audited
+from dashboard.models import TAUGHT_ROLES, Course, Lab, Role, User
+from dashboard.refusals import Forbidden, Invalid
+
+COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"})
+TEACHING_ROLES: tuple[str, ...] = (str(Role.INSTRUCTOR), str(Role.ADMIN))
+
+
+def may_teach(user: Any) -> bool:
+    return access.role_of(user) in TEACHING_ROLES
+
+
+def visible_courses(user: Any) -> QuerySet[Course]:
+    courses = Course.objects.prefetch_related("instructors", "students", "labs")
+    role = access.role_of(user)
+    if role == Role.ADMIN:
+        return courses.all()
+    if role == Role.INSTRUCTOR:
+        return courses.filter(instructors=user)
+    return courses.filter(students=user)
+
+
+def course_for(user: Any, slug: str, *, manage: bool = True) -> Course:
+    """The class `slug` if `user` may manage it (or, with manage=False, is in it)."""
+    found = visible_courses(user).filter(slug=slug).first()
+    if found is None or (manage and not may_teach(user)):
+        raise access.not_found("class", slug)
+    return found
+
+
+def lab_of(course: Course, slug: str) -> Lab:
+    found = course.labs.filter(slug=slug).first()
+    if found is None:
+        raise access.not_found("lab", slug)
+    return found
+
+
+def student_of(user: Any, course: Course, username: Any) -> User:
+    """A student of `course` whose lab `user` may act on (their own, or any if they teach it)."""
+    name = str(username or "")
+    found = course.students.filter(username=name).first()
+    if found is None or not access.can(user, Perm.CONTROL, found.username):
+        raise access.not_found("student", name)
+    return found
+
+
+def course_dict(course: Course, user: Any) -> dict[str, Any]:
+    shown = may_teach(user)
+    return {
+        "name": course.name,
+        "slug": course.slug,
+        "instructors": sorted(u.username for u in course.instructors.all()),
+        "students": sorted(u.username for u in course.students.all()) if shown else [],
+        "labs": [labs.lab_dict(lab) for lab in course.labs.all()],
+    }
+
+
+def _users(names: Any, roles: tuple[str, ...], field: str) -> list[User]:
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise Invalid(f"{field} is a list of usernames.", field)
+    found = {u.username: u for u in User.objects.filter(username__in=names)}
+    for name in names:
+        user = found.get(name)
+        if user is None:
+            raise Invalid(f"No user named {name!r}.", field)
+        if user.effective_role not in roles:
+            raise Invalid(
+                f"{name} is a {user.effective_role}, not one of {', '.join(roles)}.", field
+            )
+    return [found[n] for n in dict.fromkeys(names)]
+
+
+def _fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    unknown = sorted(set(data) - COURSE_KEYS)
+    if unknown:
+        raise Invalid(
+            f"Unknown field {unknown[0]!r}; a class has {', '.join(sorted(COURSE_KEYS))}."
+        )
+    values: dict[str, Any] = {}
+    if "name" in data or not partial:
+        values["name"] = str(data.get("name") or "").strip()
+        if not values["name"]:
+            raise Invalid("A class needs a name.", "name")
+    if "slug" in data or not partial:
+        values["slug"] = labs.parse_slug(data.get("slug"))
+    if "instructors" in data:
+        values["instructors"] = _users(data["instructors"], TEACHING_ROLES, "instructors")
+    if "students" in data:
+        values["students"] = _users(data["students"], TAUGHT_ROLES, "students")
+    return values
+
+
+def _described(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: [u.username for u in v] if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _audited_on(request: Any, action: str, course: Course) -> Any:
+    return audited(
+        request, action, target_kind="class", target_id=str(course.pk), target_name=course.slug
+    )
+
+
+def create_course(request: Any, data: Mapping[str, Any]) -> Course:
+    user = request.user
+    with audited(
+        request, "class.create", target_kind="class", target_name=str(data.get("slug", ""))
+    ) as row:
+        if not may_teach(user):
+            raise Forbidden(f"Your role ({access.role_of(user)}) may not create classes.")
+        values = _fields(data, partial=False)
+        row["params"] = _described(values)
+        if Course.objects.filter(slug=values["slug"]).exists():
+            raise Invalid(f"A class {values['slug']!r} already exists.", "slug")
+        instructors = values.pop("instructors", [])
+        if access.role_of(user) == Role.INSTRUCTOR and user not in instructors:
+            instructors.append(user)
+        students = values.pop("students", [])
+        with transaction.atomic():
+            course = Course.objects.create(**values)
+            course.instructors.set(instructors)
+            course.students.set(students)
+        row["target_id"] = str(course.pk)
+    return course
+
+
+def update_course(request: Any, course: Course, data: Mapping[str, Any]) -> Course:
+    with _audited_on(request, "class.update", course) as row:
+        values = _fields(data, partial=True)
+        row["params"] = _described(values)
+        slug = values.get("slug", course.slug)
+        if Course.objects.filter(slug=slug).exclude(pk=course.pk).exists():
+            raise Invalid(f"A class {slug!r} already exists.", "slug")
+        with transaction.atomic():
+            for key in ("instructors", "students"):
+                if key in values:
+                    getattr(course, key).set(values.pop(key))
+            for key, value in values.items():
+                setattr(course, key, value)
+            course.save()
+    return course
+
+
+def delete_course(request: Any, course: Course) -> None:
+    """Remove the class, its roster and its labs (the containers they made stay theirs)."""
+    with _audited_on(request, "class.delete", course):
+        course.delete()
+
+
+def create_lab(request: Any, course: Course, data: Mapping[str, Any]) -> Lab:
+    with audited(
+        request,
+        "lab.create",
+        target_kind="lab",
+        target_name=f"{course.slug}/{data.get('slug', '')}",
+    ) as row:
+        values = labs.parse_lab(data)
+        row["params"] = {"containers": [c.get("name") for c in values["containers"]]}
+        if course.labs.filter(slug=values["slug"]).exists():
+            raise Invalid(f"The class already has a lab {values['slug']!r}.", "slug")
+        lab = Lab.objects.create(course=course, **values)
+        row["target_id"] = str(lab.pk)
+    return lab

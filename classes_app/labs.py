@@ -1,0 +1,406 @@
+"""Lab templates, and each student's copy of one: its names, labels, ports and specs.
+
+A lab's containers are create bodies as the API takes them (DESIGN.md); they are
+validated once, when the lab is saved. A student's copy is derived from the
+template: names prefixed by class, lab and student; the labels
+`dockdash.owner`, `dockdash.class` and `dockdash.lab`; host ports from the
+student's seat (a block of DOCKDASH_STUDENT_PORT_RANGE kept across
+reprovisions); the student's own network and working volume.
+
+Everything a copy needs is made through the gate as the student's
+(`lab.container.create`, `lab.network.create`, `lab.volume.create`: the
+gate's create rows done for another user): the student's policy and quotas
+judge it as if the student had asked, and the audit row names who did it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from classes_app.models import LabSeat
+from containers_app import gate, translate, validation
+from containers_app.engine.containers import list_containers
+from containers_app.engine.networks import list_networks
+from containers_app.engine.system import host_cpus
+from containers_app.gate import FOR_USER
+from dashboard.models import Course, Lab, User
+from dashboard.records import OWNER_LABEL
+from dashboard.refusals import Invalid, Refusal
+from dashboard.specs import ContainerSpec, MountSpec
+
+CLASS_LABEL = "dockdash.class"
+LAB_LABEL = "dockdash.lab"
+LAB_KEYS = frozenset(
+    {"name", "slug", "containers", "network", "volume", "allowed_images", "labels"}
+    | {"idle_minutes", "ends_at"}
+)
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def register_actions() -> None:
+    """The gate's rows for what a lab makes for a student (see the module docstring)."""
+    for name, base in (
+        ("lab.container.create", "container.create"),
+        ("lab.network.create", "network.create"),
+        ("lab.volume.create", "volume.create"),
+    ):
+        gate.register(gate.for_owner(name, base))
+
+
+# ---------------------------------------------------------------- the template
+
+
+def parse_slug(value: Any, field: str = "slug") -> str:
+    slug = str(value or "").strip()
+    if not _SLUG_RE.match(slug):
+        raise Invalid("A slug is lower-case letters, digits and dashes (at most 50).", field)
+    return slug
+
+
+def template_specs(containers: list[Any]) -> list[ContainerSpec]:
+    """A lab's container bodies as specs (one engine call for the host's CPUs), or Invalid."""
+    cpus = host_cpus()
+    return [_template_spec(i, body, cpus) for i, body in enumerate(containers)]
+
+
+def _template_spec(index: int, body: Any, host_cpus: int) -> ContainerSpec:
+    where = f"containers[{index}]"
+    if not isinstance(body, Mapping):
+        raise Invalid(f"{where} must be an object (a container's create body).", "containers")
+    unknown = validation.unknown_create_keys(body)
+    if unknown:
+        key = next(iter(unknown))
+        raise Invalid(f"{where}.{key}: {unknown[key]}", "containers")
+    try:
+        spec = validation.parse_create(body, host_cpus=host_cpus)
+    except validation.SpecInvalid as exc:
+        key, message = next(iter(exc.errors.items()))
+        raise Invalid(f"{where}.{key}: {message}", "containers") from None
+    if not spec.name:
+        raise Invalid(f"{where}.name: each lab container needs a name.", "containers")
+    if any(p.host_port for p in spec.ports):
+        raise Invalid(
+            f"{where}.ports: host ports come from the class's range, one set per student; "
+            "give only container ports.",
+            "containers",
+        )
+    return spec
+
+
+def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a new Lab from an API body (DESIGN.md), or Invalid naming the field."""
+    unknown = sorted(set(data) - LAB_KEYS)
+    if unknown:
+        raise Invalid(f"Unknown field {unknown[0]!r}; a lab has {', '.join(sorted(LAB_KEYS))}.")
+    name = str(data.get("name") or "").strip()
+    if not name:
+        raise Invalid("A lab needs a name.", "name")
+    containers = data.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise Invalid("A lab needs at least one container.", "containers")
+    specs = template_specs(containers)
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise Invalid("Each container of a lab needs its own name.", "containers")
+    volume = str(data.get("volume") or "").strip()
+    if volume and not volume.startswith("/"):
+        raise Invalid("The working volume is mounted at an absolute path, e.g. /data.", "volume")
+    allowed = data.get("allowed_images") or []
+    if not isinstance(allowed, list) or not all(isinstance(i, str) and i for i in allowed):
+        raise Invalid("allowed_images is a list of image references.", "allowed_images")
+    try:
+        labels = validation.parse_labels(data.get("labels"))
+        network = validation.parse_bool(data.get("network", True))
+    except ValueError as exc:
+        raise Invalid(str(exc), "labels" if "labels" in str(exc) else "network") from None
+    return {
+        "name": name,
+        "slug": parse_slug(data.get("slug")),
+        "containers": containers,
+        "labels": labels,
+        "network": network,
+        "volume": volume,
+        "allowed_images": [*allowed],
+        "idle_minutes": _minutes(data.get("idle_minutes")),
+        "ends_at": _moment(data.get("ends_at")),
+    }
+
+
+def _minutes(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid("idle_minutes is a whole number of minutes, at least 1.", "idle_minutes")
+    return value
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    moment = parse_datetime(str(value))
+    if moment is None or moment.tzinfo is None:
+        raise Invalid("ends_at is a date and time with its zone (ISO 8601), or null.", "ends_at")
+    return moment
+
+
+def port_count(lab: Lab) -> int:
+    return sum(len(body.get("ports") or []) for body in lab.containers)
+
+
+def lab_dict(lab: Lab) -> dict[str, Any]:
+    return {
+        "name": lab.name,
+        "slug": lab.slug,
+        "containers": lab.containers,
+        "network": lab.network,
+        "volume": lab.volume,
+        "allowed_images": lab.allowed_images,
+        "labels": lab.labels,
+        "idle_minutes": lab.idle_minutes,
+        "ends_at": lab.ends_at.isoformat() if lab.ends_at else None,
+    }
+
+
+# ---------------------------------------------------------------- seats: each student's ports
+
+
+SUBNET_PREFIX = 28  # 14 addresses: a lab's containers on a student's network
+
+
+def seats_for(lab: Lab, students: Iterable[User], taken: Taken) -> dict[str, LabSeat]:
+    """Each student's seat in `lab`, giving new ones free host ports and a free subnet.
+
+    Free: in no seat of any lab, and not used on the host now (`taken`).
+    """
+    count = port_count(lab)
+    with transaction.atomic():
+        seats = {s.student.username: s for s in lab.seats.select_related("student")}
+        ports, subnets = set(taken.ports), list(taken.subnets)
+        for seat in LabSeat.objects.all():
+            ports.update(seat.port_numbers())
+            if seat.subnet:
+                subnets.append(ipaddress.IPv4Network(seat.subnet))
+        free_ports = _free_ports(count, ports, lab)
+        free_subnets = _free_subnets(subnets, lab) if lab.network else None
+        for student in students:
+            if student.username in seats:
+                continue
+            first = next(free_ports) if count else None
+            subnet = str(next(free_subnets)) if free_subnets is not None else ""
+            seats[student.username] = LabSeat.objects.create(
+                lab=lab, student=student, first_port=first, ports=count, subnet=subnet
+            )
+    return seats
+
+
+def _free_ports(count: int, taken: set[int], lab: Lab) -> Iterator[int]:
+    """First ports of blocks of `count` free ports, lowest first."""
+    low, high = settings.STUDENT_PORT_RANGE
+    port = low
+    while port + count - 1 <= high:
+        clash = [p for p in range(port, port + count) if p in taken]
+        if clash:
+            port = clash[-1] + 1
+            continue
+        yield port
+        port += count
+    raise Invalid(f"The host port range {low}-{high} has no {count} free ports left for {lab}.")
+
+
+def _free_subnets(taken: list[ipaddress.IPv4Network], lab: Lab) -> Iterator[ipaddress.IPv4Network]:
+    pool = ipaddress.IPv4Network(settings.LAB_SUBNETS)
+    for subnet in pool.subnets(new_prefix=SUBNET_PREFIX):
+        if not any(subnet.overlaps(other) for other in taken):
+            yield subnet
+    raise Invalid(f"DOCKDASH_LAB_SUBNETS ({pool}) has no free /{SUBNET_PREFIX} left for {lab}.")
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What the host uses now, that new seats must avoid."""
+
+    ports: frozenset[int] = frozenset()
+    subnets: tuple[ipaddress.IPv4Network, ...] = ()
+
+
+def taken_on_host() -> Taken:
+    """Host ports containers publish and subnets networks use now (two list calls)."""
+    ports = {
+        port["public"]
+        for raw in list_containers(all=True)
+        for port in translate.container_row(raw)["ports"]
+        if port["public"]
+    }
+    subnets = [
+        ipaddress.ip_network(text, strict=False)
+        for raw in list_networks()
+        for text in translate.network_row(raw, [])["subnet"].split(", ")
+        if text
+    ]
+    return Taken(frozenset(ports), tuple(n for n in subnets if n.version == 4))
+
+
+# ---------------------------------------------------------------- one student's copy
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One student's copy of a lab: what it is named, labelled and where it publishes."""
+
+    lab: Lab
+    course: Course
+    student: User
+    templates: tuple[ContainerSpec, ...]  # the lab's containers, parsed once per job
+    ports: tuple[int, ...] = ()
+    subnet: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.course.slug}-{self.lab.slug}-{_safe(self.student.username)}"
+
+    @property
+    def network_name(self) -> str:
+        return self.prefix if self.lab.network else ""
+
+    @property
+    def volume_name(self) -> str:
+        return f"{self.prefix}-work" if self.lab.volume else ""
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels of everything it makes (the gate adds the owner's)."""
+        return {**self.lab.labels, CLASS_LABEL: self.course.slug, LAB_LABEL: self.lab.slug}
+
+    def container_name(self, template_name: str) -> str:
+        return f"{self.prefix}-{template_name}"
+
+    def specs(self) -> list[ContainerSpec]:
+        """The student's containers, in template order, each with its share of the ports."""
+        free = iter(self.ports)
+        made = []
+        for spec in self.templates:
+            mounts = list(spec.mounts)
+            if self.volume_name:
+                mounts.append(MountSpec(self.volume_name, self.lab.volume))
+            made.append(
+                dataclasses.replace(
+                    spec,
+                    name=self.container_name(spec.name),
+                    labels={**spec.labels, **self.labels},
+                    ports=[dataclasses.replace(p, host_port=next(free)) for p in spec.ports],
+                    network=self.network_name or spec.network,
+                    mounts=mounts,
+                    start=True,
+                )
+            )
+        return made
+
+
+def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
+    """The copies of `lab` for `students`, each with its seat's ports and subnet."""
+    students = list(students)
+    seats = seats_for(lab, students, taken_on_host())
+    templates = tuple(template_specs(lab.containers))
+    return [
+        Copy(
+            lab,
+            lab.course,
+            s,
+            templates,
+            tuple(seats[s.username].port_numbers()),
+            seats[s.username].subnet,
+        )
+        for s in students
+    ]
+
+
+def class_containers(course: Course, owner: str = "", lab: str = "") -> list[dict[str, Any]]:
+    """The containers a class's labs made (of one student, of one lab), as list rows."""
+    rows = [translate.container_row(raw) for raw in list_containers(all=True)]
+    return [
+        row
+        for row in sorted(rows, key=lambda r: r["name"])
+        if row["labels"].get(CLASS_LABEL) == course.slug
+        and (not owner or row["labels"].get(OWNER_LABEL) == owner)
+        and (not lab or row["labels"].get(LAB_LABEL) == lab)
+    ]
+
+
+# ---------------------------------------------------------------- what a job does per student
+
+
+def provision(actor: Any, copy: Copy, existing: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """Make what is missing of `copy` and start what is stopped; `existing`: rows by name."""
+    student = copy.student
+    done: dict[str, Any] = {"created": [], "started": [], "kept": []}
+    if copy.network_name and gate.network_lookup(copy.network_name) is None:
+        gate.perform(
+            actor,
+            "lab.network.create",
+            copy.network_name,
+            labels=copy.labels,
+            subnet=copy.subnet,
+            **{FOR_USER: student},
+        )
+        done["created"].append(copy.network_name)
+    if copy.volume_name and gate.volume_lookup(copy.volume_name) is None:
+        gate.perform(
+            actor, "lab.volume.create", copy.volume_name, labels=copy.labels, **{FOR_USER: student}
+        )
+        done["created"].append(copy.volume_name)
+    for spec in copy.specs():
+        row = existing.get(spec.name)
+        if row is None:
+            gate.perform(actor, "lab.container.create", spec.name, spec=spec, **{FOR_USER: student})
+            done["created"].append(spec.name)
+        elif row["state"] != "running":
+            gate.perform(actor, "container.start", row["id"])
+            done["started"].append(spec.name)
+        else:
+            done["kept"].append(spec.name)
+    done["ports"] = list(copy.ports)
+    return done
+
+
+def reset(
+    actor: Any, copy: Copy, existing: Iterable[dict[str, Any]], *, wipe: bool
+) -> dict[str, Any]:
+    """Recreate `copy`'s containers from the template; its working volume kept unless `wipe`."""
+    removed = []
+    for row in existing:
+        gate.perform(actor, "container.remove", row["id"], force=True, volumes=False)
+        removed.append(row["name"])
+    wiped = bool(wipe and copy.volume_name and gate.volume_lookup(copy.volume_name))
+    if wiped:
+        gate.perform(actor, "volume.remove", copy.volume_name)
+    done = provision(actor, copy, {})
+    return {**done, "removed": removed, "wiped": wiped}
+
+
+CLASS_ACTIONS = {"stop": "container.stop", "start": "container.start", "remove": "container.remove"}
+DONE_WORDS = {"stop": "stopped", "start": "started", "remove": "removed"}
+
+
+def act_on(actor: Any, action: str, row: dict[str, Any]) -> str:
+    """Stop, start or remove one container of a class, through the gate; "" or the refusal."""
+    params = {"force": True, "volumes": False} if action == "remove" else {}
+    try:
+        gate.perform(actor, CLASS_ACTIONS[action], row["id"], **params)
+    except Refusal as exc:
+        return exc.message
+    return ""

@@ -1,0 +1,34 @@
+"""Where each student's copy of a lab publishes its ports on the host, and its network's subnet."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from dashboard.models import Lab
+
+
+class LabSeat(models.Model):
+    """One student's copy of a lab: its block of host ports, kept across reprovisions."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="seats")
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_seats"
+    )
+    first_port = models.PositiveIntegerField(null=True, blank=True)
+    ports = models.PositiveIntegerField(default=0, help_text="how many, from first_port on")
+    subnet = models.CharField(max_length=43, blank=True, help_text="of the student's lab network")
+
+    class Meta:
+        ordering = ["lab", "student__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "student"], name="one_seat_per_student")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab} for {self.student}"
+
+    def port_numbers(self) -> list[int]:
+        if self.first_port is None:
+            return []
+        return list(range(self.first_port, self.first_port + self.ports))

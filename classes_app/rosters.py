@@ -1,0 +1,132 @@
+"""Rosters: students pasted or uploaded as CSV (`username,full name,email`), or given as a list,
+made into accounts (or found) and put in a class, one audit row each.
+
+A password is generated for each account made, without look-alike characters
+(dashboard.accounts), and answered once: it is kept nowhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from dashboard import accounts
+from dashboard.audit import audited
+from dashboard.models import TAUGHT_ROLES, Course, Role, User
+from dashboard.refusals import Invalid
+
+MAX_STUDENTS = 500
+
+
+@dataclass(frozen=True)
+class Entry:
+    username: str
+    full_name: str = ""
+    email: str = ""
+
+
+def _entry(username: Any, full_name: Any, email: Any, where: str, field: str) -> Entry:
+    entry = Entry(
+        str(username or "").strip(), str(full_name or "").strip(), str(email or "").strip()
+    )
+    try:
+        UnicodeUsernameValidator()(entry.username)
+        if entry.email:
+            validate_email(entry.email)
+    except ValidationError as exc:
+        raise Invalid(f"{where}: {'; '.join(exc.messages)}", field) from None
+    return entry
+
+
+def _checked(entries: list[Entry], field: str) -> list[Entry]:
+    if not entries:
+        raise Invalid("The roster names no students.", field)
+    if len(entries) > MAX_STUDENTS:
+        raise Invalid(f"At most {MAX_STUDENTS} students at once, not {len(entries)}.", field)
+    names = [e.username for e in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise Invalid(f"{', '.join(twice)} appear more than once.", field)
+    return entries
+
+
+def parse_csv(text: str) -> list[Entry]:
+    """Rows `username,full name,email` (the last two may be empty; a header row is skipped)."""
+    entries = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if number == 1 and cells[0].lower() == "username":
+            continue
+        if len(cells) > 3:
+            raise Invalid(f"line {number}: at most three columns: username,full name,email.", "csv")
+        cells += [""] * (3 - len(cells))
+        username, full_name, email = cells[:3]
+        entries.append(_entry(username, full_name, email, f"line {number}", "csv"))
+    return _checked(entries, "csv")
+
+
+def parse_students(items: Any) -> list[Entry]:
+    """`[{"username", "full_name", "email"}, ...]`."""
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise Invalid("students is a list of {username, full_name, email}.", "students")
+    entries = [
+        _entry(i.get("username"), i.get("full_name"), i.get("email"), f"students[{n}]", "students")
+        for n, i in enumerate(items)
+    ]
+    return _checked(entries, "students")
+
+
+def parse_body(data: Mapping[str, Any]) -> list[Entry]:
+    if "csv" in data:
+        return parse_csv(str(data["csv"] or ""))
+    if "students" in data:
+        return parse_students(data["students"])
+    raise Invalid('Give the roster as {"csv": "..."} or {"students": [...]}.')
+
+
+def _names(full_name: str) -> tuple[str, str]:
+    first, _, last = full_name.rpartition(" ") if " " in full_name else (full_name, "", "")
+    return first[:150], last[:150]
+
+
+def add_one(request: Any, course: Course, entry: Entry) -> dict[str, Any]:
+    """Make `entry`'s account (or find it) and put it in `course`: one audit row."""
+    answer: dict[str, Any] = {"username": entry.username, "full_name": entry.full_name}
+    answer["email"] = entry.email
+    try:
+        with (
+            audited(
+                request, "class.roster.add", target_kind="user", target_name=entry.username
+            ) as row,
+            transaction.atomic(),
+        ):
+            user = User.objects.filter(username=entry.username).first()
+            row["params"] = {"class": course.slug, "created": user is None}
+            if user is None:
+                user, answer["password"] = accounts.create_user(entry.username, str(Role.STUDENT))
+                user.first_name, user.last_name = _names(entry.full_name)
+                user.email = entry.email
+                user.save(update_fields=["first_name", "last_name", "email"])
+            elif user.effective_role not in TAUGHT_ROLES:
+                raise Invalid(f"{entry.username} is a {user.effective_role}, not a student.")
+            course.students.add(user)
+            row["target_id"] = str(user.pk)
+    except Invalid as exc:
+        return {**answer, "error": exc.message}
+    answer["created"] = "password" in answer
+    return answer
+
+
+def import_roster(request: Any, course: Course, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Each student's answer: made (with their password, this once), added, or why not."""
+    return [add_one(request, course, entry) for entry in entries]

@@ -1,0 +1,88 @@
+"""The class pages as a teacher and a student click through them (real engine, real jobs)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from dashboard.models import Course
+from tests import rig
+from tests.integration.test_classes import SLEEPER
+from tests.rig import LABELS, RUN_ID, docker_cli
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _job_done(client: Client, response: Any) -> str:
+    assert response.status_code == 302, response.content
+    found = re.search(r"/jobs/(\d+)/$", response["Location"])
+    assert found, response["Location"]
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and b'id="job-items"' in page.content
+
+    def finished() -> str | None:
+        state = client.get(f"/api/v1/jobs/{found.group(1)}/").json()["state"]
+        return state if state != "running" else None
+
+    return str(rig.wait_for(finished, timeout=120, interval=0.3, what="the job"))
+
+
+def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_pages(
+    make_user: Callable[..., Any], test_image: str
+) -> None:
+    teacher = make_user(f"pt{RUN_ID}", "instructor")
+    page = _client(teacher)
+    slug = f"p{RUN_ID}"
+    made = page.post("/classes/", {"name": "Networks", "slug": slug})
+    assert made.status_code == 302 and made["Location"] == f"/classes/{slug}/"
+
+    pasted = page.post(f"/classes/{slug}/roster/", {"csv": f"pa{RUN_ID},Ada A,ada@example.org\n"})
+    assert pasted.status_code == 200 and "no-store" in pasted["Cache-Control"]
+    assert b"data-passwords-csv" in pasted.content and b"data-print" in pasted.content
+    assert len(re.findall(rb'<span class="secret">[^<]+</span>', pasted.content)) == 1
+    upload = SimpleUploadedFile("roster.csv", f"username\npb{RUN_ID}\npa{RUN_ID}\n".encode())
+    uploaded = page.post(f"/classes/{slug}/roster/", {"file": upload})
+    assert uploaded.status_code == 200
+    assert f"pa{RUN_ID}".encode() in uploaded.content  # added: it existed
+    assert len(re.findall(rb'<span class="secret">', uploaded.content)) == 1
+    bad = page.post(f"/classes/{slug}/roster/", {"csv": "not a name!\n"})
+    assert bad.status_code == 400 and b"line 1" in bad.content
+
+    box = {"name": "box", "image": test_image, "command": SLEEPER, "memory": "32m"}
+    body = {"name": "Lab A", "slug": "laba", "labels": LABELS, "containers": [box]}
+    lab = json.dumps({**body, "containers": [{**box, "ports": [{"container_port": 80}]}]})
+    assert page.post(f"/classes/{slug}/labs/", {"lab": lab}).status_code == 302
+    refused = page.post(f"/classes/{slug}/labs/", {"lab": '{"name": "x"}'})
+    assert refused.status_code == 400 and b"lab-error" in refused.content
+    detail = page.get(f"/classes/{slug}/").content.decode()
+    assert "Lab A" in detail and f"pb{RUN_ID}" in detail and "Provision for everyone" in detail
+
+    assert _job_done(page, page.post(f"/classes/{slug}/labs/laba/provision/")) == "succeeded"
+    names = docker_cli("ps", "--filter", f"label=dockdash.class={slug}", "--format", "{{.Names}}")
+    assert sorted(names.split()) == sorted(f"{slug}-laba-p{x}{RUN_ID}-box" for x in "ab")
+
+    # The student's own page: their container, its port, and a reset of their own lab only.
+    student = Course.objects.get(slug=slug).students.get(username=f"pa{RUN_ID}")
+    mine = _client(student)
+    labs_page = mine.get("/labs/").content.decode()
+    assert f"{slug}-laba-pa{RUN_ID}-box" in labs_page and f"pb{RUN_ID}-box" not in labs_page
+    port = rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["HostConfig"]["PortBindings"]
+    assert f"<code data-port>{port['80/tcp'][0]['HostPort']}</code>" in labs_page
+    other = {"student": f"pb{RUN_ID}"}
+    assert mine.post(f"/classes/{slug}/labs/laba/reset/", other).status_code == 404
+    assert mine.get(f"/classes/{slug}/").status_code == 404
+    before = rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["Id"]
+    assert _job_done(mine, mine.post(f"/classes/{slug}/labs/laba/reset/")) == "succeeded"
+    assert rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["Id"] != before
