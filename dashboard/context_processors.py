@@ -6,7 +6,8 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from containers_app.engine.client import endpoint
-from dashboard.access import Perm, can
+from dashboard.access import Perm, can, role_of
+from dashboard.models import Role
 
 # The sections of the navigation bar; a section shows once its app serves its URL name.
 NAV_SECTIONS = [
@@ -27,8 +28,9 @@ NAV_PERMS = {
     "audit": Perm.VIEW_AUDIT,
     "users": Perm.MANAGE_USERS,
     "classes": Perm.MANAGE_USERS,
-    "my-labs": Perm.CREATE,
 }
+# Sections for one role only: a student's own labs (instructors see them in their classes).
+NAV_ROLES = {"my-labs": Role.STUDENT}
 # Pages under a section's own URL prefix light that section up (the engine's pages live under
 # /engine/; its overview is the landing page).
 NAV_PREFIXES = {"home": "/engine/"}
@@ -38,6 +40,8 @@ def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:
     items = []
     for label, name in NAV_SECTIONS:
         if name in NAV_PERMS and not can(user, NAV_PERMS[name]):
+            continue
+        if name in NAV_ROLES and role_of(user) != NAV_ROLES[name]:
             continue
         try:
             url = reverse(name)

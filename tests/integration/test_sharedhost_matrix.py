@@ -104,10 +104,10 @@ def test_permission_matrix(
 @pytest.mark.parametrize(
     ("who", "sees"),
     [
-        ("ann", {"My usage"}),
+        ("ann", {"My usage", "My labs"}),
         ("viewer", set()),
-        ("instructor", {"Audit", "Users", "My usage"}),
-        ("admin", {"Audit", "Users", "My usage"}),
+        ("instructor", {"Audit", "Users", "My usage", "Classes"}),
+        ("admin", {"Audit", "Users", "My usage", "Classes"}),
     ],
 )
 def test_the_navigation_shows_only_the_sections_the_role_may_open(
@@ -122,7 +122,7 @@ def test_the_navigation_shows_only_the_sections_the_role_may_open(
     # "My usage" is the user's own name in the header, linked for roles that own things.
     if re.search(r'<a class="who" href="/users/me/"', body.content.decode()):
         labels.add("My usage")
-    assert labels & {"Audit", "Users", "My usage"} == sees
+    assert labels & {"Audit", "Users", "My usage", "Classes", "My labs"} == sees
 
 
 def test_a_student_cannot_read_another_students_usage_or_account(
