@@ -223,4 +223,5 @@ class Lab(models.Model):
 
     def images(self) -> list[str]:
         """What students of the class may run: the lab's images and its allow-list."""
-        return [*(str(c.get("image", "")) for c in self.containers), *self.allowed_images]
+        named = [*(str(c.get("image", "")) for c in self.containers), *self.allowed_images]
+        return list(dict.fromkeys(named))  # each once, in the order the lab names them
