@@ -28,7 +28,7 @@ from containers_app.forms import (
 )
 from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
-from dashboard import access
+from dashboard import access, quotas
 from dashboard.access import Perm
 from dashboard.records import ContainerRecord
 from dashboard.refusals import Forbidden, NotVisible, Refusal
@@ -250,9 +250,15 @@ def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
     return field if field in form.fields else None
 
 
+def _run_form(request: HttpRequest, data: Any) -> ContainerCreateForm:
+    """The run form, saying this user's default limits where a field is left empty."""
+    limits = quotas.limits_for(request.user)
+    return ContainerCreateForm(data, host_cpus=host_cpus(), limits=limits)
+
+
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
-    form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus())
+    form = _run_form(request, request.POST or None)
     if request.method == "GET" or not form.is_valid():
         access.require_global(request.user, Perm.CREATE)  # a create is refused in the gate
     code = 200
@@ -290,7 +296,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
 def container_create_preview(request: HttpRequest) -> JsonResponse:
     """The `docker run` line for the form as typed so far, or what is wrong with it."""
     access.require_global(request.user, Perm.CREATE)
-    form = ContainerCreateForm(request.POST, host_cpus=host_cpus())
+    form = _run_form(request, request.POST)
     if not form.is_valid():
         errors = {field: " ".join(errs) for field, errs in form.errors.items()}
         return JsonResponse({"command": "", "errors": errors})
