@@ -417,6 +417,7 @@ def image_row(raw: Mapping[str, Any], used_by: list[str]) -> dict[str, Any]:
         "size": raw.get("Size", 0),
         "created": _when(raw.get("Created")),
         "labels": raw.get("Labels") or {},
+        "owner": owner_of(raw.get("Labels")),
         "used_by": sorted(used_by),
         "dangling": not tags,
     }
