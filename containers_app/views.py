@@ -142,7 +142,9 @@ def container_list(request: HttpRequest) -> HttpResponse:
         "label": request.GET.get("label", ""),
         "sort": request.GET.get("sort", "name"),
     }
-    rows = containers.list_containers(request.user, all=show_all, **filters)
+    rows = containers.with_restart_counts(
+        containers.list_containers(request.user, all=show_all, **filters)
+    )
     mine = request.user.get_username()  # what a role may do to its own: students act on theirs
     context = {
         "rows": rows,
