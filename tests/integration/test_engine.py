@@ -147,3 +147,12 @@ def test_dashboard_recovers_when_the_engine_comes_back_and_goes_again(
         wait_for(lambda: admin_client.get("/").status_code == 200, timeout=5, what="recovery")
     finally:
         engine.stop()
+
+
+def test_live_page_says_the_engine_is_unreachable(
+    admin_client: Any, settings: Any, tmp_socket_dir: Path
+) -> None:
+    point_at(settings, tmp_socket_dir / "docker.sock")
+    page = admin_client.get("/live/")
+    assert page.status_code == 503
+    assert "The Docker engine is unreachable" in page.content.decode()
