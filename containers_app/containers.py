@@ -8,6 +8,7 @@ that does the same.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -16,7 +17,7 @@ from typing import Any
 
 from containers_app import gate, translate
 from containers_app.engine import containers as engine_containers
-from containers_app.engine.errors import EngineError
+from containers_app.engine.errors import EngineError, NotFound
 from dashboard import access
 from dashboard.specs import ContainerSpec
 
@@ -78,6 +79,19 @@ def list_containers(
     descending = sort.startswith("-")
     sort_key = SORT_KEYS.get(sort.lstrip("-"), SORT_KEYS["name"])
     return sorted(rows, key=sort_key, reverse=descending)
+
+
+def with_restart_counts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, restarting ones with their restart count in `status` (the list call lacks it:
+    one inspect per restarting container, none for the others)."""
+    shown = []
+    for row in rows:
+        if row["state"] == "restarting":
+            with contextlib.suppress(NotFound):  # gone since the list: keep what it said
+                attrs = engine_containers.inspect_container(row["id"])
+                row = {**row, "status": translate.restarting_status(attrs)}
+        shown.append(row)
+    return shown
 
 
 def create_container(request: Any, spec: ContainerSpec) -> str:

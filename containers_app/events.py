@@ -116,6 +116,7 @@ class EventsWatcher:
         self._stop = threading.Event()
         self._stream: EventStream | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.engine_error = ""  # why the stream cannot be opened now ("" while it runs)
 
     @property
     def running(self) -> bool:
@@ -153,6 +154,7 @@ class EventsWatcher:
                         stream.close()
                         return
                     self._stream = stream
+                self.engine_error = ""
                 for raw in stream:
                     if stop.is_set():
                         return
@@ -162,6 +164,7 @@ class EventsWatcher:
                         self._publish(owners.fill(event))
             except EngineError as exc:
                 log.info("docker events stream ended: %s; reconnecting", exc.message)
+                self.engine_error = exc.message
             stop.wait(1.0)  # the engine is away or the stream ended: retry gently
 
     def _publish(self, event: DockerEvent) -> None:

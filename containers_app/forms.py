@@ -9,6 +9,7 @@ from django import forms
 
 from containers_app import validation
 from containers_app.validation import SpecInvalid
+from dashboard.quotas import Limits
 
 RESTART_CHOICES = [
     ("no", "no"),
@@ -65,18 +66,33 @@ class ContainerCreateForm(ParsedForm):
     restart_policy = forms.ChoiceField(
         label="Restart policy", choices=RESTART_CHOICES, initial="no"
     )
-    memory = _text("Memory limit", "e.g. 256m or 1g (at least 6m)", "256m")
-    cpus = _text("CPUs", "e.g. 0.5", "0.5")
-    pids_limit = _text("PIDs limit", "most processes at once", "100")
+    memory = _text("Memory limit", "e.g. 256m or 1g (at least 6m)")
+    cpus = _text("CPUs", "e.g. 0.5")
+    pids_limit = _text("PIDs limit", "most processes at once")
     auto_remove = forms.BooleanField(label="Remove when it stops (--rm)", required=False)
     start = forms.BooleanField(label="Start now", required=False, initial=True)
 
-    def __init__(self, *args: Any, host_cpus: int, **kwargs: Any):
+    def __init__(self, *args: Any, host_cpus: int, limits: Limits, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.host_cpus = host_cpus
         self.fields["cpus"].help_text = f"e.g. 0.5 (this host has {host_cpus})"
         self.fields["image"].widget.attrs["list"] = "image-choices"
         self.fields["network"].widget.attrs["list"] = "network-choices"
+        # An empty limit gets the user's default (quotas.apply_defaults): say which.
+        memory, cpus, pids = (
+            limits.memory_per_container,
+            limits.cpus_per_container,
+            limits.pids_per_container,
+        )
+        self._show_default("memory", validation.format_memory(memory) if memory else "")
+        self._show_default("cpus", f"{cpus:g}" if cpus else "")
+        self._show_default("pids_limit", str(pids) if pids else "")
+
+    def _show_default(self, name: str, default: str) -> None:
+        field = self.fields[name]
+        said = f"empty: {default}, your default" if default else "empty: no limit"
+        field.help_text = f"{field.help_text}; {said}"
+        field.widget.attrs["placeholder"] = default or "no limit"
 
     def parse(self, data: Mapping[str, Any]) -> Any:
         return validation.parse_create(data, host_cpus=self.host_cpus)

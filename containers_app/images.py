@@ -7,7 +7,7 @@ from typing import Any
 
 from containers_app import containers, gate, translate
 from containers_app.engine import images as engine_images
-from dashboard import access
+from dashboard import access, ownership
 
 
 def list_images(user: Any, *, dangling_only: bool = False) -> list[dict[str, Any]]:
@@ -18,13 +18,16 @@ def list_images(user: Any, *, dangling_only: bool = False) -> list[dict[str, Any
     if dangling_only:
         rows = [r for r in rows if r["dangling"]]
     rows = access.visible(user, rows, lambda r: r["labels"], shared=lambda r: True)
+    # As the gate judges a remove: the owner label, else the one user who brought it in.
+    recorded = ownership.sole_owners(r["id"] for r in rows if r["owner"] is None)
+    rows = [{**r, "owner": r["owner"] or recorded.get(r["id"])} for r in rows]
     return sorted(rows, key=lambda r: (r["tags"][0] if r["tags"] else "~", r["id"]))
 
 
 def image_detail(user: Any, ref: str) -> dict[str, Any]:
     target = gate.visible(user, "image", ref)
     history = [translate.history_row(h) for h in engine_images.image_history(target.id)]
-    return {"attrs": dict(target.raw), "history": history}
+    return {"attrs": dict(target.raw), "history": history, "owner": target.owner}
 
 
 def remove_image(request: Any, ref: str, *, force: bool) -> list[dict[str, str]]:

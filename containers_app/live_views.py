@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from containers_app import logs, stats, translate
+from containers_app.engine.system import version
 from containers_app.lookup import container_for_user, container_page_context, record_for_user
 from containers_app.terminal import SHELLS
 from dashboard import access
@@ -24,6 +25,7 @@ from dashboard.access import Perm
 
 @require_GET
 def stats_overview(request: HttpRequest) -> HttpResponse:
+    version()  # an engine that does not answer gets the unreachable page, as elsewhere
     return render(request, "containers_app/stats_overview.html", {})
 
 

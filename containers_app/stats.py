@@ -99,6 +99,7 @@ class StatsFrame(TypedDict):
     t: float
     host: HostSample
     containers: list[ContainerSample]
+    engine_error: str  # "": the engine answered the last list call; else why it did not
 
 
 class History(TypedDict):
@@ -394,6 +395,7 @@ class StatsSampler:
         self._mem_total = host_memory_total()
         self._fd_budget = cgroups.open_file_budget()
         self._relist_needed = True
+        self.engine_error = ""
         self._ticks = 0
         self._subscribers = 0
         self._task: asyncio.Task[None] | None = None
@@ -405,6 +407,9 @@ class StatsSampler:
     def sweep(self) -> StatsFrame:
         """Sample every running container once; blocking, so never on the event loop."""
         started = time.perf_counter()
+        # The events stream broke (the engine went away?): no event would say so, ask now.
+        if events.watcher.engine_error:
+            self._relist_needed = True
         if self._relist_needed or self._ticks % RELIST_EVERY == 0:
             self._relist()
         self._ticks += 1
@@ -417,7 +422,13 @@ class StatsSampler:
                 continue
             samples.append(sample)
             self._record(wall, sample)
-        frame: StatsFrame = {"type": "stats", "t": wall, "host": host, "containers": samples}
+        frame: StatsFrame = {
+            "type": "stats",
+            "t": wall,
+            "host": host,
+            "containers": samples,
+            "engine_error": self.engine_error,
+        }
         self.last_frame = frame
         self.last_text = json.dumps(frame, separators=(",", ":"))
         self.sweep_seconds = time.perf_counter() - started
@@ -428,8 +439,12 @@ class StatsSampler:
         try:
             running = {c["id"]: c for c in running_containers()}
         except EngineError as exc:
-            log.warning("stats: cannot list containers: %s", exc.message)
+            if not self.engine_error:
+                log.warning("stats: cannot list containers: %s", exc.message)
+            self.engine_error = exc.message
+            self._relist_needed = True  # ask again next tick: the page says it meanwhile
             return
+        self.engine_error = ""
         for gone in set(self._tracked) - set(running):
             self._forget(gone)
         for cid, info in running.items():

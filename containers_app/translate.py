@@ -127,6 +127,15 @@ def status_phrase(state: Mapping[str, Any], now: datetime | None = None) -> str:
     return f"Exited ({code}) {since(state.get('FinishedAt'))} ago"
 
 
+def restarting_status(attrs: Mapping[str, Any]) -> str:
+    """A restarting container's status, from its inspect: its restart count and last exit code
+    (`docker ps` says "Restarting (1)", where 1 is the exit code, not a count)."""
+    (state,) = _objects(attrs, "State")
+    count = int(attrs.get("RestartCount") or 0)
+    restarts = "1 restart" if count == 1 else f"{count} restarts"
+    return f"Restarting · {restarts}, last exit {state.get('ExitCode', 0)}"
+
+
 def _port_rows(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ports as {"ip", "public", "private", "protocol"}, by container port, then address.
 
@@ -417,6 +426,7 @@ def image_row(raw: Mapping[str, Any], used_by: list[str]) -> dict[str, Any]:
         "size": raw.get("Size", 0),
         "created": _when(raw.get("Created")),
         "labels": raw.get("Labels") or {},
+        "owner": owner_of(raw.get("Labels")),
         "used_by": sorted(used_by),
         "dangling": not tags,
     }

@@ -28,7 +28,7 @@ from containers_app.forms import (
 )
 from containers_app.lookup import container_for_user, container_page_context
 from containers_app.validation import docker_run_command
-from dashboard import access
+from dashboard import access, quotas
 from dashboard.access import Perm
 from dashboard.records import ContainerRecord
 from dashboard.refusals import Forbidden, NotVisible, Refusal
@@ -91,6 +91,18 @@ def _removed(request: HttpRequest, work: Callable[[], str], listing: str) -> Htt
     return _back(request, reverse(listing))
 
 
+def _with_powers(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows, each saying whether this user may remove it, and whether they may prune:
+    the page shows only the buttons the user may use (the gate refuses the others anyway)."""
+    user = request.user
+    return {
+        "rows": [
+            {**row, "can_remove": access.can(user, Perm.REMOVE, row["owner"])} for row in rows
+        ],
+        "can_prune": access.can(user, Perm.PRUNE),
+    }
+
+
 def _list_page(request: HttpRequest, kind: str, context: dict[str, Any]) -> HttpResponse:
     """A list page, or only its rows when the page refreshes them (`?partial=rows`)."""
     if request.GET.get("partial") == "rows":
@@ -130,13 +142,20 @@ def container_list(request: HttpRequest) -> HttpResponse:
         "label": request.GET.get("label", ""),
         "sort": request.GET.get("sort", "name"),
     }
-    rows = containers.list_containers(request.user, all=show_all, **filters)
+    rows = containers.with_restart_counts(
+        containers.list_containers(request.user, all=show_all, **filters)
+    )
+    mine = request.user.get_username()  # what a role may do to its own: students act on theirs
     context = {
         "rows": rows,
         "show_all": show_all,
         "filters": filters,
         "states": containers.CONTAINER_STATES,
-        "bulk_actions": [(a, ACTION_LABELS[a]) for a in containers.BULK_ACTIONS],
+        "bulk_actions": [
+            (a, ACTION_LABELS[a])
+            for a in containers.BULK_ACTIONS
+            if access.can(request.user, Perm.REMOVE if a == "remove" else Perm.CONTROL, mine)
+        ],
         "link_host": _link_host(request),
         "can_create": access.can(request.user, Perm.CREATE),
     }
@@ -250,9 +269,15 @@ def _policy_field(form: ContainerCreateForm, exc: Refusal) -> str | None:
     return field if field in form.fields else None
 
 
+def _run_form(request: HttpRequest, data: Any) -> ContainerCreateForm:
+    """The run form, saying this user's default limits where a field is left empty."""
+    limits = quotas.limits_for(request.user)
+    return ContainerCreateForm(data, host_cpus=host_cpus(), limits=limits)
+
+
 @require_http_methods(["GET", "POST"])
 def container_create(request: HttpRequest) -> HttpResponse:
-    form = ContainerCreateForm(request.POST or None, host_cpus=host_cpus())
+    form = _run_form(request, request.POST or None)
     if request.method == "GET" or not form.is_valid():
         access.require_global(request.user, Perm.CREATE)  # a create is refused in the gate
     code = 200
@@ -290,7 +315,7 @@ def container_create(request: HttpRequest) -> HttpResponse:
 def container_create_preview(request: HttpRequest) -> JsonResponse:
     """The `docker run` line for the form as typed so far, or what is wrong with it."""
     access.require_global(request.user, Perm.CREATE)
-    form = ContainerCreateForm(request.POST, host_cpus=host_cpus())
+    form = _run_form(request, request.POST)
     if not form.is_valid():
         errors = {field: " ".join(errs) for field, errs in form.errors.items()}
         return JsonResponse({"command": "", "errors": errors})
@@ -309,9 +334,9 @@ def container_create_preview(request: HttpRequest) -> JsonResponse:
 def image_list(request: HttpRequest) -> HttpResponse:
     dangling = request.GET.get("dangling") == "1"
     context = {
-        "rows": images.list_images(request.user, dangling_only=dangling),
+        **_with_powers(request, images.list_images(request.user, dangling_only=dangling)),
         "dangling": dangling,
-        "tag_form": TagForm(),
+        "can_tag": access.can(request.user, Perm.CREATE),  # a tag makes a name: a create
     }
     return _list_page(request, "image", context)
 
@@ -323,7 +348,8 @@ def image_detail(request: HttpRequest, ref: str) -> HttpResponse:
         **detail,
         "ref": ref,
         "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True),
-        "tag_form": TagForm(),
+        "can_tag": access.can(request.user, Perm.CREATE),
+        "can_remove": access.can(request.user, Perm.REMOVE, detail["owner"]),
     }
     return render(request, "containers_app/image_detail.html", context)
 
@@ -383,7 +409,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
         return f"Created network {name} (docker network create {name})"
 
     def context() -> dict[str, Any]:
-        return {"rows": networks.list_networks(request.user)}
+        return _with_powers(request, networks.list_networks(request.user))
 
     return _list_with_create_form(request, "network", form, create, context)
 
@@ -401,6 +427,7 @@ def network_detail(request: HttpRequest, ref: str) -> HttpResponse:
         "connect_form": ConnectForm(),
         "container_choices": [r["name"] for r in containers.list_containers(request.user)],
         "predefined": attrs.get("Name") in translate.PREDEFINED_NETWORKS,
+        "can_remove": access.can(request.user, Perm.REMOVE, translate.network_record(attrs).owner),
     }
     return render(request, "containers_app/network_detail.html", context)
 
@@ -470,7 +497,7 @@ def volume_list(request: HttpRequest) -> HttpResponse:
         rows = volumes.list_volumes(request.user)
         # The sizes came from the shared df just read (kept a few seconds): asking again is free.
         sizes_note = DISK_USAGE_NOTE if system_df() is None else ""
-        return {"rows": rows, "sizes_note": sizes_note}
+        return {**_with_powers(request, rows), "sizes_note": sizes_note}
 
     return _list_with_create_form(request, "volume", form, create, context)
 
@@ -478,7 +505,13 @@ def volume_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def volume_detail(request: HttpRequest, name: str) -> HttpResponse:
     detail = volumes.volume_detail(request.user, name)
-    context = {**detail, "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True)}
+    context = {
+        **detail,
+        "inspect_json": json.dumps(detail["attrs"], indent=2, sort_keys=True),
+        "can_remove": access.can(
+            request.user, Perm.REMOVE, translate.volume_record(detail["attrs"]).owner
+        ),
+    }
     return render(request, "containers_app/volume_detail.html", context)
 
 

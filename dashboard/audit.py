@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,16 +57,62 @@ def record(
     )
 
 
+class _Later:
+    """A row written once both are known, whichever comes last: its fields (the block ended
+    well) and the outcome of the work the block handed on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._write: Callable[[str], object] | None = None
+        self._error: str | None = None
+
+    def block_ended(self, write: Callable[[str], object]) -> None:
+        with self._lock:
+            self._write = write
+            error = self._error
+        if error is not None:
+            write(error)
+
+    def work_ended(self, error: str = "") -> None:
+        with self._lock:
+            self._error = error
+            write = self._write
+        if write is not None:
+            write(error)
+
+
+_LATER = "_written_when_work_ends"
+
+
+def written_when_done(extra: dict[str, Any]) -> Callable[[str], None]:
+    """Hand the row of the `audited` block that yielded `extra` to work that goes on after it
+    (a job); call the answer once, when that work ends, with its error ("" when it went well).
+
+    The row is then written once, with that outcome, when both the block and the work have
+    ended. The log is append-only, so the row waits for the outcome rather than being
+    corrected afterwards. A block that fails writes its row at once, and the answer nothing.
+    """
+    later = _Later()
+    extra[_LATER] = later
+    return later.work_ended
+
+
 @contextmanager
 def audited(request: Any, action: str, **target: Any) -> Iterator[dict[str, Any]]:
     """Record `action` when the block ends: ok, or the error that ended it (re-raised).
 
-    The block may fill the yielded dict (e.g. with the id of what it created).
+    The block may fill the yielded dict (e.g. with the id of what it created), or hand
+    the row to work that ends later (`written_when_done`).
     """
     extra: dict[str, Any] = {}
     try:
         yield extra
     except Exception as exc:
+        extra.pop(_LATER, None)
         record(request, action, error=str(exc) or type(exc).__name__, **{**target, **extra})
         raise
-    record(request, action, **{**target, **extra})
+    later = extra.pop(_LATER, None)
+    if later is None:
+        record(request, action, **{**target, **extra})
+    else:
+        later.block_ended(lambda error: record(request, action, error=error, **{**target, **extra}))

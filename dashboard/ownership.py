@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from dashboard.models import ImageOwnership
 
 
@@ -11,3 +14,13 @@ def record_owner(image_id: str, ref: str, username: str) -> None:
 
 def owners_of(image_id: str) -> set[str]:
     return set(ImageOwnership.objects.filter(image_id=image_id).values_list("username", flat=True))
+
+
+def sole_owners(image_ids: Iterable[str]) -> dict[str, str]:
+    """For a list of images, in one query: the owner of each image one user alone brought in
+    (as the gate judges one image: several users make it nobody's but admins')."""
+    found: dict[str, set[str]] = defaultdict(set)
+    rows = ImageOwnership.objects.filter(image_id__in=list(image_ids))
+    for image_id, username in rows.values_list("image_id", "username"):
+        found[image_id].add(username)
+    return {image_id: next(iter(names)) for image_id, names in found.items() if len(names) == 1}

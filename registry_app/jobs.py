@@ -252,6 +252,8 @@ def current_frame(job: Job) -> JobFrame:
 JobBody = Callable[[Callable[[dict[str, Any]], None]], dict[str, str]]
 # Runs (in the pool) after the job ended: success or failure, to leave nothing half-done.
 JobFinally = Callable[[Job, bool], None]
+# Told how the job ended, last: "" or the error (the action's audit row waits for it).
+JobEnded = Callable[[str], None]
 
 
 def drain(stream: Iterator[dict[str, Any]], emit: Callable[[dict[str, Any]], None]) -> None:
@@ -292,18 +294,20 @@ def _fallback_loop() -> asyncio.AbstractEventLoop:
         return _fallback
 
 
-def start(job: Job, body: JobBody, cleanup: JobFinally | None = None) -> None:
+def start(
+    job: Job, body: JobBody, cleanup: JobFinally | None = None, ended: JobEnded | None = None
+) -> None:
     """Run `body` for the saved `job` in the background; returns at once."""
     # Marked live before it is scheduled, so no viewer mistakes it for an interrupted job.
     _live[job.pk] = Progress(job.kind).frame(job, RUNNING, 0, 0)
     loop = _server_loop() or _fallback_loop()
     # A fresh context: the job outlives the request, and must not inherit asgiref's
     # per-request executor (it is gone once the response is sent).
-    loop.call_soon_threadsafe(_spawn, job, body, cleanup, context=contextvars.Context())
+    loop.call_soon_threadsafe(_spawn, job, body, cleanup, ended, context=contextvars.Context())
 
 
-def _spawn(job: Job, body: JobBody, cleanup: JobFinally | None) -> None:
-    task = asyncio.get_running_loop().create_task(run(job, body, cleanup))
+def _spawn(job: Job, body: JobBody, cleanup: JobFinally | None, ended: JobEnded | None) -> None:
+    task = asyncio.get_running_loop().create_task(run(job, body, cleanup, ended))
     _running.add(task)
     task.add_done_callback(_finished)
 
@@ -314,7 +318,9 @@ def _finished(task: asyncio.Task[None]) -> None:
         log.error("job runner crashed", exc_info=task.exception())
 
 
-async def run(job: Job, body: JobBody, cleanup: JobFinally | None = None) -> None:
+async def run(
+    job: Job, body: JobBody, cleanup: JobFinally | None = None, ended: JobEnded | None = None
+) -> None:
     """Drive one job to its end; never raises (the outcome is in the row and the frames)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -383,6 +389,11 @@ async def run(job: Job, body: JobBody, cleanup: JobFinally | None = None) -> Non
     await _save(job, progress, final_state=state)
     await publish(state)
     _live.pop(job.pk, None)
+    if ended is not None:
+        try:
+            await database_sync_to_async(ended)(progress.error if failed else "")
+        except Exception:  # noqa: BLE001 - the job has ended; say what went wrong after
+            log.exception("job %s: telling how it ended failed", job.pk)
 
 
 @database_sync_to_async

@@ -34,7 +34,7 @@ from containers_app.gate import Action, Change
 from containers_app.imageref import Reference
 from dashboard import access, policy, quotas
 from dashboard.access import Perm, owner_labels
-from dashboard.audit import audited
+from dashboard.audit import audited, written_when_done
 from dashboard.models import Role
 from dashboard.ownership import record_owner
 from dashboard.records import NANO, ContainerRecord
@@ -465,8 +465,14 @@ def build(
 # ---------------------------------------------------------------- the gate's rows
 
 
-def _job_started(change: Change, job: Job) -> Job:
+def _start(
+    change: Change, job: Job, body: jobs.JobBody, cleanup: jobs.JobFinally | None = None
+) -> Job:
+    """Run `body` as `job`. The action's audit row names the job and is written when the job
+    ends, with its outcome: a failed pull is audited as failed, with the reason it was told."""
     change.audit["target_id"] = f"job {job.pk}"
+    ended = written_when_done(change.audit)
+    jobs.start(job, _closing_db(body), cleanup, ended)
     return job
 
 
@@ -519,8 +525,7 @@ def _run_pull(change: Change) -> Job:
         )
         return _image_made(stream, emit, str(ref), job.username)
 
-    jobs.start(job, _closing_db(body))
-    return _job_started(change, job)
+    return _start(change, job, body)
 
 
 # push: the finder reads the target name and registry, the policy judges who may push there
@@ -593,8 +598,7 @@ def _run_push(change: Change) -> Job:
         except NotFound:
             pass
 
-    jobs.start(job, _closing_db(body), cleanup)
-    return _job_started(change, job)
+    return _start(change, job, body, cleanup)
 
 
 # build: the finder reads what the Dockerfile fetches, the policy judges it like pulls
@@ -712,8 +716,7 @@ def _run_build(change: Change) -> Job:
         )
         return _image_made(stream, emit, tag, job.username)
 
-    jobs.start(job, _closing_db(body))
-    return _job_started(change, job)
+    return _start(change, job, body)
 
 
 def _describe_transfer(params: Any) -> dict[str, Any]:

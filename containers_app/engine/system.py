@@ -15,15 +15,20 @@ from containers_app.engine.errors import Conflict, EngineError, EngineUnavailabl
 from containers_app.singleflight import SingleFlight
 
 
+def version() -> dict[str, Any]:
+    """`docker version` of the engine (EngineUnavailable when it does not answer)."""
+    return call(lambda c: c.api.version())  # type: ignore[no-any-return]
+
+
 def ping() -> dict[str, Any]:
     """Reachability of the engine, for /healthz and the banner; never raises."""
     try:
-        version = call(lambda c: c.api.version())
+        engine = version()
     except EngineUnavailable as exc:
         return {"reachable": False, "endpoint": exc.endpoint, "error": exc.message}
     except EngineError as exc:
         return {"reachable": False, "endpoint": endpoint(), "error": exc.message}
-    return {"reachable": True, "endpoint": endpoint(), "version": version.get("Version", "")}
+    return {"reachable": True, "endpoint": endpoint(), "version": engine.get("Version", "")}
 
 
 def _component_versions(version: dict[str, Any]) -> dict[str, str]:

@@ -122,7 +122,21 @@ function setHost(host) {
   set("mem-sub", `of ${formatBytes(host.mem_total)}`);
 }
 
+// The engine not answering is said as such, never as "0 running containers".
+function setEngine(error) {
+  const banner = root.querySelector("[data-engine-down]");
+  banner.hidden = !error;
+  banner.querySelector("[data-engine-error]").textContent = error || "";
+  root.dataset.engine = error ? "down" : "up";
+  return !error;
+}
+
 function onFrame(frame) {
+  if (!setEngine(frame.engine_error)) {
+    root.querySelector('[data-host="count"]').textContent = "–";
+    empty.hidden = true;
+    return;
+  }
   setHost(frame.host);
   const seen = new Set();
   let added = false;

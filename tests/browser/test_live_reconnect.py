@@ -69,3 +69,40 @@ def test_live_pages_show_reconnecting_and_resume_after_the_server_restarts(
         events.locator(f'tr[data-name="{name}"]').wait_for(timeout=5000)
     finally:
         docker_cli("rm", "-f", name)
+
+
+def test_live_page_says_the_engine_is_unreachable_and_carries_on_once_it_answers(
+    browser_page: Any, tmp_path: Path, tmp_socket_dir: Path, make_container: Callable[..., Any]
+) -> None:
+    busy = make_container(["sh", "-c", "while :; do :; done"])
+    engine = rig.SocketProxy(tmp_socket_dir / "docker.sock")
+    engine.start()
+    server = rig.start_live_server(tmp_path / "enginedown", docker_host=engine.url)
+    try:
+        server.add_user("admin", "admin", ADMIN_PASSWORD)
+        page = browser_page
+        login(page, server.url, "admin", ADMIN_PASSWORD)
+        page.goto(server.url + "/live/")
+        page.locator(f'tr[data-id="{busy.id}"]').wait_for()
+        banner = page.locator("[data-engine-down]")
+        assert banner.is_hidden()
+
+        engine.stop()
+        banner.wait_for(state="visible", timeout=15_000)
+        assert "unreachable" in banner.inner_text()
+        assert page.locator('[data-host="count"]').inner_text() == "–"
+        assert page.locator("[data-empty]").is_hidden()  # never "no running container"
+
+        engine.start()
+        banner.wait_for(state="hidden", timeout=15_000)
+        page.wait_for_function(
+            "() => document.getElementById('stats-overview').dataset.engine === 'up'"
+        )
+        assert int(page.locator('[data-host="count"]').inner_text()) >= 1
+
+        engine.stop()
+        page.goto(server.url + "/live/")  # opened while it is down: the unreachable page
+        assert "The Docker engine is unreachable" in page.locator("#engine-down").inner_text()
+    finally:
+        server.stop()
+        engine.stop()

@@ -203,3 +203,27 @@ def test_refused_and_gone_attempts_are_audited_too(
         ("container.start", "error", "no-such-container-here", ""),
     ]
     assert "may not control" in rows[0].error and rows[0].username == "view2"
+
+
+def test_list_shows_a_restarting_containers_restart_count_and_last_exit_code(
+    admin_client: Any, make_container: Any
+) -> None:
+    import re
+
+    from tests.rig import wait_for
+
+    looping = make_container(["sh", "-c", "exit 3"], restart_policy={"Name": "always"})
+
+    def shown_while_restarting() -> tuple[int, str] | None:
+        before = docker_inspect(looping.id)
+        page = admin_client.get(f"/containers/?q={looping.name}&partial=rows").content.decode()
+        after = docker_inspect(looping.id)
+        restarting = {before["State"]["Status"], after["State"]["Status"]} == {"restarting"}
+        count = after["RestartCount"]
+        if not restarting or before["RestartCount"] != count or count < 2:
+            return None  # it ran meanwhile: the page may have listed it running
+        return count, page
+
+    count, page = wait_for(shown_while_restarting, timeout=30, interval=0.2, what="restarts")
+    status = re.search(r'<span class="muted">([^<]*)</span></td>', page)
+    assert status and status.group(1) == f"Restarting · {count} restarts, last exit 3", page

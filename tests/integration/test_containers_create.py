@@ -256,3 +256,50 @@ def test_preview_follows_the_start_box_and_names_bad_fields(
     assert shown["command"].startswith("docker create --name ")
     bad = admin_client.post("/containers/create/preview/", {**data, "cpus": "64"}).json()
     assert bad["command"] == "" and "this host has" in bad["errors"]["cpus"]
+
+
+def _field_hint(html: str, name: str) -> tuple[str, str]:
+    """The placeholder and the help text the run form shows for field `name`."""
+    block = html.split(f'data-field-name="{name}"', 1)[1].split("</div>", 1)[0]
+    placeholder = block.split('placeholder="', 1)[1].split('"', 1)[0]
+    return placeholder, block.split('class="help">', 1)[1].split("</span>", 1)[0]
+
+
+def test_run_form_shows_the_defaults_an_empty_limit_gets_and_they_are_applied(
+    client: Any, make_user: Any, test_image: str
+) -> None:
+    from dashboard.models import Quota
+
+    student = make_user(f"dflt{RUN_ID}", "student")
+    limits = {"memory_per_container": 96 * 2**20, "cpus_per_container": 0.25}
+    Quota.objects.create(user=student, **limits, pids_per_container=64)
+    client.force_login(student)
+    html = client.get("/containers/create/").content.decode()
+    assert _field_hint(html, "memory") == (
+        "96m",
+        "e.g. 256m or 1g (at least 6m); empty: 96m, your default",
+    )
+    assert _field_hint(html, "cpus")[0] == "0.25"
+    assert _field_hint(html, "cpus")[1].endswith("; empty: 0.25, your default")
+    assert _field_hint(html, "pids_limit") == (
+        "64",
+        "most processes at once; empty: 64, your default",
+    )
+    data = form_data(test_image, memory="", cpus="", pids_limit="", restart_policy="no")
+    response = client.post("/containers/create/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    host = docker_inspect(data["name"])["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (96 * 2**20, 250_000_000, 64)
+
+
+def test_run_form_tells_admins_an_empty_limit_means_none(
+    admin_client: Any, test_image: str
+) -> None:
+    html = admin_client.get("/containers/create/").content.decode()
+    for name in ("memory", "cpus", "pids_limit"):
+        placeholder, help_text = _field_hint(html, name)
+        assert placeholder == "no limit" and help_text.endswith("; empty: no limit"), name
+    data = form_data(test_image, memory="", cpus="", pids_limit="")
+    assert admin_client.post("/containers/create/", data).status_code == 302
+    host = docker_inspect(data["name"])["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"] or 0) == (0, 0, 0)

@@ -100,13 +100,14 @@ def test_dead_socket_gives_503_page_api_error_and_healthz(
     admin_client: Any, settings: Any, tmp_socket_dir: Path
 ) -> None:
     point_at(settings, tmp_socket_dir / "docker.sock")
-    page = admin_client.get("/")
-    assert page.status_code == 503
-    html = page.content.decode()
-    assert "The Docker engine is unreachable" in html
-    assert f"unix://{tmp_socket_dir}/docker.sock" in html
-    assert "the socket does not exist" in html
-    assert "Traceback" not in html
+    for path in ("/", "/live/"):  # the Live page too: never "0 running containers"
+        page = admin_client.get(path)
+        assert page.status_code == 503, path
+        html = page.content.decode()
+        assert "The Docker engine is unreachable" in html
+        assert f"unix://{tmp_socket_dir}/docker.sock" in html
+        assert "the socket does not exist" in html
+        assert "Traceback" not in html
     api = admin_client.get("/api/v1/engine/")
     assert api.status_code == 503
     assert "unreachable" in api.json()["error"]

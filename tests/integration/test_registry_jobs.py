@@ -11,6 +11,7 @@ import json
 import tarfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -359,3 +360,38 @@ def test_docker_hub_search_says_no_internet_within_seconds(dash: Dashboard) -> N
     assert page.status_code == 200
     assert "this host has no internet access" in page.text.lower()
     assert elapsed < 7, f"the search took {elapsed:.1f} s"
+
+
+def test_a_pull_is_audited_once_with_how_its_job_ended(
+    dash: Dashboard, registry_id: int, registry_server: rig.RegistryServer, unique_image: str
+) -> None:
+    repo = repo_name("audit")
+    pushed = dash.api(
+        "admin",
+        "POST",
+        "/api/v1/images/push/",
+        json={"image": unique_image, "registry": registry_id, "repository": repo, "tag": "v1"},
+    )
+    assert dash.wait_job("admin", pushed.json()["job"])["state"] == "succeeded"
+
+    def audited(job_id: int, action: str) -> list[dict[str, Any]] | None:
+        rows = dash.api("admin", "GET", f"/api/v1/audit/?action={action}&limit=500").json()
+        mine = [r for r in rows if r["target_id"] == f"job {job_id}"]
+        return mine or None
+
+    for tag, state in (("nope", "failed"), ("v1", "succeeded")):
+        answer = dash.api(
+            "admin",
+            "POST",
+            "/api/v1/images/pull/",
+            json={"image": f"{repo}:{tag}", "registry": registry_id},
+        )
+        job = dash.wait_job("admin", answer.json()["job"])
+        assert job["state"] == state, job["error"]
+        rows = rig.wait_for(partial(audited, job["id"], "image.pull"), what="its audit row")
+        (row,) = rows
+        if state == "failed":
+            assert row["result"] == "error" and row["error"] == job["error"] != "", row
+        else:
+            assert row["result"] == "ok" and row["error"] == "", row
+    docker_cli("rmi", f"{registry_server.host}/{repo}:v1", check=False)
