@@ -9,6 +9,7 @@ class ClassesAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from classes_app import labs
+        from classes_app import culling, labs
 
         labs.register_actions()
+        culling.register_actions()

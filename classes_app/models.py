@@ -18,6 +18,9 @@ class LabSeat(models.Model):
     first_port = models.PositiveIntegerField(null=True, blank=True)
     ports = models.PositiveIntegerField(default=0, help_text="how many, from first_port on")
     subnet = models.CharField(max_length=43, blank=True, help_text="of the student's lab network")
+    extended_minutes = models.PositiveIntegerField(
+        default=0, help_text="the student's extensions so far (idle window and end time)"
+    )
 
     class Meta:
         ordering = ["lab", "student__username"]
@@ -32,3 +35,26 @@ class LabSeat(models.Model):
         if self.first_port is None:
             return []
         return list(range(self.first_port, self.first_port + self.ports))
+
+
+class LabWatch(models.Model):
+    """One lab container as the culler saw it: how long it has been quiet, what it used.
+
+    Shared by every server process through the database: the culler writes it each
+    check, the pages read it (the warning on My labs, the lesson report).
+    """
+
+    seat = models.ForeignKey(LabSeat, on_delete=models.CASCADE, related_name="watches")
+    container_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    quiet_since = models.DateTimeField(null=True, blank=True, help_text="None: busy when last seen")
+    cpu_seconds = models.FloatField(default=0.0, help_text="summed between the culler's checks")
+    peak_memory = models.PositiveBigIntegerField(default=0, help_text="bytes, at the checks")
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["seat", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.seat})"

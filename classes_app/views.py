@@ -7,19 +7,25 @@ its progress live, a line per student.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from classes_app import class_jobs, courses, labs, rosters
+from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
+from classes_app.models import LabSeat
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
-from dashboard.refusals import Invalid
+from dashboard.refusals import Invalid, Refusal
 from registry_app.models import Job
 
 UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster
@@ -166,7 +172,15 @@ def my_labs(request: HttpRequest) -> HttpResponse:
         rows = labs.class_containers(course, owner=me)
         for lab in course.labs.all():
             mine = [r for r in rows if r["labels"].get(labs.LAB_LABEL) == lab.slug]
-            entries.append({"course": course, "lab": lab, "containers": mine, "left": _left(lab)})
+            entries.append(
+                {
+                    "course": course,
+                    "lab": lab,
+                    "containers": mine,
+                    "left": _left(lab),
+                    "warning": _warning(lab, request.user) if mine else None,
+                }
+            )
     if not entries:
         messages.info(request, "You are in no class with a lab yet.")
     return render(request, "classes_app/my_labs.html", {"entries": entries})
@@ -180,3 +194,76 @@ def _left(lab: Any) -> str:
         return "ended"
     hours, minutes = divmod(seconds // 60, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def _warning(lab: Any, student: Any) -> culling.Deadline | None:
+    """The next stop of the student's lab, when it is less than CULL_WARN_MINUTES away."""
+    seat = LabSeat.objects.filter(lab=lab, student=student).prefetch_related("watches").first()
+    found = culling.seat_deadline(lab, seat) if seat is not None else None
+    soon = timezone.now() + timedelta(minutes=settings.CULL_WARN_MINUTES)
+    return found if found is not None and found.at <= soon else None
+
+
+@require_POST
+def lab_extend(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
+    """A student postpones the stop of their lab by one idle window (within the maximum)."""
+    course = courses.course_for(request.user, slug, manage=False)
+    found = courses.lab_of(course, lab)
+    seat = get_object_or_404(LabSeat, lab=found, student=request.user)
+    try:
+        minutes = culling.extend(request, found, seat)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{found.name}: {minutes} more minutes.")
+    return redirect("my-labs")
+
+
+_WHEN = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class ReportWindow(forms.Form):
+    since = forms.DateTimeField(required=False, label="From", widget=_WHEN)
+    until = forms.DateTimeField(required=False, label="To", widget=_WHEN)
+
+
+def _report(request: HttpRequest, slug: str) -> tuple[Course, ReportWindow, dict[str, Any]]:
+    course = courses.course_for(request.user, slug)
+    form = ReportWindow(request.GET)
+    window = form.cleaned_data if form.is_valid() else {}
+    since = window.get("since") or course.created
+    until = window.get("until") or timezone.now()
+    return course, form, {"since": since, "until": until}
+
+
+@require_GET
+def lesson_report_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Per student: containers run, CPU-seconds, peak memory, OOM kills, refusals, terminals."""
+    course, form, window = _report(request, slug)
+    audit_query = {"course": course.slug}
+    audit_query.update({k: v.strftime("%Y-%m-%dT%H:%M") for k, v in window.items()})
+    return render(
+        request,
+        "classes_app/lesson_report.html",
+        {
+            "course": course,
+            "form": form,
+            "rows": lesson_report.report(course, **window),
+            "query": request.GET.urlencode(),
+            "audit_url": f"{reverse('audit')}?{urlencode(audit_query)}",
+            "interval": settings.CULL_INTERVAL,
+            **window,
+        },
+    )
+
+
+@require_GET
+def lesson_report_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    course, _, window = _report(request, slug)
+    response = HttpResponse(
+        lesson_report.as_csv(lesson_report.report(course, **window)),
+        content_type="text/csv; charset=utf-8",
+    )
+    stamp = window["until"].strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{course.slug}-report-{stamp}.csv"'
+    return response

@@ -548,6 +548,10 @@ class StatsSampler:
                 )
             series.add(point)
 
+    def relist_next(self) -> None:
+        """List the running containers again at the next sweep (for a sweeper without events)."""
+        self._relist_needed = True
+
     # ------------------------------------------------------------ reading history (any thread)
 
     def history(self, container_id: str, *, fine_points: int | None = None) -> History:

@@ -373,6 +373,7 @@ def container_record(attrs: Mapping[str, Any]) -> ContainerRecord:
         pids_limit=resources.pids_limit or None,
         pid=int(state.get("Pid") or 0),
         exit_code=int(exit_code) if exit_code is not None else None,
+        oom_killed=bool(state.get("OOMKilled")),
         tty=bool(config.get("Tty")),
         hostname=str(config.get("Hostname") or ""),
         namespace_modes={
@@ -537,3 +538,13 @@ def oci_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
         "cpu_shares": cpu.get("shares"),
         "pids_limit": (resources.get("pids") or {}).get("limit"),
     }
+
+
+def exec_ids(attrs: Mapping[str, Any]) -> list[str]:
+    """The exec sessions a container's inspect lists (running or not yet cleaned up)."""
+    return list(attrs.get("ExecIDs") or [])
+
+
+def exec_running(attrs: Mapping[str, Any]) -> bool:
+    """Whether an exec (its inspect) still runs."""
+    return bool(attrs.get("Running"))

@@ -38,6 +38,34 @@ _FOR_STUDENTS = _OWN | {Perm.MANAGE_USERS, Perm.MANAGE_QUOTAS}
 _INSTRUCTOR_GLOBAL = {Perm.CREATE, Perm.VIEW_AUDIT, Perm.MANAGE_USERS}
 
 
+SYSTEM_ROLE = "system"
+
+
+class SystemUser:
+    """The dashboard itself acting on a timer (culling idle labs): no account, no login.
+
+    Its audit rows read username "dockdash", role "system"; it may see and control
+    (stop) every container, nothing else.
+    """
+
+    username = "dockdash"
+    pk = None
+    is_authenticated = True
+    effective_role = SYSTEM_ROLE
+    taught: frozenset[str] = frozenset()
+    allowed_images = None
+
+    @property
+    def user(self) -> SystemUser:  # the gate and the audit log ask an actor for its user
+        return self
+
+    def get_username(self) -> str:
+        return self.username
+
+
+SYSTEM = SystemUser()
+
+
 def role_of(user: Any) -> str:
     if user is None or not user.is_authenticated:
         return ""
@@ -62,6 +90,8 @@ def can(user: Any, perm: Perm, owner: str | None = None, *, shared: bool = False
         return True
     if role == Role.VIEWER:
         return perm == Perm.VIEW
+    if role == SYSTEM_ROLE:
+        return perm in (Perm.VIEW, Perm.CONTROL)
     if role not in (Role.INSTRUCTOR, Role.STUDENT):
         return False
     if perm == Perm.CREATE or (perm == Perm.VIEW and shared):

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from dashboard.access import SYSTEM
 from dashboard.models import Role, User
 
 # No characters a person copying from a printed sheet could mistake for another: 0/O/o, 1/l/I.
@@ -25,6 +26,8 @@ def create_user(username: str, role: str, password: str | None = None) -> tuple[
     if role not in Role.values:
         raise ValidationError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
     model = get_user_model()
+    if username == SYSTEM.username:
+        raise ValidationError(f"{username!r} is the name the dashboard's own actions go by")
     if model.objects.filter(username=username).exists():
         raise ValidationError(f"a user named {username!r} already exists")
     password = password or generate_password()

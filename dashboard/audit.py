@@ -22,6 +22,13 @@ def _client_addr(request: Any) -> str:
     return str(client[0]) if client else ""
 
 
+def csv_cell(value: object) -> str:
+    """`value` as a CSV cell a spreadsheet will not read as a formula (names, errors and
+    Docker's strings come from people)."""
+    text = str(value)
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
 def _scrub(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("***" if k.lower() in SECRET_KEYS else v) for k, v in params.items()}
 
@@ -43,7 +50,7 @@ def record(
         user = request.scope.get("user")
     authenticated = bool(user is not None and user.is_authenticated)
     return AuditEntry.objects.create(
-        user=user if authenticated else None,
+        user=user if authenticated and user.pk is not None else None,  # the system has no row
         username=user.get_username() if authenticated else (params or {}).get("username", ""),
         role=user.effective_role if authenticated else "",
         client_addr=_client_addr(request),

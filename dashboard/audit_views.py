@@ -27,7 +27,8 @@ from rest_framework.response import Response
 
 from dashboard import access
 from dashboard.access import Perm
-from dashboard.models import AuditEntry
+from dashboard.audit import csv_cell
+from dashboard.models import AuditEntry, Course
 
 PAGE_SIZE = 50
 API_LIMIT_DEFAULT = 100
@@ -62,12 +63,22 @@ class AuditFilter(forms.Form):
     result = forms.ChoiceField(
         required=False, choices=[("", "any"), ("ok", "ok"), ("error", "error")], label="Result"
     )
+    course = forms.SlugField(required=False, max_length=50, label="Class")
     since = forms.DateTimeField(
         required=False, input_formats=DATETIME_INPUT, label="From", widget=_TIME_WIDGET
     )
     until = forms.DateTimeField(
         required=False, input_formats=DATETIME_INPUT, label="To", widget=_TIME_WIDGET
     )
+
+    def clean_course(self) -> Course | None:
+        slug = self.cleaned_data.get("course")
+        if not slug:
+            return None
+        found = Course.objects.filter(slug=slug).first()
+        if found is None:
+            raise forms.ValidationError(f"No such class: {slug}")
+        return found
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -93,11 +104,25 @@ def filtered(filters: dict[str, Any]) -> QuerySet[AuditEntry]:
         )
     if filters.get("result"):
         rows = rows.filter(result=filters["result"])
+    if filters.get("course"):
+        rows = rows.filter(class_rows(filters["course"]))
     if filters.get("since"):
         rows = rows.filter(time__gte=filters["since"])
     if filters.get("until"):
         rows = rows.filter(time__lte=filters["until"])
     return rows.order_by("-time", "-id")
+
+
+def class_rows(course: Course) -> Q:
+    """Rows of a class: its students' own, and anyone's (its instructors', the culler's)
+    on the class itself, its roster or what its labs made (named after the class)."""
+    students = list(course.students.values_list("username", flat=True))
+    rows = Q(username__in=students) | Q(
+        action__startswith="class.", target_name__in=[course.slug, *students]
+    )
+    for lab in course.labs.values_list("slug", flat=True):
+        rows |= Q(target_name__startswith=f"{course.slug}-{lab}-")
+    return rows
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -139,19 +164,12 @@ class _Echo:
         return value
 
 
-def _cell(value: Any) -> str:
-    text = str(value)
-    # Usernames, names and errors come from people and from Docker: keep a spreadsheet
-    # from reading them as formulas.
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
-
-
 def _csv_value(row: AuditEntry, name: str) -> str:
     if name == "time":
         return row.time.isoformat()
     if name == "params":
-        return _cell(json.dumps(row.params, sort_keys=True))
-    return _cell(getattr(row, name))
+        return csv_cell(json.dumps(row.params, sort_keys=True))
+    return csv_cell(getattr(row, name))
 
 
 def _csv_lines(rows: QuerySet[AuditEntry]) -> Iterator[str]:
@@ -193,6 +211,9 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         OpenApiParameter("action", str, description="action, e.g. login_failed"),
         OpenApiParameter("target", str, description="part of the target's name or id, or its kind"),
         OpenApiParameter("result", str, enum=["ok", "error"]),
+        OpenApiParameter(
+            "course", str, description="a class's slug: its students' rows and its own"
+        ),
         OpenApiParameter("since", str, description="ISO time, e.g. 2026-11-27T10:00"),
         OpenApiParameter("until", str),
         OpenApiParameter("limit", int, description=f"rows (default 100, at most {API_LIMIT_MAX})"),

@@ -64,6 +64,7 @@ class ContainerRecord:
     pids_limit: int | None = None
     pid: int = 0
     exit_code: int | None = None
+    oom_killed: bool = False  # its last run ended in the kernel's OOM killer
     tty: bool = False
     hostname: str = ""
     namespace_modes: Mapping[str, str] = field(default_factory=dict)

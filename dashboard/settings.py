@@ -239,3 +239,15 @@ STUDENT_PORT_RANGE = env_port_range("DOCKDASH_STUDENT_PORT_RANGE", (20000, 29999
 LAB_SUBNETS = env_subnet("DOCKDASH_LAB_SUBNETS", "10.89.0.0/16", longest=28)
 BIND_ALLOWLIST = env_abs_paths("DOCKDASH_BIND_ALLOWLIST")
 LOCK_DIR = Path(env_str("DOCKDASH_LOCK_DIR", str(LOCAL_DIR / "locks")))
+
+# End of lesson (classes_app.culling): a lab container quiet (CPU under CULL_CPU_PERCENT of
+# one core, no terminal open) for its lab's idle_minutes is stopped, and everything of a
+# lab at its ends_at; checked every CULL_INTERVAL seconds by one server process per host.
+CULL_ENABLED = env_bool("DOCKDASH_CULL", True)
+CULL_INTERVAL = env_float("DOCKDASH_CULL_INTERVAL", 30.0, minimum=0.5)
+CULL_CPU_PERCENT = env_float("DOCKDASH_CULL_CPU_PERCENT", 5.0, minimum=0.0)
+# Seconds of quiet that count as a lab's whole idle window, instead of its idle_minutes
+# (0: each lab's own); for demonstrations and tests.
+CULL_IDLE_SECONDS = env_float("DOCKDASH_CULL_IDLE_SECONDS", 0.0, minimum=0.0)
+CULL_WARN_MINUTES = env_int("DOCKDASH_CULL_WARN_MINUTES", 5, minimum=1)
+LAB_EXTEND_MAX_MINUTES = env_int("DOCKDASH_LAB_EXTEND_MAX_MINUTES", 60, minimum=0)

@@ -435,3 +435,16 @@ class SocketProxy:
         for s in (a, b):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+
+
+def logged_in(user: Any) -> Any:
+    """A Django test client with `user`'s session (force_login: django-axes breaks login())."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post_json(client: Any, path: str, body: Any) -> Any:
+    return client.post(path, json.dumps(body), content_type="application/json")

@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
 # Lab networks the tests make take their subnets from the benchmarking range, which no
 # network of this host or its users' uses (servers the tests start inherit it).
 os.environ.setdefault("DOCKDASH_LAB_SUBNETS", "198.19.0.0/16")
+# The culler runs in servers only when a test starts one (it would stop other tests' labs).
+os.environ.setdefault("DOCKDASH_CULL", "0")
 
 from dashboard.settings import *  # noqa: E402,F403
 

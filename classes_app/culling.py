@@ -1,0 +1,304 @@
+"""End of lesson: lab containers left idle are stopped, and all of a lab at its end time.
+
+A lab container is idle while its CPU stays under CULL_CPU_PERCENT of one core and
+no terminal is open in it (an exec still running, as the engine reports it, so a
+terminal served by any process counts). Quiet for its lab's `idle_minutes`, it is
+stopped; at the lab's `ends_at` every running container of the lab is stopped. A
+student's extensions (`LabSeat.extended_minutes`, at most LAB_EXTEND_MAX_MINUTES)
+restart the idle clock and push the end time back.
+
+Every server process starts `start()` (dashboard.asgi); the one holding the lock
+file `culler.lock` in DOCKDASH_LOCK_DIR checks every CULL_INTERVAL seconds, so a
+host culls once however many processes serve (another takes over when it exits).
+Its CPU figures come from a stats sweep of its own (the sampler's, once per check:
+the rate is the mean over the whole interval, from the cgroup counters); no Docker
+stats stream is opened. Each stop is the gate's `lab.cull` row, done by the
+dashboard itself (`dashboard.access.SYSTEM`: username "dockdash", role "system")
+with the reason in the audit row.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import fcntl
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from classes_app.labs import CLASS_LABEL, LAB_LABEL
+from classes_app.models import LabSeat, LabWatch
+from containers_app import gate, translate
+from containers_app.engine import client as engine_client
+from containers_app.engine.containers import inspect_container, running_containers
+from containers_app.engine.errors import EngineError
+from containers_app.engine.streams import exec_inspect
+from containers_app.stats import ContainerSample, StatsSampler
+from dashboard import audit
+from dashboard.access import SYSTEM
+from dashboard.models import Lab
+from dashboard.records import OWNER_LABEL
+from dashboard.refusals import PolicyViolation, Refusal
+
+log = logging.getLogger(__name__)
+
+PARALLEL = 8  # containers stopped at once when a lab ends
+EXTEND_STEP_MINUTES = 15  # an extension of a lab without an idle window
+
+
+def register_actions() -> None:
+    """The gate's row for a stop on the culler's timer: a stop, audited with its reason."""
+    stop = gate.ACTIONS["container.stop"]
+    gate.register(
+        dataclasses.replace(stop, name="lab.cull", describe=lambda p: {"reason": p["reason"]})
+    )
+
+
+# ---------------------------------------------------------------- when a container stops
+
+
+def idle_window(lab: Lab) -> timedelta | None:
+    if not lab.idle_minutes:
+        return None
+    if settings.CULL_IDLE_SECONDS:
+        return timedelta(seconds=settings.CULL_IDLE_SECONDS)
+    return timedelta(minutes=lab.idle_minutes)
+
+
+def _words(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+def end_of(lab: Lab, seat: LabSeat) -> datetime | None:
+    """When the lab ends for this student: its end time and their extensions."""
+    if lab.ends_at is None:
+        return None
+    return lab.ends_at + timedelta(minutes=seat.extended_minutes)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: datetime
+    reason: str  # the audit row's: "idle 20 min", "lab ended"
+
+
+def deadline(lab: Lab, seat: LabSeat, quiet_since: datetime | None) -> Deadline | None:
+    """When a container of `seat` quiet since `quiet_since` (None: busy) is stopped, and why."""
+    found = []
+    window = idle_window(lab)
+    if window is not None and quiet_since is not None:
+        found.append(Deadline(quiet_since + window, f"idle {_words(window)}"))
+    end = end_of(lab, seat)
+    if end is not None:
+        found.append(Deadline(end, "lab ended"))
+    return min(found, key=lambda d: d.at) if found else None
+
+
+def seat_deadline(lab: Lab, seat: LabSeat) -> Deadline | None:
+    """The first stop ahead among a student's running lab containers (for the warning)."""
+    watches = [w for w in seat.watches.all() if w.quiet_since is not None] or [None]
+    found = [deadline(lab, seat, w.quiet_since if w else None) for w in watches]
+    return min((d for d in found if d is not None), key=lambda d: d.at, default=None)
+
+
+def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
+    """Postpone the stops of `seat` by one idle window (within the maximum); audited.
+
+    Answers the minutes added. The idle clocks of its containers restart now and its
+    end time moves back by the same minutes.
+    """
+    step = lab.idle_minutes or EXTEND_STEP_MINUTES
+    cap = settings.LAB_EXTEND_MAX_MINUTES
+    with audit.audited(
+        request,
+        "lab.extend",
+        target_kind="lab",
+        target_id=str(lab),
+        target_name=f"{lab.course.slug}-{lab.slug}-{seat.student.username}",
+        params={"minutes": step, "student": seat.student.username},
+    ):
+        seat.refresh_from_db(fields=["extended_minutes"])
+        if seat.extended_minutes + step > cap:
+            raise PolicyViolation(
+                "extend",
+                f"This lab was already extended by {seat.extended_minutes} min; "
+                f"at most {cap} min in all.",
+            )
+        LabSeat.objects.filter(pk=seat.pk).update(extended_minutes=F("extended_minutes") + step)
+        seat.watches.filter(quiet_since__isnull=False).update(quiet_since=timezone.now())
+    return step
+
+
+# ---------------------------------------------------------------- one check
+
+
+def terminal_open(container_id: str) -> bool:
+    """Whether an exec (a terminal, whichever process serves it) runs in the container."""
+    try:
+        ids = translate.exec_ids(inspect_container(container_id))
+        return any(translate.exec_running(exec_inspect(i)) for i in ids)
+    except EngineError:
+        return False
+
+
+@dataclass(frozen=True)
+class _Seen:
+    row: dict[str, Any]
+    lab: Lab
+    seat: LabSeat
+
+
+class Culler:
+    """One host's culler: `check()` once per interval, in one process."""
+
+    def __init__(self) -> None:
+        self.sampler = StatsSampler(engine_client.endpoint())
+        self.measured: set[str] = set()  # containers with a reading at the previous check
+        self.last_check = timezone.now()
+        self.last_tick = time.monotonic()
+
+    def check(self) -> list[str]:
+        """Record each lab container's use, restart or run its idle clock, stop what is due.
+
+        Answers the names of the containers it stopped.
+        """
+        self.sampler.relist_next()
+        frame = self.sampler.sweep()
+        now, tick = timezone.now(), time.monotonic()
+        elapsed, since = tick - self.last_tick, self.last_check
+        samples = {s["id"]: s for s in frame["containers"]}
+        measured, self.measured = self.measured, set(samples)
+        self.last_check, self.last_tick = now, tick
+        due = []
+        for seen in self._lab_containers():
+            cid = seen.row["id"]
+            sample = samples.get(cid) if cid in measured else None
+            watch, _ = LabWatch.objects.get_or_create(
+                container_id=cid, defaults={"seat": seen.seat, "name": seen.row["name"]}
+            )
+            quiet_since = self._judge(watch, sample, elapsed, since)
+            found = deadline(seen.lab, seen.seat, quiet_since)
+            if found is not None and found.at <= now:
+                due.append((seen, found.reason))
+        return self._stop_all(due)
+
+    def _lab_containers(self) -> list[_Seen]:
+        rows = [r for r in running_containers() if {CLASS_LABEL, LAB_LABEL} <= set(r["labels"])]
+        labs = {
+            (lab.course.slug, lab.slug): lab
+            for lab in Lab.objects.select_related("course").filter(
+                course__slug__in={r["labels"][CLASS_LABEL] for r in rows}
+            )
+        }
+        seats = {
+            (seat.lab_id, seat.student.username): seat
+            for seat in LabSeat.objects.select_related("student").filter(lab__in=labs.values())
+        }
+        found = []
+        for row in rows:
+            lab = labs.get((row["labels"][CLASS_LABEL], row["labels"][LAB_LABEL]))
+            seat = seats.get((lab.pk, row["labels"].get(OWNER_LABEL, ""))) if lab else None
+            if lab is not None and seat is not None:
+                found.append(_Seen(row, lab, seat))
+        return found
+
+    def _judge(
+        self, watch: LabWatch, sample: ContainerSample | None, elapsed: float, since: datetime
+    ) -> datetime | None:
+        """Add the interval's use to `watch`; answer since when it is quiet (None: busy)."""
+        watches = LabWatch.objects.filter(pk=watch.pk)
+        if sample is None:  # first seen (or no reading): no evidence of quiet yet
+            watches.update(quiet_since=None, last_seen=timezone.now())
+            return None
+        watches.update(
+            cpu_seconds=F("cpu_seconds") + sample["cpu_percent"] / 100 * elapsed,
+            peak_memory=Greatest(F("peak_memory"), sample["mem_usage"]),
+            last_seen=timezone.now(),
+        )
+        cpu = sample["cpu_percent"]
+        if cpu >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
+            watches.update(quiet_since=None)
+            return None
+        # Quiet over the interval (its mean CPU): quiet since the previous check, unless
+        # it was already (or an extension restarted its clock meanwhile: read it again).
+        watches.filter(quiet_since__isnull=True).update(quiet_since=since)
+        watch.refresh_from_db(fields=["quiet_since"])
+        return watch.quiet_since
+
+    def _stop_all(self, due: list[tuple[_Seen, str]]) -> list[str]:
+        if not due:
+            return []
+        with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-cull") as pool:
+            stopped = pool.map(lambda item: self._stop(*item), due)
+            return [name for name in stopped if name]
+
+    def _stop(self, seen: _Seen, reason: str) -> str:
+        try:
+            gate.perform(SYSTEM, "lab.cull", seen.row["id"], reason=reason)
+        except (Refusal, EngineError) as exc:
+            log.warning("culling %s: %s", seen.row["name"], getattr(exc, "message", exc))
+            return ""
+        finally:
+            connection.close()  # this worker thread's own connection
+        return str(seen.row["name"])
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Loop:
+    """The culling loop of one process: checks while it holds the host's culler lock."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dockdash-culler", daemon=True)
+
+    def start(self) -> Loop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=settings.CULL_INTERVAL + settings.DOCKER_TIMEOUT)
+
+    def _run(self) -> None:
+        settings.LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        with open(settings.LOCK_DIR / "culler.lock", "a+b") as lock:
+            culler: Culler | None = None
+            while not self._stop.is_set():
+                if culler is None and _take(lock):
+                    culler = Culler()
+                if culler is not None:
+                    try:
+                        culler.check()
+                    except Exception:  # a broken check must not end the loop: log, go on
+                        log.exception("culling check failed")
+                    finally:
+                        connection.close()
+                self._stop.wait(settings.CULL_INTERVAL)
+            with contextlib.suppress(OSError):
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take(lock: Any) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def start() -> Loop | None:
+    """This process's culling loop, unless DOCKDASH_CULL=0 (a server calls it once)."""
+    return Loop().start() if settings.CULL_ENABLED else None
