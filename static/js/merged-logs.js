@@ -3,7 +3,7 @@
 // shown with its container's name in that container's colour.
 import { CYAN, DIM, RED, RESET, YELLOW, sanitize } from "./log-text.js";
 import { connect } from "./socket.js";
-import { textSizeButtons } from "./text-size.js";
+import { openTerm } from "./xterm-view.js";
 
 const root = document.getElementById("merged-logs");
 const status = root.querySelector("[data-status]");
@@ -12,19 +12,13 @@ const legend = root.querySelector("[data-legend]");
 const COLOURS = ["\x1b[32m", "\x1b[34m", "\x1b[35m", "\x1b[33m", "\x1b[36m", "\x1b[92m", "\x1b[94m"];
 const CSS_COLOURS = ["#3fb950", "#58a6ff", "#d2a8ff", "#e3b341", "#39c5cf", "#7ee787", "#79c0ff"];
 
-const term = new Terminal({
+const { term } = openTerm(root, {
   convertEol: true,
   disableStdin: true,
   scrollback: 100000,
   fontSize: 14,
   theme: { background: "#0f1317", foreground: "#e7ebf0" },
 });
-const fit = new FitAddon.FitAddon();
-term.loadAddon(fit);
-term.open(root.querySelector("[data-term]"));
-fit.fit();
-textSizeButtons(term, fit, root);
-window.addEventListener("resize", () => fit.fit());
 
 let names = [];
 let width = 0;

@@ -4,7 +4,7 @@
 // says so. "Release" gives the keyboard back. The mirror never reopens by
 // itself: a session that ended is gone.
 import { connect } from "./socket.js";
-import { textSizeButtons } from "./text-size.js";
+import { openTerm } from "./xterm-view.js";
 
 const root = document.getElementById("session-watch");
 const status = root.querySelector("[data-status]");
@@ -13,13 +13,7 @@ const takeButton = root.querySelector("[data-take]");
 const releaseButton = root.querySelector("[data-release]");
 const me = root.dataset.me;
 
-const term = new Terminal({ fontSize: 15, scrollback: 5000, cursorBlink: false });
-const fit = new FitAddon.FitAddon();
-term.loadAddon(fit);
-term.open(root.querySelector("[data-term]"));
-fit.fit();
-textSizeButtons(term, fit, root);
-window.addEventListener("resize", () => fit.fit());
+const { term } = openTerm(root, { fontSize: 15, scrollback: 5000, cursorBlink: false });
 
 const encoder = new TextEncoder();
 let typing = false;

@@ -20,7 +20,7 @@ from django.test import Client
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from tests import rig
-from tests.integration.live_helpers import session_headers
+from tests.integration.live_helpers import session_headers, socket_answer
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -73,15 +73,6 @@ async def _open(user: Any, path: str) -> Socket:
     return Socket(communicator)
 
 
-async def _close_code(user: Any, path: str) -> int:
-    communicator = WebsocketCommunicator(application, path, headers=await session_headers(user))
-    connected, code = await communicator.connect(timeout=10)
-    if connected:
-        await communicator.disconnect()
-        return 0
-    return int(code)
-
-
 def _page(user: Any, path: str) -> Any:
     client = Client()
     client.force_login(user)
@@ -104,29 +95,11 @@ def _exists_in(container_id: str, path: str) -> bool:
     return out.strip() == "yes"
 
 
-@pytest.fixture
-def classroom(
-    make_user: Callable[..., Any], teach: Any, make_container: Callable[..., Any]
-) -> dict[str, Any]:
-    """Instructor ia teaches student a1 (a running container of theirs); ib teaches b1."""
-    people = {
-        "ia": make_user(f"ia{RUN_ID}", "instructor"),
-        "ib": make_user(f"ib{RUN_ID}", "instructor"),
-        "a1": make_user(f"a1{RUN_ID}", "student"),
-        "b1": make_user(f"b1{RUN_ID}", "student"),
-    }
-    teach(people["ia"], people["a1"], slug=f"a{RUN_ID}")
-    teach(people["ib"], people["b1"], slug=f"b{RUN_ID}")
-    owner = {"dockdash.owner": people["a1"].username}
-    people["box"] = make_container(labels=owner).id
-    return people
-
-
 async def test_an_instructor_watches_read_only_until_taking_over_which_is_audited(
-    classroom: dict[str, Any],
+    two_classes: dict[str, Any],
 ) -> None:
-    p = classroom
-    ia, a1, box = p["ia"], p["a1"], p["box"]
+    p = two_classes
+    ia, a1, box = p["ia"], p["a1"], p["a1_box"]
     slug = f"a{RUN_ID}"
     student = await _open(a1, f"/ws/containers/{box}/exec/?shell=sh")
     watcher: Socket | None = None
@@ -186,24 +159,24 @@ async def test_an_instructor_watches_read_only_until_taking_over_which_is_audite
     assert taken[0].params["opened_by"] == a1.username
     # The session is gone once the student closes it: not listed, not watchable.
     assert await database_sync_to_async(_session_keys)(ia, slug, a1.username) == []
-    assert await _close_code(ia, f"/ws/sessions/{keys[0]}/watch/") == 4404
+    assert await socket_answer(ia, f"/ws/sessions/{keys[0]}/watch/") == 4404
 
 
-async def test_an_instructor_of_another_class_may_not_watch(classroom: dict[str, Any]) -> None:
-    p = classroom
-    student = await _open(p["a1"], f"/ws/containers/{p['box']}/exec/?shell=sh")
+async def test_an_instructor_of_another_class_may_not_watch(two_classes: dict[str, Any]) -> None:
+    p = two_classes
+    student = await _open(p["a1"], f"/ws/containers/{p['a1_box']}/exec/?shell=sh")
     try:
         await student.send_keys(b"echo rea''dy\n")
         await student.until_output(b"ready")
         keys = await database_sync_to_async(_session_keys)(p["ia"], f"a{RUN_ID}", p["a1"].username)
         assert len(keys) == 1
-        assert await _close_code(p["ib"], f"/ws/sessions/{keys[0]}/watch/") == 4404
+        assert await socket_answer(p["ib"], f"/ws/sessions/{keys[0]}/watch/") == 4404
         page = await database_sync_to_async(_page)(p["ib"], f"/sessions/{keys[0]}/watch/")
         assert page.status_code == 404
         theirs = f"/classes/a{RUN_ID}/students/{p['a1'].username}/"
         assert (await database_sync_to_async(_page)(p["ib"], theirs)).status_code == 404
         logs = f"/ws/classes/a{RUN_ID}/students/{p['a1'].username}/logs/"
-        assert await _close_code(p["ib"], logs) == 4404
+        assert await socket_answer(p["ib"], logs) == 4404
         # Nobody joined: the student was never told of a watcher.
         assert await student.communicator.receive_nothing(timeout=0.3)
         assert not [f for f in student.frames if f["type"] == "watchers"]
@@ -220,9 +193,9 @@ def _docker_log_lines(container_id: str) -> list[tuple[str, str]]:
 
 
 async def test_a_students_lab_logs_come_merged_in_time_order(
-    classroom: dict[str, Any], make_container: Callable[..., Any]
+    two_classes: dict[str, Any], make_container: Callable[..., Any]
 ) -> None:
-    p = classroom
+    p = two_classes
     slug, who = f"a{RUN_ID}", p["a1"].username
     labels = {"dockdash.owner": who, "dockdash.class": slug, "dockdash.lab": "lab1"}
     script = "for i in 1 2 3 4 5; do echo {n}-$i; sleep 0.2; done; echo {n}-done; sleep 3600"
