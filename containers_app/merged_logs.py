@@ -19,7 +19,8 @@ from typing import Any, Literal, TypedDict
 from containers_app.logs import LogEnd, LogFollower, LogFrame, LogOptions, end_reason
 
 WINDOW_SECONDS = 0.2  # lines of the containers that arrive this close are put in order
-FIRST_WAIT_SECONDS = 1.0  # how long the first frame waits for each container's tail
+# How long the first frame waits for each container's tail (an empty log sends none).
+FIRST_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from tests.rig import RUN_ID, docker_cli
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 PROJECTOR = {"width": 1024, "height": 768}
-TERM_HAS = "(needle) => document.querySelector('.xterm-rows').textContent.includes(needle)"
+# Null-safe: while a page loads, its terminal may not be drawn yet.
+TERM_HAS = "(needle) => (document.querySelector('.xterm-rows')?.textContent || '').includes(needle)"
 
 
 @pytest.fixture
@@ -84,6 +85,7 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     )
     _shot(teacher_page, "shoulder-student-page")
     teacher_page.click("[data-sessions] [data-watch]")
+    teacher_page.wait_for_url(lambda url: "/sessions/" in url)
     teacher_page.wait_for_function(TERM_HAS, arg="before-anyone-watched")
 
     # The student is told, live, who watches.

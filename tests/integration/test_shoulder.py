@@ -177,8 +177,9 @@ async def test_an_instructor_of_another_class_may_not_watch(two_classes: dict[st
         assert (await database_sync_to_async(_page)(p["ib"], theirs)).status_code == 404
         logs = f"/ws/classes/a{RUN_ID}/students/{p['a1'].username}/logs/"
         assert await socket_answer(p["ib"], logs) == 4404
-        # Nobody joined: the student was never told of a watcher.
-        assert await student.communicator.receive_nothing(timeout=0.3)
+        # Nobody joined: the student is never told of a watcher (and the shell still answers).
+        await student.send_keys(b"echo sti''ll-here\n")
+        await student.until_output(b"still-here")
         assert not [f for f in student.frames if f["type"] == "watchers"]
     finally:
         await student.communicator.disconnect(timeout=10)
@@ -198,7 +199,7 @@ async def test_a_students_lab_logs_come_merged_in_time_order(
     p = two_classes
     slug, who = f"a{RUN_ID}", p["a1"].username
     labels = {"dockdash.owner": who, "dockdash.class": slug, "dockdash.lab": "lab1"}
-    script = "for i in 1 2 3 4 5; do echo {n}-$i; sleep 0.2; done; echo {n}-done; sleep 3600"
+    script = "for i in 1 2 3 4 5 6; do echo {n}-$i; sleep 0.5; done; echo {n}-done; sleep 3600"
     boxes = {
         name: await asyncio.to_thread(
             make_container, ["sh", "-c", script.format(n=name)], labels=labels, name=name
@@ -219,7 +220,9 @@ async def test_a_students_lab_logs_come_merged_in_time_order(
         ),
         key=lambda line: line[0],
     )
-    assert {name for _, name, _ in expected[:4]} == set(boxes), "the two interleave"
+    # (started one after the other, they print at the same time for a while)
+    order = [name for _, name, _ in expected]
+    assert sum(a != b for a, b in zip(order, order[1:], strict=False)) >= 2, "they interleave"
 
     socket = await _open(p["ia"], f"/ws/classes/{slug}/students/{who}/logs/?tail=100")
     try:
