@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from classes_app import api, views
+from classes_app import api, shoulder, views
 
 SLUG = r"(?P<slug>[a-z0-9][a-z0-9-]*)"
 LAB = r"(?P<lab>[a-z0-9][a-z0-9-]*)"
@@ -23,6 +23,12 @@ urlpatterns = [
     path("classes/<slug:slug>/report/csv/", views.lesson_report_csv, name="class-report-csv"),
     path("classes/<slug:slug>/labs/<slug:lab>/extend/", views.lab_extend, name="lab-extend"),
     re_path(rf"^classes/{SLUG}/{ACTION}/$", views.class_action, name="class-action"),
+    path(
+        "classes/<slug:slug>/students/<str:username>/",
+        shoulder.student_page,
+        name="class-student-shoulder",
+    ),
+    path("sessions/<str:key>/watch/", shoulder.session_page, name="session-watch"),
     path("api/v1/classes/", api.class_list, name="api-classes"),
     path("api/v1/classes/<slug:slug>/", api.class_detail, name="api-class"),
     path("api/v1/classes/<slug:slug>/roster/", api.roster, name="api-class-roster"),

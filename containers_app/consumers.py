@@ -16,10 +16,16 @@ from urllib.parse import parse_qsl
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from containers_app import gate, stats, translate
-from containers_app.engine.containers import inspect_container
-from containers_app.engine.errors import EngineError, NotFound
-from containers_app.logs import LogEnd, LogFollower, LogFrame, TooManyStreams, parse_options
+from containers_app import gate, sessions, stats, translate
+from containers_app.engine.errors import EngineError
+from containers_app.logs import (
+    LogEnd,
+    LogFollower,
+    LogFrame,
+    TooManyStreams,
+    end_reason,
+    parse_options,
+)
 from containers_app.lookup import container_for_user
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
 from dashboard import audit
@@ -36,7 +42,7 @@ CLOSE_TOO_MANY = 4429  # this user's (or the server's) share of log streams is t
 SPARK_POINTS = 60
 
 
-def _query(scope: dict[str, Any]) -> dict[str, str]:
+def query_of(scope: dict[str, Any]) -> dict[str, str]:
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
@@ -152,7 +158,7 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         try:
-            options = parse_options(_query(self.scope))
+            options = parse_options(query_of(self.scope))
         except ValueError as exc:
             await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
             await self.close(code=CLOSE_BAD_REQUEST)
@@ -177,16 +183,7 @@ class ContainerLogsConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def _end_reason(self) -> str:
-        try:
-            attrs = await asyncio.to_thread(inspect_container, self.container_id)
-        except NotFound:
-            return "The container was removed."
-        except EngineError as exc:
-            return exc.message
-        container = translate.container_record(attrs)
-        if not container.running:
-            return f"The container stopped (exit code {container.exit_code})."
-        return "End of the log."
+        return await end_reason(self.container_id)
 
     async def disconnect(self, code: int) -> None:
         if self.follower is not None:
@@ -201,7 +198,10 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
     """/ws/containers/{id}/exec/?shell=sh&cols=80&rows=24: a TTY, bytes both ways.
 
     Binary frames carry keystrokes in and output out; a text frame
-    `{"type": "resize", "cols": C, "rows": R}` resizes the TTY.
+    `{"type": "resize", "cols": C, "rows": R}` resizes the TTY. While it runs the
+    session is listed in containers_app.sessions and its output also goes to the
+    session's group, for watchers (WatchConsumer); the student gets a
+    `{"type": "watchers", ...}` frame whenever who watches or who types changes.
     """
 
     session: ExecSession | None = None
@@ -210,7 +210,7 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         if not self.scope["user"].is_authenticated:
             await self.close(code=CLOSE_LOGIN)
             return
-        query = _query(self.scope)
+        query = query_of(self.scope)
         shell = query.get("shell", "sh")
         if shell not in SHELLS:
             await self.accept()
@@ -237,10 +237,29 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.container_id, self.container_name = done.target.id, done.target.name
+        self.container_owner = done.target.owner
         session = self.session = done.result
         self.output: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._list_session(session)
         session.start_reading(*relay_output(asyncio.get_running_loop(), self.output))
         self.forward = asyncio.get_running_loop().create_task(self._forward())
+
+    def _list_session(self, session: ExecSession) -> None:
+        self.key = sessions.new_key()
+        self.watchers: dict[str, str] = {}  # channel -> username
+        self.typist: tuple[str, str] | None = None  # the watcher who took over: channel, name
+        self.recent = bytearray()
+        sessions.add(
+            sessions.OpenSession(
+                key=self.key,
+                container_id=self.container_id,
+                container_name=self.container_name,
+                owner=self.container_owner,
+                opened_by=self.scope["user"].get_username(),
+                channel=self.channel_name,
+                exec_id=session.exec_id,
+            )
+        )
 
     async def _fail(self, message: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "message": message}))
@@ -263,6 +282,11 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
             if data is None:
                 break
             await self.send(bytes_data=data)
+            sessions.keep_recent(self.recent, data)
+            if self.watchers:
+                await self.channel_layer.group_send(
+                    sessions.group_of(self.key), {"type": "watch.output", "data": data}
+                )
         code = await asyncio.to_thread(self.session.exit_code) if self.session else None
         await self.send(text_data=json.dumps({"type": "exit", "code": code}))
         await self.close()
@@ -285,11 +309,151 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         elif isinstance(message, dict) and message.get("type") == "input":
             await asyncio.to_thread(session.write, str(message.get("data", "")).encode())
 
+    # What watchers ask of this session (messages from WatchConsumer).
+
+    async def watch_join(self, event: dict[str, Any]) -> None:
+        self.watchers[event["channel"]] = event["name"]
+        if self.recent:
+            await self.channel_layer.send(
+                event["channel"], {"type": "watch.output", "data": bytes(self.recent)}
+            )
+        await self._tell_watch_state()
+
+    async def watch_leave(self, event: dict[str, Any]) -> None:
+        self.watchers.pop(event["channel"], None)
+        if self.typist and self.typist[0] == event["channel"]:
+            self.typist = None
+        await self._tell_watch_state()
+
+    async def watch_takeover(self, event: dict[str, Any]) -> None:
+        if event["channel"] in self.watchers:
+            self.typist = (event["channel"], self.watchers[event["channel"]])
+            await self._tell_watch_state()
+
+    async def watch_release(self, event: dict[str, Any]) -> None:
+        if self.typist and self.typist[0] == event["channel"]:
+            self.typist = None
+            await self._tell_watch_state()
+
+    async def watch_input(self, event: dict[str, Any]) -> None:
+        # Only the watcher who took over types; any other's keys go nowhere.
+        if self.session is not None and self.typist and self.typist[0] == event["channel"]:
+            await asyncio.to_thread(self.session.write, event["data"])
+
+    async def _tell_watch_state(self) -> None:
+        state: sessions.WatchState = {
+            "type": "watchers",
+            "watchers": sorted(set(self.watchers.values())),
+            "typist": self.typist[1] if self.typist else None,
+        }
+        await self.send(text_data=json.dumps(state))
+        typist_channel = self.typist[0] if self.typist else ""
+        await self.channel_layer.group_send(
+            sessions.group_of(self.key),
+            {**state, "type": "watch.state", "typist_channel": typist_channel},
+        )
+
     async def disconnect(self, code: int) -> None:
         session, self.session = self.session, None
         if session is None:
             return
+        sessions.remove(self.key)
+        await self.channel_layer.group_send(sessions.group_of(self.key), {"type": "watch.ended"})
         await asyncio.to_thread(session.close)
         with contextlib.suppress(Exception):
             self.forward.cancel()
         await self._audit("exec.end", {"exec_id": session.exec_id})
+
+
+class WatchConsumer(AsyncWebsocketConsumer):
+    """/ws/sessions/{key}/watch/: a read-only mirror of someone's terminal session.
+
+    Output comes as binary frames. Keys typed here are refused (a
+    `{"type": "refused"}` frame) until `{"type": "takeover"}`, an audited action,
+    is granted; `{"type": "release"}` gives the keyboard back. Opening the
+    mirror is audited too (exec.watch).
+    """
+
+    key = ""
+    session: sessions.OpenSession | None = None
+    typing = False
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_LOGIN)
+            return
+        self.key = self.scope["url_route"]["kwargs"]["key"]
+        try:
+            done = await database_sync_to_async(gate.perform)(self, "exec.watch", self.key)
+        except Refusal as exc:
+            await self.close(code=exc.close_code)
+            return
+        except EngineError:
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        self.session = session = done.result
+        await self.accept()
+        await self.channel_layer.group_add(sessions.group_of(self.key), self.channel_name)
+        await self.send(
+            text_data=json.dumps(
+                {
+                    "type": "session",
+                    "container": session.container_name,
+                    "opened_by": session.opened_by,
+                }
+            )
+        )
+        await self._ask("watch.join", name=user.get_username())
+
+    async def _ask(self, what: str, **more: Any) -> None:
+        """Send `what` to the consumer holding the shell (it decides)."""
+        if self.session is not None:
+            message = {"type": what, "channel": self.channel_name, **more}
+            await self.channel_layer.send(self.session.channel, message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            if self.typing:
+                await self._ask("watch.input", data=bytes_data)
+            else:
+                await self._say("refused", "Read only: take over to type.")
+            return
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        what = message.get("type") if isinstance(message, dict) else None
+        if what in ("takeover", "release"):
+            try:
+                await database_sync_to_async(gate.perform)(self, f"exec.{what}", self.key)
+            except Refusal as exc:
+                await self._say("error", exc.message)
+                return
+            await self._ask(f"watch.{what}")
+
+    async def _say(self, what: str, message: str) -> None:
+        await self.send(text_data=json.dumps({"type": what, "message": message}))
+
+    async def watch_output(self, event: dict[str, Any]) -> None:
+        await self.send(bytes_data=event["data"])
+
+    async def watch_state(self, event: dict[str, Any]) -> None:
+        self.typing = event["typist_channel"] == self.channel_name
+        state: sessions.WatchState = {
+            "type": "watchers",
+            "watchers": event["watchers"],
+            "typist": event["typist"],
+        }
+        await self.send(text_data=json.dumps(state))
+
+    async def watch_ended(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({"type": "end"}))
+        await self.close()
+
+    async def disconnect(self, code: int) -> None:
+        if self.session is None:
+            return
+        await self.channel_layer.group_discard(sessions.group_of(self.key), self.channel_name)
+        await self._ask("watch.leave")
+        self.session = None

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from containers_app import translate
+from containers_app import sessions, translate
 from containers_app.engine.containers import (
     act_on_container,
     create_container,
@@ -392,6 +392,34 @@ def _exec(change: Change) -> ExecSession:
     return session
 
 
+def find_session(user: Any, key: str, params: Mapping[str, Any] | None = None) -> Target:
+    """The container of open terminal session `key`: who may watch it is decided by its owner."""
+    session = sessions.get(key)
+    if session is None:
+        raise access.not_found("terminal session", key)
+    found = find_container(user, session.container_id)
+    return dataclasses.replace(found, ref=key, raw={})
+
+
+def _session(change: Change) -> sessions.OpenSession:
+    session = sessions.get(change.target.ref)
+    if session is None:  # it ended between finding it and now
+        raise access.not_found("terminal session", change.target.ref)
+    change.audit["params"] = {
+        **change.audit.get("params", {}),
+        "exec_id": session.exec_id,
+        "opened_by": session.opened_by,
+    }
+    return session
+
+
+def _watch_action(name: str, policy: Step | None = None) -> Action:
+    """Watching a terminal session, or typing into it: a shell's powers over the container."""
+    return Action(
+        name, "container", Perm.EXEC, find_session, _session, policy=policy, describe=lambda p: {}
+    )
+
+
 # ---------------------------------------------------------------- images
 
 
@@ -591,6 +619,9 @@ ACTIONS: dict[str, Action] = {
             policy=_policy_exec,
             describe=lambda p: {"shell": p.get("shell", "")},
         ),
+        _watch_action("exec.watch"),
+        _watch_action("exec.takeover", policy=_policy_exec),
+        _watch_action("exec.release"),
         Action("image.tag", "image", Perm.VIEW, find_image, _tag, policy=_policy_tag),
         Action("image.remove", "image", Perm.REMOVE, find_image, _remove_image),
         Action("image.prune", "image", Perm.PRUNE, _host("image"), _pruned(prune_images)),

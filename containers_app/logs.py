@@ -21,7 +21,9 @@ from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 
-from containers_app.engine.errors import EngineError
+from containers_app import translate
+from containers_app.engine.containers import inspect_container
+from containers_app.engine.errors import EngineError, NotFound
 from containers_app.engine.streams import STDERR, STDOUT, Stream, log_stream
 from dashboard import access
 from dashboard.models import Role
@@ -311,6 +313,20 @@ class LogFollower:
             await asyncio.to_thread(self._stream.close)
         if self._task is not None:
             self._task.cancel()
+
+
+async def end_reason(container_id: str) -> str:
+    """Why a followed log ended, in words: the container stopped, was removed, ..."""
+    try:
+        attrs = await asyncio.to_thread(inspect_container, container_id)
+    except NotFound:
+        return "The container was removed."
+    except EngineError as exc:
+        return exc.message
+    container = translate.container_record(attrs)
+    if not container.running:
+        return f"The container stopped (exit code {container.exit_code})."
+    return "End of the log."
 
 
 def wait_idle(timeout: float = 5.0) -> bool:

@@ -13,4 +13,5 @@ websocket_urlpatterns: list[URLPattern] = [
     path("ws/containers/<str:ref>/stats/", consumers.ContainerStatsConsumer.as_asgi()),
     path("ws/containers/<str:ref>/logs/", consumers.ContainerLogsConsumer.as_asgi()),
     path("ws/containers/<str:ref>/exec/", consumers.ContainerExecConsumer.as_asgi()),
+    path("ws/sessions/<str:key>/watch/", consumers.WatchConsumer.as_asgi()),
 ]

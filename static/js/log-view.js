@@ -2,6 +2,7 @@
 // frames marked stdout ("o") or stderr ("e"). Log text is untrusted: only colour
 // codes (SGR) pass through; every other control character is shown as ^X.
 import { connect } from "./socket.js";
+import { CYAN, DIM, RED, RESET, YELLOW, sanitize } from "./log-text.js";
 import { textSizeButtons } from "./text-size.js";
 
 const root = document.getElementById("container-logs");
@@ -28,21 +29,6 @@ term.open(root.querySelector("[data-term]"));
 fit.fit();
 textSizeButtons(term, fit, root);
 window.addEventListener("resize", () => fit.fit());
-
-const RED = "\x1b[31m";
-const DIM = "\x1b[2m";
-const YELLOW = "\x1b[33m";
-const CYAN = "\x1b[36m";
-const RESET = "\x1b[0m";
-const SGR_OR_CONTROL = /\x1b\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f]/g;
-
-function sanitize(text) {
-  return text.replace(SGR_OR_CONTROL, (m) => {
-    if (m.length > 1) return m; // a colour code: kept
-    if (m === "\r") return "";
-    return `^${String.fromCharCode(m.charCodeAt(0) ^ 64)}`;
-  });
-}
 
 let lastStamp = null; // the newest line's time, for a reconnect without duplicates
 let lineCount = 0;

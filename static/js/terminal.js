@@ -11,6 +11,7 @@ const containerId = root.dataset.containerId;
 const status = root.querySelector("[data-status]");
 const shellSelect = root.querySelector("[data-shell]");
 const connectButton = root.querySelector("[data-connect]");
+const watchedBanner = root.querySelector("[data-watched]");
 
 const term = new Terminal({ cursorBlink: true, fontSize: 15, scrollback: 5000 });
 const fit = new FitAddon.FitAddon();
@@ -22,6 +23,15 @@ textSizeButtons(term, fit, root);
 let socket = null;
 const encoder = new TextEncoder();
 
+// Who watches this shell (an instructor over the shoulder), and who took over to type.
+function showWatchers({ watchers, typist }) {
+  watchedBanner.hidden = watchers.length === 0;
+  const who = watchers.join(", ");
+  watchedBanner.textContent = typist
+    ? `${typist} is typing in this terminal (watching: ${who}).`
+    : `Watched by ${who}: they see what this terminal shows.`;
+}
+
 function sendResize() {
   if (socket) socket.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
 }
@@ -29,6 +39,7 @@ function sendResize() {
 function openShell() {
   if (socket) socket.close();
   term.reset();
+  watchedBanner.hidden = true;
   fit.fit();
   const query = new URLSearchParams({ shell: shellSelect.value, cols: term.cols, rows: term.rows });
   let refusal = "";
@@ -49,7 +60,9 @@ function openShell() {
         return;
       }
       const message = JSON.parse(event.data);
-      if (message.type === "exit") {
+      if (message.type === "watchers") {
+        showWatchers(message);
+      } else if (message.type === "exit") {
         term.write(`\r\n\x1b[36m── the shell exited (code ${message.code}) ──\x1b[0m\r\n`);
       } else if (message.type === "error") {
         refusal = message.message;

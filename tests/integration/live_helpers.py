@@ -190,3 +190,17 @@ async def session_headers(user: Any) -> list[tuple[bytes, bytes]]:
 
     cookie = await database_sync_to_async(login)()
     return [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())]
+
+
+async def socket_answer(user: Any, path: str) -> int:
+    """0 when the websocket `path` opens for `user`'s browser tab, else its close code."""
+    from channels.testing import WebsocketCommunicator
+
+    from dashboard.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=await session_headers(user))
+    connected, code = await communicator.connect(timeout=10)
+    if connected:
+        await communicator.disconnect()
+        return 0
+    return int(code)

@@ -16,15 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
 from dashboard.accounts import PASSWORD_ALPHABET
-from dashboard.asgi import application
 from dashboard.models import AuditEntry, User
 from tests import rig
-from tests.integration.live_helpers import session_headers
+from tests.integration.live_helpers import socket_answer
 from tests.rig import LABELS, RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -203,35 +201,6 @@ def test_a_class_of_30_from_csv_runs_a_two_container_lab_each(
     assert stops.filter(result="ok").count() == 2 * STUDENTS
 
 
-@pytest.fixture
-def two_classes(
-    make_user: Callable[..., Any], teach: Any, make_container: Callable[..., Any]
-) -> dict[str, Any]:
-    """Class A (instructor ia, student a1) and class B (instructor ib, student b1), each
-    student with a running container."""
-    people = {
-        "ia": make_user(f"ia{RUN_ID}", "instructor"),
-        "ib": make_user(f"ib{RUN_ID}", "instructor"),
-        "a1": make_user(f"a1{RUN_ID}", "student"),
-        "b1": make_user(f"b1{RUN_ID}", "student"),
-    }
-    teach(people["ia"], people["a1"], slug=f"a{RUN_ID}")
-    teach(people["ib"], people["b1"], slug=f"b{RUN_ID}")
-    for who in ("a1", "b1"):
-        people[f"{who}_box"] = make_container(labels={"dockdash.owner": people[who].username}).id
-    return people
-
-
-async def _socket_answer(user: Any, path: str) -> int:
-    """0 when the websocket opens, else its close code."""
-    communicator = WebsocketCommunicator(application, path, headers=await session_headers(user))
-    connected, code = await communicator.connect(timeout=10)
-    if connected:
-        await communicator.disconnect()
-        return 0
-    return int(code)
-
-
 def test_an_instructor_of_one_class_gets_404_for_another_class_and_its_students(
     two_classes: dict[str, Any],
 ) -> None:
@@ -262,8 +231,8 @@ def test_an_instructor_of_one_class_gets_404_for_another_class_and_its_students(
     for route in ("logs/", "stats/"):
         theirs = f"/ws/containers/{p['b1_box']}/{route}"
         ours = f"/ws/containers/{p['a1_box']}/{route}"
-        assert asyncio.run(_socket_answer(p["ia"], theirs)) == 4404, route
-        assert asyncio.run(_socket_answer(p["ia"], ours)) == 0, route
+        assert asyncio.run(socket_answer(p["ia"], theirs)) == 4404, route
+        assert asyncio.run(socket_answer(p["ia"], ours)) == 0, route
 
 
 def test_an_instructor_manages_the_accounts_of_their_students_only(

@@ -1,0 +1,14 @@
+"""Websocket routes of classes."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from classes_app import consumers
+
+websocket_urlpatterns: list[URLPattern] = [
+    path(
+        "ws/classes/<slug:slug>/students/<str:username>/logs/",
+        consumers.StudentLogsConsumer.as_asgi(),
+    ),
+]

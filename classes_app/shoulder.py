@@ -1,0 +1,64 @@
+"""Over a student's shoulder: their open terminal sessions and their lab's merged logs,
+for whoever teaches them (and admins).
+
+The student comes through their class: an instructor of another class gets the
+same 404 as for a student who does not exist. Watching and taking over a
+session are the gate's exec.watch / exec.takeover (containers_app.consumers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from classes_app import courses, labs
+from containers_app import gate, sessions
+from containers_app.merged_logs import Source
+from dashboard.models import Course, User
+
+
+def student_for_watcher(user: Any, slug: str, username: str) -> tuple[Course, User]:
+    """The class `slug` and its student `username`, if `user` teaches that class."""
+    course = courses.course_for(user, slug)
+    return course, courses.student_of(user, course, username)
+
+
+def lab_sources(user: Any, course: Course, student: User) -> list[Source]:
+    """The student's lab containers of `course` that `user` may see, by name."""
+    found = []
+    for row in labs.class_containers(course, owner=student.get_username()):
+        target = gate.visible(user, "container", row["id"])
+        found.append(Source(target.id, target.name, target.record.tty))
+    return found
+
+
+@require_GET
+def student_page(request: HttpRequest, slug: str, username: str) -> HttpResponse:
+    """A student's open terminals (Watch, Take over) and their lab's logs merged."""
+    course, student = student_for_watcher(request.user, slug, username)
+    open_sessions = sessions.watchable_by(request.user, owner=student.get_username())
+    return render(
+        request,
+        "classes_app/student_shoulder.html",
+        {
+            "course": course,
+            "student": student,
+            "sessions": open_sessions,
+            "containers": lab_sources(request.user, course, student),
+        },
+    )
+
+
+@require_GET
+def session_page(request: HttpRequest, key: str) -> HttpResponse:
+    """The read-only mirror of one terminal session (opening its socket is audited)."""
+    change = gate.check(request.user, "exec.watch", key)
+    session = sessions.get(key)
+    return render(
+        request,
+        "classes_app/session_watch.html",
+        {"session": session, "container": change.target, "takeover": "takeover" in request.GET},
+    )
