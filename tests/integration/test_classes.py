@@ -23,23 +23,13 @@ from dashboard.accounts import PASSWORD_ALPHABET
 from dashboard.models import AuditEntry, User
 from tests import rig
 from tests.integration.live_helpers import socket_answer
-from tests.rig import LABELS, RUN_ID, docker_cli
+from tests.rig import LABELS, RUN_ID, docker_cli, logged_in, post_json
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
 # A process that ends on SIGTERM at once, so stopping 60 of them takes no 10 s grace each.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 STUDENTS = 30
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _post(client: Client, path: str, body: Any) -> Any:
-    return client.post(path, json.dumps(body), content_type="application/json")
 
 
 def _finished_job(client: Client, answer: Any, timeout: float = 180) -> dict[str, Any]:
@@ -99,18 +89,18 @@ def test_a_class_of_30_from_csv_runs_a_two_container_lab_each(
     make_user: Callable[..., Any], test_image: str, docker_client: Any
 ) -> None:
     teacher = make_user(f"t{RUN_ID}", "instructor")
-    client = _client(teacher)
+    client = logged_in(teacher)
     slug = f"c{RUN_ID}"
     names = [f"s{i:02d}{RUN_ID}" for i in range(STUDENTS)]
 
-    made = _post(client, "/api/v1/classes/", {"name": "OS 101", "slug": slug})
+    made = post_json(client, "/api/v1/classes/", {"name": "OS 101", "slug": slug})
     assert made.status_code == 201, made.content
     assert made.json()["instructors"] == [teacher.username]
 
     csv = "username,full name,email\n" + "".join(
         f"{n},Student {i},{n}@example.org\n" for i, n in enumerate(names)
     )
-    roster = _post(client, f"/api/v1/classes/{slug}/roster/", {"csv": csv})
+    roster = post_json(client, f"/api/v1/classes/{slug}/roster/", {"csv": csv})
     assert roster.status_code == 200, roster.content
     answers = roster.json()["students"]
     assert [a["username"] for a in answers] == names
@@ -129,11 +119,13 @@ def test_a_class_of_30_from_csv_runs_a_two_container_lab_each(
     again = client.get(f"/api/v1/classes/{slug}/").json()
     assert again["students"] == sorted(names) and "password" not in json.dumps(again)
 
-    lab = _post(client, f"/api/v1/classes/{slug}/labs/", _lab_body(test_image))
+    lab = post_json(client, f"/api/v1/classes/{slug}/labs/", _lab_body(test_image))
     assert lab.status_code == 201, lab.content
 
     # Provision: 60 containers and 30 networks, each the student's, on ports of the range.
-    job = _finished_job(client, _post(client, f"/api/v1/classes/{slug}/labs/lab1/provision/", {}))
+    job = _finished_job(
+        client, post_json(client, f"/api/v1/classes/{slug}/labs/lab1/provision/", {})
+    )
     assert job["state"] == "succeeded", job["error"]
     items = job["progress"]["items"]
     assert sorted(items) == sorted(names)
@@ -169,7 +161,9 @@ def test_a_class_of_30_from_csv_runs_a_two_container_lab_each(
     # Running it again fills only the gap made behind the dashboard's back.
     gap = f"{slug}-lab1-{names[5]}-web"
     docker_cli("rm", "-f", gap)
-    job = _finished_job(client, _post(client, f"/api/v1/classes/{slug}/labs/lab1/provision/", {}))
+    job = _finished_job(
+        client, post_json(client, f"/api/v1/classes/{slug}/labs/lab1/provision/", {})
+    )
     assert job["state"] == "succeeded", job["error"]
     assert job["progress"]["items"][names[5]]["created"] == [gap]
     assert all(not i["created"] for n, i in job["progress"]["items"].items() if n != names[5])
@@ -185,14 +179,16 @@ def test_a_class_of_30_from_csv_runs_a_two_container_lab_each(
     for wipe, expected in ((False, "kept\n"), (True, "")):
         before = rig.docker_inspect(shell)["Id"]
         body = {"student": names[0], "wipe": wipe}
-        job = _finished_job(client, _post(client, f"/api/v1/classes/{slug}/labs/lab1/reset/", body))
+        job = _finished_job(
+            client, post_json(client, f"/api/v1/classes/{slug}/labs/lab1/reset/", body)
+        )
         assert job["state"] == "succeeded", job["error"]
         assert rig.docker_inspect(shell)["Id"] != before
         seen = docker_cli("exec", shell, "sh", "-c", "cat /data/work.txt 2>/dev/null || true")
         assert seen == expected, wipe
 
     # Stop all: nothing of the class runs, each stop audited with the instructor as actor.
-    job = _finished_job(client, _post(client, f"/api/v1/classes/{slug}/stop/", {}))
+    job = _finished_job(client, post_json(client, f"/api/v1/classes/{slug}/stop/", {}))
     assert job["state"] == "succeeded", job["error"]
     assert sorted(job["progress"]["items"]) == sorted(names)
     assert _class_containers(slug) == {}
@@ -205,7 +201,7 @@ def test_an_instructor_of_one_class_gets_404_for_another_class_and_its_students(
     two_classes: dict[str, Any],
 ) -> None:
     p = two_classes
-    ia = _client(p["ia"])
+    ia = logged_in(p["ia"])
     b_slug = f"b{RUN_ID}"
     for path in (
         f"/api/v1/classes/{b_slug}/",
@@ -216,9 +212,9 @@ def test_an_instructor_of_one_class_gets_404_for_another_class_and_its_students(
         f"/users/{p['b1'].pk}/",
     ):
         assert ia.get(path).status_code == 404, path
-    assert _post(ia, f"/api/v1/containers/{p['b1_box']}/stop/", {}).status_code == 404
-    assert _post(ia, f"/api/v1/classes/{b_slug}/stop/", {}).status_code == 404
-    assert _post(ia, f"/api/v1/classes/{b_slug}/roster/", {"csv": "x1"}).status_code == 404
+    assert post_json(ia, f"/api/v1/containers/{p['b1_box']}/stop/", {}).status_code == 404
+    assert post_json(ia, f"/api/v1/classes/{b_slug}/stop/", {}).status_code == 404
+    assert post_json(ia, f"/api/v1/classes/{b_slug}/roster/", {"csv": "x1"}).status_code == 404
     assert docker_cli("inspect", "-f", "{{.State.Running}}", p["b1_box"]).strip() == "true"
     listed = {row["id"] for row in ia.get("/api/v1/containers/?all=1").json()}
     assert p["a1_box"] in listed and p["b1_box"] not in listed
@@ -239,7 +235,7 @@ def test_an_instructor_manages_the_accounts_of_their_students_only(
     two_classes: dict[str, Any],
 ) -> None:
     p = two_classes
-    ia = _client(p["ia"])
+    ia = logged_in(p["ia"])
     quota = ia.post(f"/users/{p['a1'].pk}/quota/", {"max_running": "2"})
     assert quota.status_code == 302
     assert p["a1"].__class__.objects.get(pk=p["a1"].pk).quota.max_running == 2
@@ -276,14 +272,16 @@ def test_a_student_of_a_class_may_run_only_the_images_it_allows(
     teacher = make_user(f"ta{RUN_ID}", "instructor")
     student = make_user(f"sa{RUN_ID}", "student")
     course = teach(teacher, student, slug=f"allow{RUN_ID}")
-    lab = _post(_client(teacher), f"/api/v1/classes/{course.slug}/labs/", _lab_body(test_image))
+    lab = post_json(
+        logged_in(teacher), f"/api/v1/classes/{course.slug}/labs/", _lab_body(test_image)
+    )
     assert lab.status_code == 201, lab.content
     other = _other_image(docker_client, test_image)
-    api = _client(student)
+    api = logged_in(student)
 
     def create(image: str) -> Any:
         body = {"image": image, "command": ["true"], "start": False, "labels": LABELS}
-        return _post(api, "/api/v1/containers/", body)
+        return post_json(api, "/api/v1/containers/", body)
 
     refused = create(other)
     assert refused.status_code == 403, refused.content
@@ -303,8 +301,8 @@ def test_a_roster_with_a_bad_line_is_refused_whole_with_the_line(
 ) -> None:
     teacher = make_user(f"tb{RUN_ID}", "instructor")
     course = teach(teacher, slug=f"bad{RUN_ID}")
-    answer = _post(
-        _client(teacher),
+    answer = post_json(
+        logged_in(teacher),
         f"/api/v1/classes/{course.slug}/roster/",
         {"csv": "ok1\nno spaces allowed\n"},
     )
