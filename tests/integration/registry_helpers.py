@@ -60,6 +60,17 @@ class Dashboard:
 
         return wait_for(finished, timeout=timeout, interval=0.2, what=f"job {job_id} to end")
 
+    def run_job(self, user: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a job (pull, push) as `user`, and the job once it has ended."""
+        started = self.api(user, "POST", path, json=body)
+        assert started.status_code == 202, started.text
+        return self.wait_job(user, started.json()["job"])
+
+    def push(self, user: str, image: str, registry: int, repository: str) -> dict[str, Any]:
+        """Push `image` to `registry` as `repository:v1` through the API; the ended job."""
+        body = {"image": image, "registry": registry, "repository": repository, "tag": "v1"}
+        return self.run_job(user, "/api/v1/images/push/", body)
+
     def db_rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.server.workdir / "db.sqlite3") as db:
             return list(db.execute(sql, args))

@@ -82,14 +82,7 @@ def test_push_browse_delete_pull_back_and_run(
     target = f"{registry_server.host}/{repo}:v1"
     image_id = docker_cli("image", "inspect", "--format", "{{.Id}}", unique_image).strip()
 
-    pushed = dash.api(
-        "admin",
-        "POST",
-        "/api/v1/images/push/",
-        json={"image": unique_image, "registry": registry_id, "repository": repo, "tag": "v1"},
-    )
-    assert pushed.status_code == 202, pushed.text
-    job = dash.wait_job("admin", pushed.json()["job"])
+    job = dash.push("admin", unique_image, registry_id, repo)
     assert job["state"] == "succeeded", job["error"]
     assert job["digest"] == registry_digest(registry_server, repo, "v1")
     assert any(layer["status"] == "Pushed" for layer in job["progress"]["layers"])
@@ -262,24 +255,14 @@ def test_failed_pushes_and_pulls_end_in_words_and_leave_no_tag(
     ).json()["id"]
     repo = repo_name("class")
 
-    pushed = dash.api(
-        "admin",
-        "POST",
-        "/api/v1/images/push/",
-        json={"image": test_image, "registry": bad, "repository": repo, "tag": "v1"},
-    )
-    job = dash.wait_job("admin", pushed.json()["job"])
+    job = dash.push("admin", test_image, bad, repo)
     assert job["state"] == "failed"
     assert "unauthorized" in job["error"].lower() or "authentication required" in job["error"]
     assert not image_exists(f"{registry_server.host}/{repo}:v1"), "the failed push left its tag"
 
-    missing = dash.api(
-        "admin",
-        "POST",
-        "/api/v1/images/pull/",
-        json={"image": f"{repo}:nope", "registry": registry_id},
+    job = dash.run_job(
+        "admin", "/api/v1/images/pull/", {"image": f"{repo}:nope", "registry": registry_id}
     )
-    job = dash.wait_job("admin", missing.json()["job"])
     assert job["state"] == "failed" and ("not found" in job["error"] or "unknown" in job["error"])
 
     unreachable = dash.api(
@@ -366,13 +349,8 @@ def test_a_pull_is_audited_once_with_how_its_job_ended(
     dash: Dashboard, registry_id: int, registry_server: rig.RegistryServer, unique_image: str
 ) -> None:
     repo = repo_name("audit")
-    pushed = dash.api(
-        "admin",
-        "POST",
-        "/api/v1/images/push/",
-        json={"image": unique_image, "registry": registry_id, "repository": repo, "tag": "v1"},
-    )
-    assert dash.wait_job("admin", pushed.json()["job"])["state"] == "succeeded"
+    pushed = dash.push("admin", unique_image, registry_id, repo)
+    assert pushed["state"] == "succeeded"
 
     def audited(job_id: int, action: str) -> list[dict[str, Any]] | None:
         rows = dash.api("admin", "GET", f"/api/v1/audit/?action={action}&limit=500").json()
@@ -380,13 +358,8 @@ def test_a_pull_is_audited_once_with_how_its_job_ended(
         return mine or None
 
     for tag, state in (("nope", "failed"), ("v1", "succeeded")):
-        answer = dash.api(
-            "admin",
-            "POST",
-            "/api/v1/images/pull/",
-            json={"image": f"{repo}:{tag}", "registry": registry_id},
-        )
-        job = dash.wait_job("admin", answer.json()["job"])
+        body = {"image": f"{repo}:{tag}", "registry": registry_id}
+        job = dash.run_job("admin", "/api/v1/images/pull/", body)
         assert job["state"] == state, job["error"]
         rows = rig.wait_for(partial(audited, job["id"], "image.pull"), what="its audit row")
         (row,) = rows
