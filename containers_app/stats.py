@@ -74,6 +74,8 @@ class ContainerSample(TypedDict):
     name: str
     owner: str | None
     cpu_percent: float  # of one core: two busy cores read 200
+    cpu_limit: float | None  # CPUs it may use (--cpus or a CFS quota); None: no limit
+    cpu_of_limit: float  # cpu_percent against cpu_limit (else the host's CPUs): 100 = all it may
     mem_usage: int  # bytes, without inactive file cache
     mem_limit: int  # bytes; the host's memory when the container has no limit
     mem_limited: bool  # False: no limit of its own (mem_limit is the host's memory)
@@ -84,6 +86,8 @@ class ContainerSample(TypedDict):
     blk_write: float
     pids: int
     pids_limit: int | None
+    throttled: int  # CPU periods held back by its quota since the last tick
+    oom_kills: int  # processes the OOM killer ended in it since it started
     source: Literal["cgroup", "api"]
 
 
@@ -202,6 +206,7 @@ class _Counters:
     tx: int | None
     blk_read: int | None
     blk_write: int | None
+    throttled: int | None = None
 
 
 @dataclass
@@ -211,6 +216,7 @@ class _Reading:
     mem_limit: int | None
     pids: int
     pids_limit: int | None
+    oom_kills: int = 0
 
 
 def _rate(new: int | None, old: int | None, seconds: float) -> float:
@@ -249,6 +255,7 @@ def reading_from_api(raw: dict[str, Any]) -> _Reading | None:
             blk_write += int(entry.get("value", 0))
     pids = raw.get("pids_stats") or {}
     limit = memory.get("limit")
+    throttling = (raw.get("cpu_stats") or {}).get("throttling_data") or {}
     return _Reading(
         counters=_Counters(
             t=t,
@@ -257,6 +264,7 @@ def reading_from_api(raw: dict[str, Any]) -> _Reading | None:
             tx=sum(int(n.get("tx_bytes", 0)) for n in nets),
             blk_read=blk_read,
             blk_write=blk_write,
+            throttled=int(throttling.get("throttled_periods", 0)),
         ),
         mem_usage=usage - inactive if inactive < usage else usage,
         mem_limit=int(limit) if limit else None,
@@ -305,6 +313,7 @@ class _Tracked:
     owner: str | None
     pid: int
     dirs: dict[str, Path]
+    cpu_limit: float | None = None
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
@@ -330,11 +339,13 @@ def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None
             tx=net[1] if net else None,
             blk_read=usage.blk_read,
             blk_write=usage.blk_write,
+            throttled=usage.throttled,
         ),
         mem_usage=usage.mem_usage or 0,
         mem_limit=usage.mem_limit,
         pids=usage.pids or 0,
         pids_limit=usage.pids_limit,
+        oom_kills=usage.oom_kills or 0,
     )
 
 
@@ -436,9 +447,10 @@ class StatsSampler:
             if cid in self._tracked:
                 continue
             try:
-                pid = translate.container_record(inspect_container(cid)).pid
+                record = translate.container_record(inspect_container(cid))
             except EngineError:
                 continue  # gone between the list and the inspect
+            pid = record.pid
             if not pid:
                 continue
             dirs = cgroups.container_cgroup_dirs(pid) if self.source == "cgroup" else {}
@@ -448,6 +460,7 @@ class StatsSampler:
                 owner=access.owner_of(info["labels"]),
                 pid=pid,
                 dirs=dirs,
+                cpu_limit=record.cpus or None,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)
@@ -480,12 +493,14 @@ class StatsSampler:
                 return None
         new, old = reading.counters, tracked.prev
         cpu = rx = tx = br = bw = 0.0
+        throttled = 0
         if old is not None and new.t > old.t:
             seconds = new.t - old.t
             cpu = _rate(new.cpu_ns, old.cpu_ns, seconds) / 1e9 * 100
             rx, tx = _rate(new.rx, old.rx, seconds), _rate(new.tx, old.tx, seconds)
             br = _rate(new.blk_read, old.blk_read, seconds)
             bw = _rate(new.blk_write, old.blk_write, seconds)
+            throttled = int(_rate(new.throttled, old.throttled, 1.0))
         elif old is not None:
             return tracked.last  # the API feed has not moved since the last tick
         tracked.prev = new
@@ -493,11 +508,14 @@ class StatsSampler:
         # A limit above the host's memory cannot be reached: show the host's.
         if self._mem_total and limit > self._mem_total:
             limit = self._mem_total
+        cores = tracked.cpu_limit or self._host.ncpu
         tracked.last = {
             "id": tracked.id,
             "name": tracked.name,
             "owner": tracked.owner,
             "cpu_percent": round(cpu, 2),
+            "cpu_limit": tracked.cpu_limit,
+            "cpu_of_limit": round(cpu / cores, 2),
             "mem_usage": reading.mem_usage,
             "mem_limit": limit,
             "mem_limited": reading.mem_limit is not None and limit == reading.mem_limit,
@@ -508,6 +526,8 @@ class StatsSampler:
             "blk_write": round(bw, 1),
             "pids": reading.pids,
             "pids_limit": reading.pids_limit,
+            "throttled": throttled,
+            "oom_kills": reading.oom_kills,
             "source": "api" if tracked.feed is not None else "cgroup",
         }
         return tracked.last
@@ -677,6 +697,7 @@ def measure_once(container: ContainerRecord, *, seconds: float = 0.5) -> Contain
         owner=container.owner,
         pid=pid,
         dirs=dirs,
+        cpu_limit=container.cpus or None,
     )
     sampler._tracked[tracked.id] = tracked
     try:
