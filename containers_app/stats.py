@@ -55,6 +55,7 @@ RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpaus
 FINE_SECONDS = 15 * 60
 COARSE_SECONDS = 6 * 60 * 60
 COARSE_STEP = 10.0
+FRESH_START = 5.0  # seconds: a container started this recently reads its CPU on its first tick
 # Fields of a history point, in the order of the columns the websocket sends.
 FIELDS = (
     "t",
@@ -314,6 +315,7 @@ class _Tracked:
     pid: int
     dirs: dict[str, Path]
     cpu_limit: float | None = None
+    started: float | None = None  # epoch seconds
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
@@ -347,6 +349,18 @@ def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None
         pids_limit=usage.pids_limit,
         oom_kills=usage.oom_kills or 0,
     )
+
+
+def _at_start(tracked: _Tracked, now: _Counters) -> _Counters | None:
+    """The cgroup's counters when the container started (all zero: its cgroup is new),
+    for a first reading moments after: a just-started burner reads busy on its first
+    tick instead of idle until the second."""
+    if tracked.started is None:
+        return None
+    age = time.time() - tracked.started
+    if not 0 < age <= FRESH_START:
+        return None
+    return _Counters(t=now.t - age, cpu_ns=0, rx=None, tx=None, blk_read=None, blk_write=None)
 
 
 # ---------------------------------------------------------------- history
@@ -461,6 +475,7 @@ class StatsSampler:
                 pid=pid,
                 dirs=dirs,
                 cpu_limit=record.cpus or None,
+                started=record.started_at.timestamp() if record.started_at else None,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)
@@ -492,6 +507,8 @@ class StatsSampler:
                 self._relist_needed = True
                 return None
         new, old = reading.counters, tracked.prev
+        if old is None and tracked.feed is None:
+            old = _at_start(tracked, new)
         cpu = rx = tx = br = bw = 0.0
         throttled = 0
         if old is not None and new.t > old.t:

@@ -363,6 +363,7 @@ def container_record(attrs: Mapping[str, Any]) -> ContainerRecord:
         nano_cpus=_nano_cpus(resources),
         pids_limit=resources.pids_limit or None,
         pid=int(state.get("Pid") or 0),
+        started_at=_iso(state.get("StartedAt")),
         exit_code=int(exit_code) if exit_code is not None else None,
         tty=bool(config.get("Tty")),
         hostname=str(config.get("Hostname") or ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dashboard.specs import ContainerSpec
 
@@ -63,6 +64,7 @@ class ContainerRecord:
     nano_cpus: int = 0
     pids_limit: int | None = None
     pid: int = 0
+    started_at: datetime | None = None  # when it last started
     exit_code: int | None = None
     tty: bool = False
     hostname: str = ""
