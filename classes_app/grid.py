@@ -64,7 +64,7 @@ class GridContainer(TypedDict):
 class GridStudent(TypedDict):
     username: str
     full_name: str
-    load: float  # the highest cpu_of_limit or mem_percent of their containers
+    load: int  # the highest cpu_of_limit or mem_percent of their containers, in whole %
     containers: list[GridContainer]
 
 
@@ -168,7 +168,8 @@ def grid_frame(
             )
             for row in by_owner.get(username, [])
         ]
-        load = max((max(c["cpu_of_limit"], c["mem_percent"]) for c in containers), default=0.0)
+        busiest = max((max(c["cpu_of_limit"], c["mem_percent"]) for c in containers), default=0)
+        load = round(busiest)  # whole percents: idle students tie, and sort by name
         students.append(
             {"username": username, "full_name": full_name, "load": load, "containers": containers}
         )

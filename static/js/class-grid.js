@@ -39,14 +39,18 @@ function containerLine(c) {
   const item = el("li", { class: "grid-container", "data-container": c.name, "data-state": c.state });
   const head = el("div", { class: "grid-container-head" });
   head.append(el("span", { class: "name" }, c.name), el("span", { class: `badge ${c.state}` }, c.state));
+  if (c.state === "running" && c.cpu_limit) {
+    head.append(el("span", { class: "muted", "data-cpu-limit": "" }, `${c.cpu_limit} CPU`));
+  }
   for (const badge of c.badges) {
     head.append(el("span", { class: "badge error", "data-badge": badge }, BADGES[badge] || badge));
   }
   item.append(head);
   if (c.state === "running") {
-    const limit = c.cpu_limit ? `of ${c.cpu_limit} CPU` : "of the host";
-    item.append(meter("CPU", c.cpu_of_limit, `${formatPercent(c.cpu_of_limit)} ${limit}`));
-    item.append(meter("Mem", c.mem_percent, `${formatBytes(c.mem_usage)} / ${formatBytes(c.mem_limit)}`));
+    item.append(meter("CPU", c.cpu_of_limit, formatPercent(c.cpu_of_limit)));
+    const mem = meter("Mem", c.mem_percent, formatBytes(c.mem_usage));
+    mem.title = `${formatBytes(c.mem_usage)} of ${formatBytes(c.mem_limit)}`;
+    item.append(mem);
   }
   return item;
 }

@@ -157,9 +157,10 @@ async def test_grid_frame_carries_every_student_and_cpu_against_its_limit(
     assert burner is not None
     assert burner["cpu_limit"] == 0.5
     assert CPU_OF_LIMIT[0] <= burner["cpu_of_limit"] <= CPU_OF_LIMIT[1], burner
-    assert burner["cpu_percent"] <= 0.5 * CPU_OF_LIMIT[1], burner  # of one core: about 50
+    # of one core: about 50, the same reading against the whole host's cores would be 25
+    assert burner["cpu_of_limit"] == pytest.approx(burner["cpu_percent"] / 0.5, abs=0.1)
     assert "throttled" in burner["badges"]
-    assert frame["students"][0]["load"] == burner["cpu_of_limit"]
+    assert frame["students"][0]["load"] == round(burner["cpu_of_limit"])
     idle = _container(frame, names[1], "shell")
     assert idle is not None and idle["badges"] == [] and idle["cpu_of_limit"] < 5
     totals = frame["totals"]
