@@ -29,11 +29,11 @@ from typing import Any, Literal, TypedDict
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from classes_app.labs import LAB_LABEL, class_containers
 from containers_app import events, stats
 from containers_app.engine.errors import EngineError
+from containers_app.watched import Watched
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 
@@ -201,10 +201,11 @@ def _roster(slug: str) -> tuple[Course | None, list[tuple[str, str]]]:
     return course, [(s.username, s.get_full_name()) for s in students]
 
 
-class ClassGrid:
+class ClassGrid(Watched):
     """One class's grid in this process: started by its first viewer, stopped after the last."""
 
     def __init__(self, slug: str):
+        super().__init__()
         self.slug = slug
         self.group = f"grid.{os.getpid()}.{slug}"
         self.last_frame: GridFrame | None = None
@@ -215,43 +216,6 @@ class ClassGrid:
         self._rows_stale = True
         self._dies = _Dies()
         self._ticks = 0
-        self._subscribers = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stop_handle: asyncio.TimerHandle | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def subscribe(self) -> None:
-        self._subscribers += 1
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def unsubscribe(self) -> None:
-        self._subscribers = max(0, self._subscribers - 1)
-        if self._subscribers == 0 and self.running and self._stop_handle is None:
-            loop = asyncio.get_running_loop()
-            self._stop_handle = loop.call_later(settings.STATS_GRACE, self._stop_now)
-
-    def _stop_now(self) -> None:
-        self._stop_handle = None
-        if self._subscribers == 0 and self._task is not None:
-            self._task.cancel()
-
-    async def stop(self) -> None:
-        """Stop now, whoever still watches (shutdown, tests)."""
-        self._subscribers = 0
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def _note(self, event: events.DockerEvent) -> None:
         if event["kind"] != "container":

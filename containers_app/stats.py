@@ -44,6 +44,7 @@ from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import Stream, stats_stream
+from containers_app.watched import Watched
 from dashboard import access
 from dashboard.records import ContainerRecord
 
@@ -391,7 +392,7 @@ def _columns(points: Iterable[tuple[float, ...]]) -> list[list[float | None]]:
 # ---------------------------------------------------------------- the sampler
 
 
-class StatsSampler:
+class StatsSampler(Watched):
     """Samples every running container of one engine endpoint, once per tick."""
 
     def __init__(
@@ -401,6 +402,7 @@ class StatsSampler:
         interval: float | None = None,
         source: Literal["auto", "cgroup", "api"] = "auto",
     ):
+        super().__init__()
         self.endpoint = endpoint
         self.interval = float(interval or settings.STATS_INTERVAL)
         local = endpoint.startswith("unix://") or endpoint.startswith("/")
@@ -420,9 +422,6 @@ class StatsSampler:
         self._fd_budget = cgroups.open_file_budget()
         self._relist_needed = True
         self._ticks = 0
-        self._subscribers = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stop_handle: asyncio.TimerHandle | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ sweep (worker thread)
@@ -599,43 +598,6 @@ class StatsSampler:
                 self._relist_needed = True
 
     # ------------------------------------------------------------ lifecycle (event loop)
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def subscribe(self) -> None:
-        """A viewer joined: start sampling unless already running."""
-        self._subscribers += 1
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def unsubscribe(self) -> None:
-        """A viewer left: stop GRACE seconds after the last one, unless another comes."""
-        self._subscribers = max(0, self._subscribers - 1)
-        if self._subscribers == 0 and self.running and self._stop_handle is None:
-            grace = settings.STATS_GRACE
-            loop = asyncio.get_running_loop()
-            self._stop_handle = loop.call_later(grace, self._stop_now)
-
-    def _stop_now(self) -> None:
-        self._stop_handle = None
-        if self._subscribers == 0 and self._task is not None:
-            self._task.cancel()
-
-    async def stop(self) -> None:
-        """Stop now, whoever still listens (shutdown, tests)."""
-        self._subscribers = 0
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

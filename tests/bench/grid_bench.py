@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.bench.conftest import BENCH_PASSWORD, bench_count, login_cookie, ws_session, ws_url
+from tests.bench.conftest import (
+    BENCH_PASSWORD,
+    bench_count,
+    frame_ages,
+    login_cookie,
+    ws_session,
+    ws_url,
+)
 from tests.bench.fanout_bench import _cpu_seconds
 from tests.rig import LABELS, RUN_ID
 
@@ -35,31 +42,6 @@ course = Course.objects.create(name="Bench class", slug={slug!r})
 course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
 course.students.add(*(create_user(n, "student", {password!r})[0] for n in {students!r}))
 """
-
-
-async def _viewer(url: str, cookie: str, origin: str, stop: float, ages: list[float]) -> int:
-    frames = 0
-    async with ws_session(url, cookie, origin) as ws:
-        while time.time() < stop:
-            try:
-                message = await asyncio.wait_for(ws.recv(), timeout=max(stop - time.time(), 0.01))
-            except TimeoutError:
-                break
-            arrived = time.time()
-            frame = json.loads(message)
-            if frame.get("type") == "grid":
-                frames += 1
-                ages.append(arrived - float(frame["t"]))
-    return frames
-
-
-async def _watch(url: str, cookie: str, origin: str, viewers: int, seconds: float) -> Any:
-    stop = time.time() + seconds
-    ages: list[float] = []
-    counts = await asyncio.gather(
-        *(_viewer(url, cookie, origin, stop, ages) for _ in range(viewers))
-    )
-    return counts, ages
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +82,11 @@ def test_grid_bench(lab_containers: Any, bench_server: rig.LiveServer) -> None:
     cookie = login_cookie(bench_server, TEACHER, BENCH_PASSWORD)
     url = ws_url(bench_server, f"/ws/classes/{SLUG}/")
     # One short look first: the grid and the sampler up, every container in the frame.
-    asyncio.run(_watch(url, cookie, bench_server.url, 1, 3))
+    asyncio.run(frame_ages(url, cookie, bench_server.url, 1, 3))
 
     assert bench_server.process is not None
     cpu0, t0 = _cpu_seconds(bench_server.process.pid), time.monotonic()
-    counts, ages = asyncio.run(_watch(url, cookie, bench_server.url, viewers, seconds))
+    counts, ages = asyncio.run(frame_ages(url, cookie, bench_server.url, viewers, seconds))
     cpu = (_cpu_seconds(bench_server.process.pid) - cpu0) / (time.monotonic() - t0) * 100
 
     async def one_frame() -> dict[str, Any]:
