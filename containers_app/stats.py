@@ -56,7 +56,10 @@ RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpaus
 FINE_SECONDS = 15 * 60
 COARSE_SECONDS = 6 * 60 * 60
 COARSE_STEP = 10.0
-FRESH_START = 5.0  # seconds: a container started this recently reads its CPU on its first tick
+# A container whose first process started this many seconds ago (at least the
+# first, so that its first CFS periods weigh little) reads its CPU on its first tick.
+FRESH_START = (0.5, 5.0)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Fields of a history point, in the order of the columns the websocket sends.
 FIELDS = (
     "t",
@@ -316,7 +319,6 @@ class _Tracked:
     pid: int
     dirs: dict[str, Path]
     cpu_limit: float | None = None
-    started: float | None = None  # epoch seconds
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
@@ -352,16 +354,26 @@ def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None
     )
 
 
+def process_age(pid: int, proc: Path = PROC) -> float | None:
+    """Seconds since process `pid` started (field 22 of /proc/<pid>/stat), None when gone."""
+    try:
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+
+
 def _at_start(tracked: _Tracked, now: _Counters) -> _Counters | None:
-    """The cgroup's counters when the container started (all zero: its cgroup is new),
-    for a first reading moments after: a just-started burner reads busy on its first
-    tick instead of idle until the second."""
-    if tracked.started is None:
+    """The cgroup's counters when the container's first process started (all zero: its
+    cgroup is new), for a first reading moments after: a just-started burner reads busy
+    on its first tick instead of idle until the second."""
+    age = process_age(tracked.pid)
+    if age is None or not FRESH_START[0] <= age <= FRESH_START[1]:
         return None
-    age = time.time() - tracked.started
-    if not 0 < age <= FRESH_START:
-        return None
-    return _Counters(t=now.t - age, cpu_ns=0, rx=None, tx=None, blk_read=None, blk_write=None)
+    return _Counters(
+        t=now.t - age, cpu_ns=0, rx=None, tx=None, blk_read=None, blk_write=None, throttled=0
+    )
 
 
 # ---------------------------------------------------------------- history
@@ -474,7 +486,6 @@ class StatsSampler(Watched):
                 pid=pid,
                 dirs=dirs,
                 cpu_limit=record.cpus or None,
-                started=record.started_at.timestamp() if record.started_at else None,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)

@@ -127,6 +127,15 @@ def status_phrase(state: Mapping[str, Any], now: datetime | None = None) -> str:
     return f"Exited ({code}) {since(state.get('FinishedAt'))} ago"
 
 
+def restarting_status(attrs: Mapping[str, Any]) -> str:
+    """A restarting container's status, from its inspect: its restart count and last exit code
+    (`docker ps` says "Restarting (1)", where 1 is the exit code, not a count)."""
+    (state,) = _objects(attrs, "State")
+    count = int(attrs.get("RestartCount") or 0)
+    restarts = "1 restart" if count == 1 else f"{count} restarts"
+    return f"Restarting · {restarts}, last exit {state.get('ExitCode', 0)}"
+
+
 def _port_rows(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ports as {"ip", "public", "private", "protocol"}, by container port, then address.
 
@@ -363,8 +372,8 @@ def container_record(attrs: Mapping[str, Any]) -> ContainerRecord:
         nano_cpus=_nano_cpus(resources),
         pids_limit=resources.pids_limit or None,
         pid=int(state.get("Pid") or 0),
-        started_at=_iso(state.get("StartedAt")),
         exit_code=int(exit_code) if exit_code is not None else None,
+        oom_killed=bool(state.get("OOMKilled")),
         tty=bool(config.get("Tty")),
         hostname=str(config.get("Hostname") or ""),
         namespace_modes={
@@ -418,6 +427,7 @@ def image_row(raw: Mapping[str, Any], used_by: list[str]) -> dict[str, Any]:
         "size": raw.get("Size", 0),
         "created": _when(raw.get("Created")),
         "labels": raw.get("Labels") or {},
+        "owner": owner_of(raw.get("Labels")),
         "used_by": sorted(used_by),
         "dangling": not tags,
     }
@@ -528,3 +538,13 @@ def oci_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
         "cpu_shares": cpu.get("shares"),
         "pids_limit": (resources.get("pids") or {}).get("limit"),
     }
+
+
+def exec_ids(attrs: Mapping[str, Any]) -> list[str]:
+    """The exec sessions a container's inspect lists (running or not yet cleaned up)."""
+    return list(attrs.get("ExecIDs") or [])
+
+
+def exec_running(attrs: Mapping[str, Any]) -> bool:
+    """Whether an exec (its inspect) still runs."""
+    return bool(attrs.get("Running"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from dashboard.specs import ContainerSpec
 
@@ -64,8 +63,8 @@ class ContainerRecord:
     nano_cpus: int = 0
     pids_limit: int | None = None
     pid: int = 0
-    started_at: datetime | None = None  # when it last started
     exit_code: int | None = None
+    oom_killed: bool = False  # its last run ended in the kernel's OOM killer
     tty: bool = False
     hostname: str = ""
     namespace_modes: Mapping[str, str] = field(default_factory=dict)

@@ -35,8 +35,9 @@ OOM = [
     'while :; do sh -c "x=\\$(head -c 64m /dev/zero | tr \\"\\\\0\\" a)"; sleep 0.5; done',
 ]
 # Near 100 % of a 0.5 CPU limit: the CFS quota holds a busy loop to 50 ms per
-# 100 ms period; a tick's edges and a busy host make one reading off by a few.
-CPU_OF_LIMIT = (80.0, 110.0)
+# 100 ms period. A 0.5 s tick (as here) not aligned with those periods may hold
+# parts of six of them (up to 120 %); a busy host may give it a little less.
+CPU_OF_LIMIT = (80.0, 120.0)
 
 
 @pytest.fixture
