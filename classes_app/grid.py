@@ -64,7 +64,7 @@ class GridContainer(TypedDict):
 class GridStudent(TypedDict):
     username: str
     full_name: str
-    load: int  # the highest cpu_of_limit or mem_percent of their containers, in whole %
+    load: int  # the highest cpu_of_limit of their containers, in whole percents
     containers: list[GridContainer]
 
 
@@ -96,7 +96,10 @@ class _Dies:
 
     def note(self, event: events.DockerEvent) -> None:
         if event["action"] == "die":
-            self.dies[event["id"]].append(event["time"])
+            seen = self.dies[event["id"]]
+            seen.append(event["time"])
+            while seen[0] < event["time"] - RESTART_WINDOW:
+                seen.popleft()
         elif event["action"] == "oom":
             self.ooms[event["id"]] += 1
 
@@ -168,7 +171,7 @@ def grid_frame(
             )
             for row in by_owner.get(username, [])
         ]
-        busiest = max((max(c["cpu_of_limit"], c["mem_percent"]) for c in containers), default=0)
+        busiest = max((c["cpu_of_limit"] for c in containers), default=0)
         load = round(busiest)  # whole percents: idle students tie, and sort by name
         students.append(
             {"username": username, "full_name": full_name, "load": load, "containers": containers}
