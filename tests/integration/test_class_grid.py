@@ -138,7 +138,13 @@ async def test_grid_frame_carries_every_student_and_cpu_against_its_limit(
 
         def burner_at_its_limit(frame: dict[str, Any]) -> bool:
             burner = _container(frame, names[0], "burn")
-            return burner is not None and burner["cpu_of_limit"] >= CPU_OF_LIMIT[0]
+            # On a busy host a tick may find it starved below its quota, so neither at
+            # its limit nor throttled: wait for a tick where it had its whole share.
+            return (
+                burner is not None
+                and burner["cpu_of_limit"] >= CPU_OF_LIMIT[0]
+                and "throttled" in burner["badges"]
+            )
 
         frame = await _frame_until(communicator, burner_at_its_limit, timeout=30)
     finally:
@@ -160,7 +166,6 @@ async def test_grid_frame_carries_every_student_and_cpu_against_its_limit(
     assert CPU_OF_LIMIT[0] <= burner["cpu_of_limit"] <= CPU_OF_LIMIT[1], burner
     # of one core: about 50, the same reading against the whole host's cores would be 25
     assert burner["cpu_of_limit"] == pytest.approx(burner["cpu_percent"] / 0.5, abs=0.1)
-    assert "throttled" in burner["badges"]
     assert frame["students"][0]["load"] == round(burner["cpu_of_limit"])
     idle = _container(frame, names[1], "shell")
     assert idle is not None and idle["badges"] == [] and idle["cpu_of_limit"] < 5
