@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from classes_app import api, shoulder, views
+from classes_app import api, grid_views, shoulder, views
 
 SLUG = r"(?P<slug>[a-z0-9][a-z0-9-]*)"
 LAB = r"(?P<lab>[a-z0-9][a-z0-9-]*)"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("labs/", views.my_labs, name="my-labs"),
     path("classes/<slug:slug>/", views.class_detail, name="class-detail"),
     path("classes/<slug:slug>/roster/", views.roster_import, name="class-roster"),
+    path("classes/<slug:slug>/grid/", grid_views.class_grid, name="class-grid"),
     path("classes/<slug:slug>/labs/", views.lab_create, name="class-lab-create"),
     re_path(
         rf"^classes/{SLUG}/labs/{LAB}/(?P<what>provision|reset)/$",

@@ -248,6 +248,8 @@ class CgroupUsage:
     blk_write: int | None
     pids: int | None
     pids_limit: int | None  # None: no limit
+    throttled: int | None = None  # CPU periods the CFS quota held the cgroup back, cumulative
+    oom_kills: int | None = None  # processes the kernel's OOM killer ended in it, cumulative
 
 
 # v1 blkio byte counters: the throttle layer counts every request whatever the
@@ -349,7 +351,7 @@ class UsageReader:
     directory holds no controllers), else v2.
     """
 
-    FILES = 7  # files a reader may keep open
+    FILES = 9  # files a reader may keep open
 
     def __init__(self, dirs: dict[str, Path], *, keep_open: bool = False):
         self.v1 = any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio"))
@@ -369,6 +371,8 @@ class UsageReader:
             self.mem_stat = kept("memory", "memory.stat")
             self.pids = kept("pids", "pids.current")
             self.pids_max = kept("pids", "pids.max")
+            self.cpu_stat = kept("cpu", "cpu.stat")
+            self.mem_events = kept("memory", "memory.oom_control")
             self.blk = None
             if "blkio" in dirs:
                 existing = [n for n in _BLKIO_FILES if (dirs["blkio"] / n).exists()]
@@ -380,6 +384,8 @@ class UsageReader:
             self.mem_stat = kept("", "memory.stat")
             self.pids = kept("", "pids.current")
             self.pids_max = kept("", "pids.max")
+            self.cpu_stat = self.cpu  # v2's cpu.stat holds usage and throttling both
+            self.mem_events = kept("", "memory.events")
             self.blk = kept("", "io.stat")
 
     def _files(self) -> list[KeptFile | None]:
@@ -390,6 +396,8 @@ class UsageReader:
             self.mem_stat,
             self.pids,
             self.pids_max,
+            self.cpu_stat,
+            self.mem_events,
             self.blk,
         ]
 
@@ -403,6 +411,8 @@ class UsageReader:
             return file.read() if file is not None else None
 
         cpu_data = raw(self.cpu)
+        cpu_stat = cpu_data if self.cpu_stat is self.cpu else raw(self.cpu_stat)
+        mem_events = raw(self.mem_events)
         mem_stat = raw(self.mem_stat)
         blk_data = raw(self.blk)
         if self.v1:
@@ -427,6 +437,8 @@ class UsageReader:
             blk_write=blk[1] if blk else None,
             pids=_int_of(raw(self.pids)),
             pids_limit=_int_of(raw(self.pids_max)),
+            throttled=_stat_value(cpu_stat, b"nr_throttled") if cpu_stat else None,
+            oom_kills=_stat_value(mem_events, b"oom_kill") if mem_events else None,
         )
 
 

@@ -44,6 +44,7 @@ from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import Stream, stats_stream
+from containers_app.watched import Watched
 from dashboard import access
 from dashboard.records import ContainerRecord
 
@@ -55,6 +56,10 @@ RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpaus
 FINE_SECONDS = 15 * 60
 COARSE_SECONDS = 6 * 60 * 60
 COARSE_STEP = 10.0
+# A container whose first process started this many seconds ago (at least the
+# first, so that its first CFS periods weigh little) reads its CPU on its first tick.
+FRESH_START = (0.5, 5.0)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Fields of a history point, in the order of the columns the websocket sends.
 FIELDS = (
     "t",
@@ -74,6 +79,8 @@ class ContainerSample(TypedDict):
     name: str
     owner: str | None
     cpu_percent: float  # of one core: two busy cores read 200
+    cpu_limit: float | None  # CPUs it may use (--cpus or a CFS quota); None: no limit
+    cpu_of_limit: float  # cpu_percent against cpu_limit (else the host's CPUs): 100 = all it may
     mem_usage: int  # bytes, without inactive file cache
     mem_limit: int  # bytes; the host's memory when the container has no limit
     mem_limited: bool  # False: no limit of its own (mem_limit is the host's memory)
@@ -84,6 +91,8 @@ class ContainerSample(TypedDict):
     blk_write: float
     pids: int
     pids_limit: int | None
+    throttled: int  # CPU periods held back by its quota since the last tick
+    oom_kills: int  # processes the OOM killer ended in it since it started
     source: Literal["cgroup", "api"]
 
 
@@ -203,6 +212,7 @@ class _Counters:
     tx: int | None
     blk_read: int | None
     blk_write: int | None
+    throttled: int | None = None
 
 
 @dataclass
@@ -212,6 +222,7 @@ class _Reading:
     mem_limit: int | None
     pids: int
     pids_limit: int | None
+    oom_kills: int = 0
 
 
 def _rate(new: int | None, old: int | None, seconds: float) -> float:
@@ -250,6 +261,7 @@ def reading_from_api(raw: dict[str, Any]) -> _Reading | None:
             blk_write += int(entry.get("value", 0))
     pids = raw.get("pids_stats") or {}
     limit = memory.get("limit")
+    throttling = (raw.get("cpu_stats") or {}).get("throttling_data") or {}
     return _Reading(
         counters=_Counters(
             t=t,
@@ -258,6 +270,7 @@ def reading_from_api(raw: dict[str, Any]) -> _Reading | None:
             tx=sum(int(n.get("tx_bytes", 0)) for n in nets),
             blk_read=blk_read,
             blk_write=blk_write,
+            throttled=int(throttling.get("throttled_periods", 0)),
         ),
         mem_usage=usage - inactive if inactive < usage else usage,
         mem_limit=int(limit) if limit else None,
@@ -306,6 +319,7 @@ class _Tracked:
     owner: str | None
     pid: int
     dirs: dict[str, Path]
+    cpu_limit: float | None = None
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
@@ -331,11 +345,35 @@ def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None
             tx=net[1] if net else None,
             blk_read=usage.blk_read,
             blk_write=usage.blk_write,
+            throttled=usage.throttled,
         ),
         mem_usage=usage.mem_usage or 0,
         mem_limit=usage.mem_limit,
         pids=usage.pids or 0,
         pids_limit=usage.pids_limit,
+        oom_kills=usage.oom_kills or 0,
+    )
+
+
+def process_age(pid: int, proc: Path = PROC) -> float | None:
+    """Seconds since process `pid` started (field 22 of /proc/<pid>/stat), None when gone."""
+    try:
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+
+
+def _at_start(tracked: _Tracked, now: _Counters) -> _Counters | None:
+    """The cgroup's counters when the container's first process started (all zero: its
+    cgroup is new), for a first reading moments after: a just-started burner reads busy
+    on its first tick instead of idle until the second."""
+    age = process_age(tracked.pid)
+    if age is None or not FRESH_START[0] <= age <= FRESH_START[1]:
+        return None
+    return _Counters(
+        t=now.t - age, cpu_ns=0, rx=None, tx=None, blk_read=None, blk_write=None, throttled=0
     )
 
 
@@ -367,7 +405,7 @@ def _columns(points: Iterable[tuple[float, ...]]) -> list[list[float | None]]:
 # ---------------------------------------------------------------- the sampler
 
 
-class StatsSampler:
+class StatsSampler(Watched):
     """Samples every running container of one engine endpoint, once per tick."""
 
     def __init__(
@@ -377,6 +415,7 @@ class StatsSampler:
         interval: float | None = None,
         source: Literal["auto", "cgroup", "api"] = "auto",
     ):
+        super().__init__()
         self.endpoint = endpoint
         self.interval = float(interval or settings.STATS_INTERVAL)
         local = endpoint.startswith("unix://") or endpoint.startswith("/")
@@ -397,9 +436,6 @@ class StatsSampler:
         self._relist_needed = True
         self.engine_error = ""
         self._ticks = 0
-        self._subscribers = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stop_handle: asyncio.TimerHandle | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ sweep (worker thread)
@@ -451,9 +487,10 @@ class StatsSampler:
             if cid in self._tracked:
                 continue
             try:
-                pid = translate.container_record(inspect_container(cid)).pid
+                record = translate.container_record(inspect_container(cid))
             except EngineError:
                 continue  # gone between the list and the inspect
+            pid = record.pid
             if not pid:
                 continue
             dirs = cgroups.container_cgroup_dirs(pid) if self.source == "cgroup" else {}
@@ -463,6 +500,7 @@ class StatsSampler:
                 owner=access.owner_of(info["labels"]),
                 pid=pid,
                 dirs=dirs,
+                cpu_limit=record.cpus or None,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)
@@ -494,13 +532,17 @@ class StatsSampler:
                 self._relist_needed = True
                 return None
         new, old = reading.counters, tracked.prev
+        if old is None and tracked.feed is None:
+            old = _at_start(tracked, new)
         cpu = rx = tx = br = bw = 0.0
+        throttled = 0
         if old is not None and new.t > old.t:
             seconds = new.t - old.t
             cpu = _rate(new.cpu_ns, old.cpu_ns, seconds) / 1e9 * 100
             rx, tx = _rate(new.rx, old.rx, seconds), _rate(new.tx, old.tx, seconds)
             br = _rate(new.blk_read, old.blk_read, seconds)
             bw = _rate(new.blk_write, old.blk_write, seconds)
+            throttled = int(_rate(new.throttled, old.throttled, 1.0))
         elif old is not None:
             return tracked.last  # the API feed has not moved since the last tick
         tracked.prev = new
@@ -508,11 +550,14 @@ class StatsSampler:
         # A limit above the host's memory cannot be reached: show the host's.
         if self._mem_total and limit > self._mem_total:
             limit = self._mem_total
+        cores = tracked.cpu_limit or self._host.ncpu
         tracked.last = {
             "id": tracked.id,
             "name": tracked.name,
             "owner": tracked.owner,
             "cpu_percent": round(cpu, 2),
+            "cpu_limit": tracked.cpu_limit,
+            "cpu_of_limit": round(cpu / cores, 2),
             "mem_usage": reading.mem_usage,
             "mem_limit": limit,
             "mem_limited": reading.mem_limit is not None and limit == reading.mem_limit,
@@ -523,6 +568,8 @@ class StatsSampler:
             "blk_write": round(bw, 1),
             "pids": reading.pids,
             "pids_limit": reading.pids_limit,
+            "throttled": throttled,
+            "oom_kills": reading.oom_kills,
             "source": "api" if tracked.feed is not None else "cgroup",
         }
         return tracked.last
@@ -581,43 +628,6 @@ class StatsSampler:
                 self._relist_needed = True
 
     # ------------------------------------------------------------ lifecycle (event loop)
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def subscribe(self) -> None:
-        """A viewer joined: start sampling unless already running."""
-        self._subscribers += 1
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def unsubscribe(self) -> None:
-        """A viewer left: stop GRACE seconds after the last one, unless another comes."""
-        self._subscribers = max(0, self._subscribers - 1)
-        if self._subscribers == 0 and self.running and self._stop_handle is None:
-            grace = settings.STATS_GRACE
-            loop = asyncio.get_running_loop()
-            self._stop_handle = loop.call_later(grace, self._stop_now)
-
-    def _stop_now(self) -> None:
-        self._stop_handle = None
-        if self._subscribers == 0 and self._task is not None:
-            self._task.cancel()
-
-    async def stop(self) -> None:
-        """Stop now, whoever still listens (shutdown, tests)."""
-        self._subscribers = 0
-        if self._stop_handle is not None:
-            self._stop_handle.cancel()
-            self._stop_handle = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -696,6 +706,7 @@ def measure_once(container: ContainerRecord, *, seconds: float = 0.5) -> Contain
         owner=container.owner,
         pid=pid,
         dirs=dirs,
+        cpu_limit=container.cpus or None,
     )
     sampler._tracked[tracked.id] = tracked
     try:

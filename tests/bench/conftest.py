@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.cookiejar
 import os
 import re
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -89,6 +91,44 @@ def login_cookie(server: rig.LiveServer, username: str, password: str) -> str:
 @pytest.fixture(scope="session")
 def bench_cookie(bench_server: rig.LiveServer) -> str:
     return login_cookie(bench_server, "admin", BENCH_PASSWORD)
+
+
+# The head of a live frame, /ws/stats/ or /ws/classes/{slug}/: its tick's time.
+_HEAD = re.compile(r'\{"type":"(?:stats|grid)","t":([0-9.]+),')
+
+
+async def _frame_ages_of_one(
+    url: str, cookie: str, origin: str, stop: float, ages: list[float]
+) -> int:
+    frames = 0
+    async with ws_session(url, cookie, origin) as ws:
+        while time.time() < stop:
+            try:
+                message = await asyncio.wait_for(ws.recv(), timeout=max(stop - time.time(), 0.01))
+            except TimeoutError:
+                break
+            arrived = time.time()
+            # Only the head of the frame is parsed: 50 clients share this one Python
+            # process, and parsing every full frame here would delay the next
+            # client's arrival stamp, which is not what this measures.
+            head = _HEAD.match(message)
+            if head:
+                frames += 1
+                ages.append(arrived - float(head.group(1)))
+    return frames
+
+
+async def frame_ages(
+    url: str, cookie: str, origin: str, clients: int, seconds: float
+) -> tuple[list[int], list[float]]:
+    """`clients` websockets on `url` for `seconds`: the frames each got, and every frame's
+    age on arrival (from its "t")."""
+    stop = time.time() + seconds
+    ages: list[float] = []
+    counts = await asyncio.gather(
+        *(_frame_ages_of_one(url, cookie, origin, stop, ages) for _ in range(clients))
+    )
+    return list(counts), ages
 
 
 def ws_url(server: rig.LiveServer, path: str) -> str:

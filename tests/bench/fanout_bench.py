@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import time
@@ -23,10 +22,9 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.bench.conftest import bench_count, ratio, ws_session, ws_url
+from tests.bench.conftest import bench_count, frame_ages, ratio, ws_url
 
 TICK = os.sysconf("SC_CLK_TCK")
-_HEAD = re.compile(r'\{"type":"stats","t":([0-9.]+),')
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -64,34 +62,6 @@ def _engine_window(seconds: float) -> float:
     return (_engine_cpu() - before) / (time.perf_counter() - started) * 100
 
 
-async def _client(url: str, cookie: str, origin: str, stop: float, ages: list[float]) -> int:
-    frames = 0
-    async with ws_session(url, cookie, origin) as ws:
-        while time.time() < stop:
-            try:
-                message = await asyncio.wait_for(ws.recv(), timeout=max(stop - time.time(), 0.01))
-            except TimeoutError:
-                break
-            arrived = time.time()
-            # Only the head of the frame is parsed: 50 clients share this one Python
-            # process, and parsing every full frame here would delay the next
-            # client's arrival stamp, which is not what this measures.
-            head = _HEAD.match(message)
-            if head:
-                frames += 1
-                ages.append(arrived - float(head.group(1)))
-    return frames
-
-
-async def _viewers(url: str, cookie: str, origin: str, clients: int, seconds: float) -> Any:
-    stop = time.time() + seconds
-    ages: list[float] = []
-    counts = await asyncio.gather(
-        *(_client(url, cookie, origin, stop, ages) for _ in range(clients))
-    )
-    return counts, ages
-
-
 @pytest.mark.timeout(900)
 def test_fanout_bench(
     idle_containers: list[Any], bench_server: rig.LiveServer, bench_cookie: str
@@ -105,11 +75,11 @@ def test_fanout_bench(
 
     # Warm up: the first viewer starts the sampler, which lists and inspects once.
     url = ws_url(bench_server, "/ws/stats/")
-    asyncio.run(_viewers(url, bench_cookie, bench_server.url, 1, 3))
+    asyncio.run(frame_ages(url, bench_cookie, bench_server.url, 1, 3))
 
     server_before, engine_before = _cpu_seconds(server.pid), _engine_cpu()
     started = time.perf_counter()
-    counts, ages = asyncio.run(_viewers(url, bench_cookie, bench_server.url, clients, seconds))
+    counts, ages = asyncio.run(frame_ages(url, bench_cookie, bench_server.url, clients, seconds))
     wall = time.perf_counter() - started
     server_cpu = (_cpu_seconds(server.pid) - server_before) / wall * 100
     engine_with_us = (_engine_cpu() - engine_before) / wall * 100

@@ -98,6 +98,21 @@ def test_busy_container_reads_its_core_and_idle_about_zero(
     assert abs(ours["cpu_percent"] - engine_percent) <= 20, (ours, engine_percent)
 
 
+def test_a_just_started_capped_burner_reads_its_limit_on_its_first_sweep(
+    sampler: StatsSampler, make_container: Callable[..., Any]
+) -> None:
+    burner = make_container(["sh", "-c", "while :; do :; done"], nano_cpus=500_000_000)
+    time.sleep(1.0)
+    first = _sample_of(sampler, burner.id)  # the first sweep that sees it
+    assert first is not None
+    # Against its own 0.5 CPU: about 100 % on an idle host, less the moment its shell
+    # took to start; this shared 2-core host may give it half that. Without a reading
+    # at its start it would read 0 until the next sweep.
+    assert first["cpu_limit"] == 0.5
+    assert 20 <= first["cpu_of_limit"] <= 115, first
+    assert first["cpu_percent"] == pytest.approx(first["cpu_of_limit"] / 2, abs=0.1)
+
+
 def test_memory_limit_and_usage_agree_with_the_engine(
     sampler: StatsSampler, make_container: Callable[..., Any], docker_client: Any
 ) -> None:

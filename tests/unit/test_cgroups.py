@@ -69,9 +69,9 @@ V2_CPU_STAT = """\
 usage_usec 1534567
 user_usec 1034567
 system_usec 500000
-nr_periods 0
-nr_throttled 0
-throttled_usec 0
+nr_periods 40
+nr_throttled 12
+throttled_usec 300000
 """
 
 V2_IO_STAT = """\
@@ -197,6 +197,8 @@ def test_v1_usage_from_cgroupfs_files(tmp_path: Path) -> None:
     _write(dirs["blkio"] / "blkio.throttle.io_service_bytes_recursive", V1_BLKIO)
     _write(dirs["pids"] / "pids.current", "1\n")
     _write(dirs["pids"] / "pids.max", "max\n")
+    _write(dirs["cpu"] / "cpu.stat", "nr_periods 20\nnr_throttled 7\nthrottled_time 9000\n")
+    _write(dirs["memory"] / "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
     usage = cgroups.read_usage(dirs)
     assert usage == cgroups.CgroupUsage(
         cpu_ns=37458583,
@@ -206,6 +208,8 @@ def test_v1_usage_from_cgroupfs_files(tmp_path: Path) -> None:
         blk_write=4096,
         pids=1,
         pids_limit=None,
+        throttled=7,
+        oom_kills=2,
     )
 
 
@@ -226,6 +230,7 @@ def test_v2_usage_from_unified_files(tmp_path: Path) -> None:
     _write(scope / "io.stat", V2_IO_STAT)
     _write(scope / "pids.current", "2\n")
     _write(scope / "pids.max", "100\n")
+    _write(scope / "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
     usage = cgroups.read_usage({"": scope})
     assert usage == cgroups.CgroupUsage(
         cpu_ns=1534567000,
@@ -235,6 +240,8 @@ def test_v2_usage_from_unified_files(tmp_path: Path) -> None:
         blk_write=4096 + 8192,
         pids=2,
         pids_limit=100,
+        throttled=12,
+        oom_kills=1,
     )
     _write(scope / "memory.max", "max\n")
     assert cgroups.read_usage({"": scope}).mem_limit is None
