@@ -5,7 +5,7 @@ sample when it reaches a client (p50/p95), and the CPU dockerd+containerd spent
 in three windows of the same length: no viewer at all, our M viewers, and one
 `docker stats` (streaming) watching the same N containers.
 
-Targets (issue 4): p95 age <= 250 ms, server CPU <= 25% of one core, RSS <= 250 MB,
+Targets: p95 age <= 250 ms, server CPU <= 25% of one core, RSS <= 250 MB,
 dockerd+containerd CPU no higher than with no viewer.
 """
 

@@ -6,7 +6,7 @@ to arrival, p50/p95), frames per viewer per second, the frame's size, and the
 server's CPU over the window. Every viewer gets the same text, computed once per
 tick for the class, whatever the number of viewers.
 
-Target (issue 11): frame age p95 <= 250 ms with 30 students x 3 containers and 5 viewers.
+Target: frame age p95 <= 250 ms with 30 students x 3 containers and 5 viewers.
 """
 
 from __future__ import annotations

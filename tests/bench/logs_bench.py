@@ -1,7 +1,7 @@
 """300,000 log lines through /ws/containers/{id}/logs/?tail=all&follow=0 on a real
 server (daphne), next to `docker logs` of the same container in the same run.
 
-Targets (issue 4): no line lost; at most 2x the CLI's wall time.
+Targets: no line lost; at most 2x the CLI's wall time.
 """
 
 from __future__ import annotations

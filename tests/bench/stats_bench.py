@@ -4,7 +4,7 @@ a floor loop that only opens, reads and closes the very files the sweep reads.
 The sampler keeps those files open between ticks and re-reads them with pread(),
 so its sweep may come in under that floor.
 
-Targets (issue 4): sweep <= 2x floor; sampler CPU at 1 Hz <= 3% of one core.
+Targets: sweep <= 2x floor; sampler CPU at 1 Hz <= 3% of one core.
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ READS = [
     ("/api/v1/networks/{ann_net}/", ANNS),
     ("/api/v1/volumes/", ALL),
     ("/api/v1/volumes/{ann_vol}/", ANNS),
-    # live stats, logs and the terminal (issue 4)
+    # live stats, logs and the terminal
     ("/live/", ALL_PAGES),
     ("/containers/{ann}/stats/", ANNS_PAGE),
     ("/containers/{ann}/logs/", ANNS_PAGE),
