@@ -146,6 +146,13 @@ def _port_rows(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(kept, key=lambda p: (p["private"] or 0, p["ip"]))
 
 
+def image_shown(image: str, width: int = 40) -> str:
+    """An image as a list shows it: a run by id as its short id, a long name cut to `width`."""
+    if image.startswith("sha256:"):
+        return image.removeprefix("sha256:")[:12]
+    return image if len(image) <= width else image[: width - 1] + "…"
+
+
 def container_row(raw: dict[str, Any]) -> dict[str, Any]:
     """One `docker ps` line, from the list call (no per-container inspect)."""
     labels = raw.get("Labels") or {}
@@ -166,6 +173,7 @@ def container_row(raw: dict[str, Any]) -> dict[str, Any]:
         "short_id": raw["Id"][:12],
         "name": names[0].lstrip("/"),
         "image": raw.get("Image", ""),
+        "image_shown": image_shown(raw.get("Image", "")),
         "image_id": raw.get("ImageID", ""),
         "command": raw.get("Command", ""),
         "state": raw.get("State", ""),
