@@ -196,33 +196,36 @@ class _Refused(Exception):
     pass
 
 
+def _account_form(request: HttpRequest, form_class: Any) -> Any:
+    """The posted form of new accounts, offering the roles this user may give (or refused)."""
+    access.require_global(request.user, Perm.MANAGE_USERS)
+    return form_class(request.POST, roles=access.roles_creatable_by(request.user))
+
+
+def _users_page_refused(request: HttpRequest, **forms: Any) -> HttpResponse:
+    """The users page again (400), with the form that was refused and its errors."""
+    return render(request, "dashboard/users.html", _list_context(request, **forms), status=400)
+
+
 @require_POST
 def user_create(request: HttpRequest) -> HttpResponse:
-    access.require_global(request.user, Perm.MANAGE_USERS)
-    form = CreateUserForm(request.POST, roles=access.roles_creatable_by(request.user))
+    form = _account_form(request, CreateUserForm)
     if not form.is_valid():
-        return render(
-            request, "dashboard/users.html", _list_context(request, create_form=form), status=400
-        )
+        return _users_page_refused(request, create_form=form)
     username, role = form.cleaned_data["username"], form.cleaned_data["role"]
     password, error = _create(request, username, role)
     if error:
         form.add_error("username", error)
-        return render(
-            request, "dashboard/users.html", _list_context(request, create_form=form), status=400
-        )
+        return _users_page_refused(request, create_form=form)
     created = [{"username": username, "role": role, "password": password}]
     return _passwords_page(request, created, [])
 
 
 @require_POST
 def user_bulk_create(request: HttpRequest) -> HttpResponse:
-    access.require_global(request.user, Perm.MANAGE_USERS)
-    form = BulkCreateForm(request.POST, roles=access.roles_creatable_by(request.user))
+    form = _account_form(request, BulkCreateForm)
     if not form.is_valid():
-        return render(
-            request, "dashboard/users.html", _list_context(request, bulk_form=form), status=400
-        )
+        return _users_page_refused(request, bulk_form=form)
     role = form.cleaned_data["role"]
     created, failed = [], []
     for username in form.cleaned_data["usernames"]:
