@@ -155,9 +155,9 @@ def _image_record(attrs: Mapping[str, Any]) -> ImageRecord:
     # built it here. An image several users brought in belongs to nobody but admins.
     record = translate.image_record(attrs)
     if record.owner is None:
-        recorded = ownership.owners_of(record.id)
-        if len(recorded) == 1:
-            record = dataclasses.replace(record, owner=next(iter(recorded)))
+        owner = ownership.sole_owners([record.id]).get(record.id)
+        if owner is not None:
+            record = dataclasses.replace(record, owner=owner)
     return record
 
 

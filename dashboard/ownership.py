@@ -12,10 +12,6 @@ def record_owner(image_id: str, ref: str, username: str) -> None:
     ImageOwnership.objects.get_or_create(image_id=image_id, ref=ref, username=username)
 
 
-def owners_of(image_id: str) -> set[str]:
-    return set(ImageOwnership.objects.filter(image_id=image_id).values_list("username", flat=True))
-
-
 def sole_owners(image_ids: Iterable[str]) -> dict[str, str]:
     """For a list of images, in one query: the owner of each image one user alone brought in
     (as the gate judges one image: several users make it nobody's but admins')."""
