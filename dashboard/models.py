@@ -210,6 +210,10 @@ class Lab(models.Model):
     labels = models.JSONField(default=dict, blank=True, help_text="on everything it makes")
     idle_minutes = models.PositiveIntegerField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    extend_max_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="most a student may extend it (default: the setting)"
+    )
+    compose = models.TextField(blank=True, help_text="the Compose file it was made from, if any")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
