@@ -1,5 +1,6 @@
-"""At a projector's 1024x768 an admin's pages fit the screen: the sections stay in one row and
-no page or table runs off to the right (Chromium, real pages, real containers)."""
+"""At a projector's 1024x768 (and a laptop's 1440x900) an admin's pages fit the screen: the
+sections stay in one row and no page or table runs off to the right (Chromium, real pages,
+real containers)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,12 @@ def test_pages_fit_a_projector(
     measured = page.evaluate(MEASURE)
     assert measured["over"] == []
     assert measured["navRows"] == 1
+
+
+def test_an_admins_sections_stay_in_one_row_on_a_laptop(
+    admin_page: Any, live_server_proc: rig.LiveServer
+) -> None:
+    page = admin_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(live_server_proc.url + "/users/")
+    assert page.evaluate(MEASURE) == {"over": [], "navRows": 1}
