@@ -14,6 +14,7 @@ from typing import Any
 
 from containers_app import cgroups, internals, kernel
 from dashboard.records import ContainerRecord, ResourceLimits
+from dashboard.units import human_bytes
 
 V1_CONTROLLER_KEYS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
 
@@ -28,15 +29,6 @@ def _raw(path: Path | None) -> tuple[str | None, str]:
         return None, "this kernel does not provide the file"
     except OSError as exc:
         return None, exc.strerror or str(exc)
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # unreachable: the loop returns at TiB
 
 
 def _row(what: str, docker: str, path: Path | None, kernel_says: str = "") -> dict[str, Any]:

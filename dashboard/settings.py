@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.engine_endpoint",
             ],
+            "builtins": ["dashboard.templatetags.units"],
         },
     },
 ]
