@@ -34,11 +34,10 @@ from containers_app.engine.networks import list_networks
 from containers_app.engine.system import host_cpus
 from containers_app.gate import FOR_USER
 from dashboard.models import Course, Lab, User
-from dashboard.records import OWNER_LABEL
+from dashboard.records import CLASS_LABEL, OWNER_LABEL
 from dashboard.refusals import Invalid, Refusal
 from dashboard.specs import ContainerSpec, MountSpec
 
-CLASS_LABEL = "dockdash.class"
 LAB_LABEL = "dockdash.lab"
 LAB_KEYS = frozenset(
     {"name", "slug", "containers", "network", "volume", "allowed_images", "labels"}

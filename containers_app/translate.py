@@ -382,6 +382,7 @@ def container_record(attrs: Mapping[str, Any]) -> ContainerRecord:
         pid=int(state.get("Pid") or 0),
         exit_code=int(exit_code) if exit_code is not None else None,
         oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(attrs.get("RestartCount") or 0),
         tty=bool(config.get("Tty")),
         hostname=str(config.get("Hostname") or ""),
         namespace_modes={

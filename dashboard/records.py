@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from dashboard.specs import ContainerSpec
 
 OWNER_LABEL = "dockdash.owner"
+CLASS_LABEL = "dockdash.class"  # the class (course slug) a lab's container belongs to
 # Paused and restarting containers hold their memory: for quotas they run.
 RUNNING_STATES = frozenset({"running", "paused", "restarting"})
 NANO = 1_000_000_000
@@ -65,6 +66,7 @@ class ContainerRecord:
     pid: int = 0
     exit_code: int | None = None
     oom_killed: bool = False  # its last run ended in the kernel's OOM killer
+    restart_count: int = 0  # restarts by its restart policy since it was last started
     tty: bool = False
     hostname: str = ""
     namespace_modes: Mapping[str, str] = field(default_factory=dict)
