@@ -46,7 +46,7 @@ from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import Stream, stats_stream
 from containers_app.watched import Watched
 from dashboard import access
-from dashboard.records import ContainerRecord
+from dashboard.records import CLASS_LABEL, ContainerRecord
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,21 @@ class StatsFrame(TypedDict):
     host: HostSample
     containers: list[ContainerSample]
     engine_error: str  # "": the engine answered the last list call; else why it did not
+
+
+@dataclass(frozen=True)
+class ContainerTotals:
+    """A container at the last sweep: its sample, and what it used since it started
+    (the cgroup's cumulative counters; None: not readable)."""
+
+    sample: ContainerSample
+    course: str | None  # the class it belongs to (its dockdash.class label)
+    restarts: int  # restarts by its restart policy, as its last start found them
+    cpu_seconds: float | None
+    net_rx: int | None  # bytes
+    net_tx: int | None
+    blk_read: int | None
+    blk_write: int | None
 
 
 class History(TypedDict):
@@ -320,6 +335,8 @@ class _Tracked:
     pid: int
     dirs: dict[str, Path]
     cpu_limit: float | None = None
+    course: str | None = None
+    restarts: int = 0
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
     feed: _ApiFeed | None = None
@@ -437,6 +454,7 @@ class StatsSampler(Watched):
         self.engine_error = ""
         self._ticks = 0
         self._executor: ThreadPoolExecutor | None = None
+        self._swept: asyncio.Event | None = None  # set after the next sweep, for next_frame
 
     # ------------------------------------------------------------ sweep (worker thread)
 
@@ -501,6 +519,8 @@ class StatsSampler(Watched):
                 pid=pid,
                 dirs=dirs,
                 cpu_limit=record.cpus or None,
+                course=info["labels"].get(CLASS_LABEL),
+                restarts=record.restart_count,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)
@@ -610,6 +630,44 @@ class StatsSampler(Watched):
             fine = fine[-fine_points:]
         return {"fields": list(FIELDS), "fine": _columns(fine), "coarse": _columns(coarse)}
 
+    def last_sweep(self) -> list[ContainerTotals]:
+        """Every container the last sweep sampled, with its cumulative counters."""
+        frame = self.last_frame
+        rows = []
+        for sample in frame["containers"] if frame else []:
+            tracked = self._tracked.get(sample["id"])
+            counters = tracked.prev if tracked is not None else None
+            if tracked is None or counters is None:
+                continue  # forgotten since (it stopped)
+            rows.append(
+                ContainerTotals(
+                    sample=sample,
+                    course=tracked.course,
+                    restarts=tracked.restarts,
+                    cpu_seconds=counters.cpu_ns / 1e9 if counters.cpu_ns is not None else None,
+                    net_rx=counters.rx,
+                    net_tx=counters.tx,
+                    blk_read=counters.blk_read,
+                    blk_write=counters.blk_write,
+                )
+            )
+        return rows
+
+    @property
+    def host_cpu_seconds(self) -> float | None:
+        """CPU seconds the host's CPUs were busy since boot, at the last sweep."""
+        prev = self._host.prev
+        return prev[0] / CLOCK_TICKS if prev is not None else None
+
+    async def next_frame(self, timeout: float) -> StatsFrame | None:
+        """The last sweep's frame; right after a start, the first one (waiting `timeout` s)."""
+        if self.last_frame is None and self.running:
+            if self._swept is None:
+                self._swept = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._swept.wait(), timeout)
+        return self.last_frame
+
     def latest(self, container_id: str) -> ContainerSample | None:
         frame = self.last_frame
         for sample in frame["containers"] if frame else []:
@@ -644,6 +702,9 @@ class StatsSampler(Watched):
         try:
             while True:
                 await loop.run_in_executor(self._executor, self.sweep)
+                if self._swept is not None:
+                    self._swept.set()
+                    self._swept = None
                 await layer.group_send(self.group, {"type": "stats.tick"})
                 next_tick += self.interval
                 delay = next_tick - loop.time()
@@ -659,6 +720,10 @@ class StatsSampler(Watched):
                 self._forget(cid)
             self._executor.shutdown(wait=False)
             self._host.prev = None
+            # What it last saw is not news when it starts again.
+            self.last_frame = None
+            self.last_text = ""
+            self._swept = None
 
 
 _samplers: dict[str, StatsSampler] = {}
