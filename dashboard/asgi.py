@@ -15,14 +15,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from classes_app import culling  # noqa: E402
+from containers_app.socket_count import CountOpenSockets  # noqa: E402
 from dashboard.middleware import UserFactsMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(UserFactsMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": CountOpenSockets(
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(UserFactsMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

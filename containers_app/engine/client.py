@@ -1,4 +1,5 @@
-"""The connection to the Docker engine: the docker-py client, its errors, its recent calls.
+"""The connection to the Docker engine: the docker-py client, its errors, its recent calls
+and how long they took.
 
 Every other part of containers_app.engine runs its calls through `call()` (or
 `engine_errors()` around a stream), so docker-py and transport errors leave
@@ -19,6 +20,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from django.conf import settings
+from prometheus_client import Histogram
 
 from containers_app.engine.errors import (
     BadRequest,
@@ -142,12 +144,21 @@ def label_filters(label: str) -> dict[str, Any]:
 # A record of the HTTP calls this dashboard makes to the engine (the architecture page).
 API_CALL_HISTORY = 200
 _api_calls: deque[dict[str, Any]] = deque(maxlen=API_CALL_HISTORY)
+# Every call's latency, for /metrics (containers_app.metrics registers it).
+CALL_SECONDS = Histogram(
+    "dockdash_engine_call_seconds",
+    "Seconds from a request to the engine's answer (for a stream: to its first byte).",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=None,
+)
 
 
 def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     # A requests response hook: runs once the engine's answer headers arrived, so for
     # streams (logs, events, exec) the duration is the time to the first byte.
     request = response.request
+    CALL_SECONDS.labels(request.method or "").observe(response.elapsed.total_seconds())
     _api_calls.append(
         {
             "at": time.time(),
