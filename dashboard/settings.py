@@ -219,6 +219,8 @@ if LOG_STREAMS_PER_USER >= LOG_STREAM_WORKERS:
         f"DOCKDASH_LOG_STREAMS_PER_USER must be below DOCKDASH_LOG_STREAM_WORKERS "
         f"({LOG_STREAM_WORKERS}), not {LOG_STREAMS_PER_USER}: one user would take every stream."
     )
+# The bearer token that opens GET /metrics to a Prometheus server; empty: /metrics is off.
+METRICS_TOKEN = env_str("DOCKDASH_METRICS_TOKEN").strip()
 # Seconds the engine's disk usage (`/system/df`, slow and one at a time) is reused by pages.
 DISK_USAGE_CACHE_SECONDS = env_float("DOCKDASH_DISK_USAGE_CACHE", 5.0, minimum=0.0)
 
