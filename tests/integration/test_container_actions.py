@@ -184,7 +184,7 @@ def test_detail_page_shows_what_inspect_says(admin_client: Any, make_container: 
     )
     html = admin_client.get(f"/containers/{c.name}/").content.decode()
     assert "&lt;b&gt;not html&lt;/b&gt;" in html and "<b>not html</b>" not in html
-    assert "32.0 MiB <span class=\"muted\">(33554432 bytes)" in html  # binary units, named so
+    assert '32.0 MiB <span class="muted">(33554432 bytes)' in html  # binary units, named so
     assert f"docker stop {c.name}" in html
     assert "Full inspect JSON" in html
     assert LABELS["dockdash.test"] in html
