@@ -88,7 +88,21 @@ def _users(names: Any, roles: tuple[str, ...], field: str) -> list[User]:
     return [found[n] for n in dict.fromkeys(names)]
 
 
-def _fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+def _enrolled(actor: Any, students: list[User]) -> list[User]:
+    """`students`, if `actor` may put each of them in a class (dashboard.access.may_enrol)."""
+    in_a_class = set(
+        User.objects.filter(pk__in=[s.pk for s in students], courses__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    for student in students:
+        refused = access.may_enrol(actor, student.username, in_a_class=student.pk in in_a_class)
+        if refused:
+            raise Forbidden(refused, "students")
+    return students
+
+
+def _fields(data: Mapping[str, Any], actor: Any, *, partial: bool) -> dict[str, Any]:
     unknown = sorted(set(data) - COURSE_KEYS)
     if unknown:
         raise Invalid(
@@ -104,7 +118,7 @@ def _fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     if "instructors" in data:
         values["instructors"] = _users(data["instructors"], TEACHING_ROLES, "instructors")
     if "students" in data:
-        values["students"] = _users(data["students"], TAUGHT_ROLES, "students")
+        values["students"] = _enrolled(actor, _users(data["students"], TAUGHT_ROLES, "students"))
     return values
 
 
@@ -125,7 +139,7 @@ def create_course(request: Any, data: Mapping[str, Any]) -> Course:
     ) as row:
         if not may_teach(user):
             raise Forbidden(f"Your role ({access.role_of(user)}) may not create classes.")
-        values = _fields(data, partial=False)
+        values = _fields(data, user, partial=False)
         row["params"] = _described(values)
         if Course.objects.filter(slug=values["slug"]).exists():
             raise Invalid(f"A class {values['slug']!r} already exists.", "slug")
@@ -143,7 +157,7 @@ def create_course(request: Any, data: Mapping[str, Any]) -> Course:
 
 def update_course(request: Any, course: Course, data: Mapping[str, Any]) -> Course:
     with _audited_on(request, "class.update", course) as row:
-        values = _fields(data, partial=True)
+        values = _fields(data, request.user, partial=True)
         row["params"] = _described(values)
         slug = values.get("slug", course.slug)
         if Course.objects.filter(slug=slug).exclude(pk=course.pk).exists():
