@@ -3,11 +3,17 @@
 Admins manage every class; an instructor the classes they teach (a new class
 of theirs has them as an instructor); a student sees the classes they are in.
 Anyone else is told a class does not exist, as for one that does not.
+
+Every change writes one audit row, refusals included, as the gate's do: a
+change first finds its class (lab, student) for the user inside `finding`,
+whose refusal is that row; what the change then does audits itself (here, the
+roster's row per student, the gate's rows of a class job's containers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -16,9 +22,9 @@ from django.db.models import QuerySet
 from classes_app import labs
 from dashboard import access
 from dashboard.access import Perm
-from dashboard.audit import audited
+from dashboard.audit import audited, record
 from dashboard.models import TAUGHT_ROLES, Course, Lab, Role, User
-from dashboard.refusals import Forbidden, Invalid
+from dashboard.refusals import Forbidden, Invalid, Refusal
 
 COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"})
 TEACHING_ROLES: tuple[str, ...] = (str(Role.INSTRUCTOR), str(Role.ADMIN))
@@ -51,6 +57,29 @@ def lab_of(course: Course, slug: str) -> Lab:
     if found is None:
         raise access.not_found("lab", slug)
     return found
+
+
+@contextmanager
+def finding(request: Any, action: str, kind: str, name: str) -> Iterator[None]:
+    """The first step of change `action`: finding its target for the user. A refusal in
+    the block (a class, lab or student they may not see) is the change's audit row."""
+    try:
+        yield
+    except Refusal as exc:
+        record(request, action, target_kind=kind, target_name=name, error=exc.message)
+        raise
+
+
+def course_to_change(request: Any, action: str, slug: str, *, manage: bool = True) -> Course:
+    """`course_for` the user of `request`, for change `action` (a refusal audited)."""
+    with finding(request, action, "class", slug):
+        return course_for(request.user, slug, manage=manage)
+
+
+def lab_to_change(request: Any, action: str, slug: str, lab: str, *, manage: bool = True) -> Lab:
+    """Lab `lab` of class `slug`, for change `action` (a refusal audited)."""
+    with finding(request, action, "lab", f"{slug}/{lab}"):
+        return lab_of(course_for(request.user, slug, manage=manage), lab)
 
 
 def student_of(user: Any, course: Course, username: Any) -> User:

@@ -14,7 +14,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
 from classes_app.models import LabSeat
+from dashboard import access
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
@@ -97,7 +98,7 @@ def _roster_text(request: HttpRequest) -> str:
 
 @require_POST
 def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
+    course = courses.course_to_change(request, "class.roster.add", slug)
     try:
         entries = rosters.parse_csv(_roster_text(request))
     except Invalid as exc:
@@ -123,7 +124,7 @@ def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def lab_create(request: HttpRequest, slug: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
+    course = courses.course_to_change(request, "lab.create", slug)
     text = request.POST.get("lab", "")
     try:
         data = json.loads(text)
@@ -143,24 +144,15 @@ def lab_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def lab_job(request: HttpRequest, slug: str, lab: str, what: str) -> HttpResponse:
     """Provision a lab for the class, or reset one student's (a student: their own)."""
-    course = courses.course_for(request.user, slug, manage=what != "reset")
-    found = courses.lab_of(course, lab)
     if what == "provision":
-        return _to_job(
-            class_jobs.provision(request, found, list(course.students.order_by("username")))
-        )
-    name = request.POST.get("student") or request.user.get_username()
-    student = courses.student_of(request.user, course, name)
-    wipe = request.POST.get("wipe") == "1"
-    return _to_job(class_jobs.reset(request, found, student, wipe=wipe))
+        return _to_job(class_jobs.provision(request, slug, lab))
+    student, wipe = request.POST.get("student", ""), request.POST.get("wipe") == "1"
+    return _to_job(class_jobs.reset(request, slug, lab, student, wipe=wipe))
 
 
 @require_POST
 def class_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
-    name = request.POST.get("student", "")
-    student = courses.student_of(request.user, course, name) if name else None
-    return _to_job(class_jobs.act(request, course, action, student))
+    return _to_job(class_jobs.act(request, slug, action, request.POST.get("student", "")))
 
 
 @require_GET
@@ -207,9 +199,11 @@ def _warning(lab: Any, student: Any) -> culling.Deadline | None:
 @require_POST
 def lab_extend(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
     """A student postpones the stop of their lab by one idle window (within the maximum)."""
-    course = courses.course_for(request.user, slug, manage=False)
-    found = courses.lab_of(course, lab)
-    seat = get_object_or_404(LabSeat, lab=found, student=request.user)
+    with courses.finding(request, "lab.extend", "lab", f"{slug}/{lab}"):
+        found = courses.lab_of(courses.course_for(request.user, slug, manage=False), lab)
+        seat = LabSeat.objects.filter(lab=found, student=request.user).first()
+        if seat is None:
+            raise access.not_found("lab of yours", f"{slug}/{lab}")
     try:
         minutes = culling.extend(request, found, seat)
     except Refusal as exc:

@@ -360,3 +360,19 @@ def test_an_instructor_adds_only_students_in_no_class_or_in_one_of_theirs(
     assert admin.patch(path, body, content_type="application/json").status_code == 200
     assert post_json(ia, f"/api/v1/containers/{p['b1_box']}/stop/", {}).status_code == 200
     assert docker_cli("inspect", "-f", "{{.State.Running}}", p["b1_box"]).strip() == "false"
+
+
+def test_openapi_schema_lists_the_class_endpoints(admin_client: Any) -> None:
+    paths = admin_client.get("/api/schema/?format=json").json()["paths"]
+    lab = "/api/v1/classes/{slug}/labs/{lab}/"
+    assert {p: sorted(paths[p]) for p in paths if p.startswith("/api/v1/classes/")} == {
+        "/api/v1/classes/": ["get", "post"],
+        "/api/v1/classes/{slug}/": ["delete", "get", "patch"],
+        "/api/v1/classes/{slug}/roster/": ["post"],
+        "/api/v1/classes/{slug}/labs/": ["post"],
+        f"{lab}provision/": ["post"],
+        f"{lab}reset/": ["post"],
+        "/api/v1/classes/{slug}/{action}/": ["post"],
+    }
+    assert paths["/api/v1/classes/{slug}/"]["delete"]["responses"].keys() == {"204"}
+    assert paths["/api/v1/classes/{slug}/labs/"]["post"]["responses"].keys() == {"201"}
