@@ -74,9 +74,27 @@ def _roster(request: Request, slug: str) -> Response:
 # ---------------------------------------------------------------- labs
 
 
+def _list_labs(request: Request, slug: str) -> list[dict[str, Any]]:
+    course = courses.course_for(request.user, slug, manage=False)
+    return [labs.lab_dict(lab) for lab in course.labs.all()]
+
+
 def _create_lab(request: Request, slug: str) -> dict[str, Any]:
     course = courses.course_to_change(request, "lab.create", slug)
     return labs.lab_dict(courses.create_lab(request, course, _body(request)))
+
+
+def _lab(request: Request, slug: str, lab: str) -> dict[str, Any]:
+    return labs.lab_dict(courses.lab_of(courses.course_for(request.user, slug, manage=False), lab))
+
+
+def _update_lab(request: Request, slug: str, lab: str) -> dict[str, Any]:
+    found = courses.lab_to_change(request, "lab.update", slug, lab)
+    return labs.lab_dict(courses.update_lab(request, found, _body(request)))
+
+
+def _delete_lab(request: Request, slug: str, lab: str) -> None:
+    courses.delete_lab(request, courses.lab_to_change(request, "lab.delete", slug, lab))
 
 
 # ---------------------------------------------------------------- class jobs
@@ -93,8 +111,9 @@ def _reset(request: Request, slug: str, lab: str) -> dict[str, int]:
 
 
 def _class_action(request: Request, slug: str, action: str) -> dict[str, int]:
-    student = str(_body(request).get("student") or "")
-    return _job(class_jobs.act(request, slug, action, student))
+    data = _body(request)
+    student, lab = str(data.get("student") or ""), str(data.get("lab") or "")
+    return _job(class_jobs.act(request, slug, action, student, lab))
 
 
 LAB = "api/v1/classes/<slug:slug>/labs/<slug:lab>/"
@@ -146,12 +165,32 @@ ENDPOINTS = [
     Endpoint(
         "api/v1/classes/<slug:slug>/labs/",
         "api-class-labs",
+        get=Op("The labs of a class", _list_labs, operation_id="class_labs_list"),
         post=Op(
             "Create a lab of a class",
             _create_lab,
             request=BODY,
             status=CREATED,
             operation_id="class_labs_create",
+        ),
+    ),
+    Endpoint(
+        LAB,
+        "api-class-lab",
+        get=Op("A lab of a class", _lab, operation_id="class_lab_read"),
+        patch=Op(
+            "Change a lab: the keys given replace the stored ones; the whole lab is checked "
+            "again; students' copies follow at their next provision or reset",
+            _update_lab,
+            request=BODY,
+            operation_id="class_lab_update",
+        ),
+        delete=Op(
+            "Remove a lab and its seats; 409 while its students' containers exist "
+            '(POST .../remove/ {"lab": ...} removes them)',
+            _delete_lab,
+            status=NO_CONTENT,
+            operation_id="class_lab_remove",
         ),
     ),
     Endpoint(
@@ -179,7 +218,7 @@ ENDPOINTS = [
         rf"^api/v1/classes/{SLUG}/{ACTION}/$",
         "api-class-action",
         post=Op(
-            "Stop, start or remove a class's containers (or one student's), as a job",
+            "Stop, start or remove a class's containers (or one student's, one lab's), as a job",
             _class_action,
             request=BODY,
             status=ACCEPTED,

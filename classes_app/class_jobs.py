@@ -117,23 +117,26 @@ def reset(request: Any, slug: str, lab: str, student: str, *, wipe: bool) -> Job
     return _start(request, found.course, f"reset {found.slug} of {pupil.username}", tasks)
 
 
-def act(request: Any, slug: str, action: str, student: str = "") -> Job:
-    """Stop, start or remove the containers of class `slug` (or of one student): a result
-    per student."""
+def act(request: Any, slug: str, action: str, student: str = "", lab: str = "") -> Job:
+    """Stop, start or remove the containers of class `slug` (or of one student, or of one
+    lab): a result per student."""
     with courses.finding(request, f"class.{action}", "class", slug):
         course = courses.course_for(request.user, slug)
         pupil = courses.student_of(request.user, course, student) if student else None
+        found = courses.lab_of(course, lab) if lab else None
     whose = pupil.username if pupil else ""
+    lab_slug = found.slug if found else ""
 
     def tasks() -> dict[str, Task]:
         by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in labs.class_containers(course, owner=whose):
+        for row in labs.class_containers(course, owner=whose, lab=lab_slug):
             by_owner[row["labels"].get(OWNER_LABEL, "")].append(row)
         return {
             owner: _bind(_act_on_all, request, action, rows) for owner, rows in by_owner.items()
         }
 
-    return _start(request, course, f"{action} ({whose or 'everyone'})", tasks)
+    what = ", ".join(part for part in (whose or "everyone", lab_slug) if part)
+    return _start(request, course, f"{action} ({what})", tasks)
 
 
 def _act_on_all(request: Any, action: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

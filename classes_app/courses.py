@@ -21,10 +21,10 @@ from django.db.models import QuerySet
 
 from classes_app import labs
 from dashboard import access
-from dashboard.access import Perm
+from dashboard.access import OWNER_LABEL, Perm
 from dashboard.audit import audited, record
 from dashboard.models import TAUGHT_ROLES, Course, Lab, Role, User
-from dashboard.refusals import Forbidden, Invalid, Refusal
+from dashboard.refusals import Forbidden, InUse, Invalid, Refusal
 
 COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"})
 TEACHING_ROLES: tuple[str, ...] = (str(Role.INSTRUCTOR), str(Role.ADMIN))
@@ -207,6 +207,16 @@ def delete_course(request: Any, course: Course) -> None:
         course.delete()
 
 
+def _lab_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {"containers": [c.get("name") for c in values["containers"]]}
+
+
+def _free_slug(course: Course, slug: str, lab: Lab | None = None) -> None:
+    others = course.labs.exclude(pk=lab.pk) if lab is not None else course.labs.all()
+    if others.filter(slug=slug).exists():
+        raise Invalid(f"The class already has a lab {slug!r}.", "slug")
+
+
 def create_lab(request: Any, course: Course, data: Mapping[str, Any]) -> Lab:
     with audited(
         request,
@@ -215,9 +225,57 @@ def create_lab(request: Any, course: Course, data: Mapping[str, Any]) -> Lab:
         target_name=f"{course.slug}/{data.get('slug', '')}",
     ) as row:
         values = labs.parse_lab(data)
-        row["params"] = {"containers": [c.get("name") for c in values["containers"]]}
-        if course.labs.filter(slug=values["slug"]).exists():
-            raise Invalid(f"The class already has a lab {values['slug']!r}.", "slug")
+        row["params"] = _lab_params(values)
+        _free_slug(course, values["slug"])
         lab = Lab.objects.create(course=course, **values)
         row["target_id"] = str(lab.pk)
     return lab
+
+
+def _audited_on_lab(request: Any, action: str, lab: Lab) -> Any:
+    return audited(request, action, target_kind="lab", target_id=str(lab.pk), target_name=str(lab))
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
+def _refuse_while_in_use(lab: Lab, then: str, field: str = "") -> None:
+    """InUse while the students' containers of `lab` exist (any state): they are named and
+    labelled by its slug, and removing them is a class job a person starts knowingly."""
+    made = labs.class_containers(lab.course, lab=lab.slug)
+    if made:
+        students = len({row["labels"].get(OWNER_LABEL) for row in made})
+        raise InUse(
+            f"Lab {lab.slug} still has {_count(len(made), 'container')} "
+            f"of {_count(students, 'student')}. "
+            f"Stop and remove the class's lab containers first (Remove the lab's containers "
+            f"on the class page, or POST /api/v1/classes/{lab.course.slug}/remove/ "
+            f'{{"lab": "{lab.slug}"}}), then {then}.',
+            field,
+        )
+
+
+def update_lab(request: Any, lab: Lab, data: Mapping[str, Any]) -> Lab:
+    """Change `lab`: the keys given replace the stored ones, then the whole lab is checked
+    again. Its students' copies are made from it at their next provision or reset; its
+    slug names them, so it changes only while there are none."""
+    with _audited_on_lab(request, "lab.update", lab) as row:
+        values = labs.parse_lab({**labs.lab_dict(lab), **data})
+        row["params"] = {"changed": sorted(data), **_lab_params(values)}
+        if values["slug"] != lab.slug:
+            _free_slug(lab.course, values["slug"], lab)
+            _refuse_while_in_use(lab, "change its slug", "slug")
+        for key, value in values.items():
+            setattr(lab, key, value)
+        lab.save()
+    return lab
+
+
+def delete_lab(request: Any, lab: Lab) -> None:
+    """Remove `lab` and its seats (each student's ports and subnet), once it has no
+    containers left (InUse, 409, until then)."""
+    with _audited_on_lab(request, "lab.delete", lab) as row:
+        _refuse_while_in_use(lab, "remove the lab")
+        row["params"] = {"seats": lab.seats.count()}
+        lab.delete()

@@ -59,7 +59,11 @@ def class_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any]:
+def _detail(
+    request: HttpRequest, course: Course, *, refused: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The class page's context; `refused`: a lab's edit or removal refused, shown in its row
+    (its `slug`, `error`, and for an edit the `text` posted, `editing`: the form open)."""
     rows = labs.class_containers(course)
     by_student: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -68,10 +72,21 @@ def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any
         {"user": s, "containers": by_student.get(s.username, [])}
         for s in course.students.order_by("username")
     ]
+    lab_rows = []
+    for lab in course.labs.all():
+        row = {
+            "lab": lab,
+            "text": json.dumps(labs.lab_dict(lab), indent=2),
+            "containers": sum(r["labels"].get(labs.LAB_LABEL) == lab.slug for r in rows),
+        }
+        if refused is not None and refused["slug"] == lab.slug:
+            row.update(refused)
+        lab_rows.append(row)
     return {
         "course": course,
         "students": students,
         "labs": course.labs.all(),
+        "lab_rows": lab_rows,
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
         **extra,
@@ -122,23 +137,56 @@ def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+def _posted_lab(request: HttpRequest) -> dict[str, Any]:
+    """The lab's JSON of the form, as an object (Invalid naming the line if it is not)."""
+    try:
+        data = json.loads(request.POST.get("lab", ""))
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"The lab is not JSON: {exc.msg} (line {exc.lineno}).", "lab") from None
+    if not isinstance(data, dict):
+        raise Invalid("The lab is a JSON object.", "lab")
+    return data
+
+
 @require_POST
 def lab_create(request: HttpRequest, slug: str) -> HttpResponse:
     course = courses.course_to_change(request, "lab.create", slug)
-    text = request.POST.get("lab", "")
     try:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise Invalid("The lab is a JSON object.", "lab")
-        courses.create_lab(request, course, data)
-    except json.JSONDecodeError as exc:
-        error = f"The lab is not JSON: {exc.msg} (line {exc.lineno})."
+        courses.create_lab(request, course, _posted_lab(request))
     except Invalid as exc:
-        error = exc.message
-    else:
-        return redirect("class-detail", slug=course.slug)
-    context = _detail(request, course, lab_error=error, lab_text=text)
-    return render(request, "classes_app/class_detail.html", context, status=400)
+        context = _detail(
+            request, course, lab_error=exc.message, lab_text=request.POST.get("lab", "")
+        )
+        return render(request, "classes_app/class_detail.html", context, status=400)
+    return redirect("class-detail", slug=course.slug)
+
+
+@require_POST
+def lab_edit(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
+    """Change a lab from its JSON as the form shows it (keys left out keep their values)."""
+    found = courses.lab_to_change(request, "lab.update", slug, lab)
+    try:
+        courses.update_lab(request, found, _posted_lab(request))
+    except Refusal as exc:
+        text = request.POST.get("lab", "")
+        refused = {"slug": lab, "error": exc.message, "text": text, "editing": True}
+        context = _detail(request, found.course, refused=refused)
+        return render(request, "classes_app/class_detail.html", context, status=exc.status)
+    messages.success(request, f"Lab {found.slug} saved.")
+    return redirect("class-detail", slug=slug)
+
+
+@require_POST
+def lab_remove(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
+    """Remove a lab; while its containers exist, the class page says so in its row."""
+    found = courses.lab_to_change(request, "lab.delete", slug, lab)
+    try:
+        courses.delete_lab(request, found)
+    except Refusal as exc:
+        context = _detail(request, found.course, refused={"slug": lab, "error": exc.message})
+        return render(request, "classes_app/class_detail.html", context, status=exc.status)
+    messages.success(request, f"Lab {lab} removed.")
+    return redirect("class-detail", slug=slug)
 
 
 @require_POST
@@ -152,7 +200,8 @@ def lab_job(request: HttpRequest, slug: str, lab: str, what: str) -> HttpRespons
 
 @require_POST
 def class_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
-    return _to_job(class_jobs.act(request, slug, action, request.POST.get("student", "")))
+    student, lab = request.POST.get("student", ""), request.POST.get("lab", "")
+    return _to_job(class_jobs.act(request, slug, action, student, lab))
 
 
 @require_GET
