@@ -1,7 +1,8 @@
 """JSON API of classes (DESIGN.md): classes, rosters, labs and class jobs.
 
-Refusals (dashboard.refusals) raised here are answered by the API's one
-handler as `{"error", "field"}` with their status.
+The routes are one table (dashboard.endpoints) at the end; each function below
+answers one method. Refusals (dashboard.refusals) raised here are answered by
+the API's one handler as `{"error", "field"}` with their status.
 """
 
 from __future__ import annotations
@@ -9,16 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
 from rest_framework import status
-from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from classes_app import class_jobs, courses, labs, rosters
 from containers_app.validation import parse_bool
+from dashboard.endpoints import Endpoint, Op
 from dashboard.refusals import Invalid
 from registry_app.models import Job
+
+CREATED = status.HTTP_201_CREATED
+ACCEPTED = status.HTTP_202_ACCEPTED
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+BODY = OpenApiTypes.OBJECT  # bodies are checked by classes_app.courses, labs and rosters
+SLUG = r"(?P<slug>[a-z0-9][a-z0-9-]*)"  # as the pages route them too (classes_app.urls)
+ACTION = r"(?P<action>stop|start|remove)"
 
 
 def _body(request: Request) -> Mapping[str, Any]:
@@ -27,83 +35,194 @@ def _body(request: Request) -> Mapping[str, Any]:
     return request.data
 
 
-def _job(job: Job) -> Response:
-    return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+def _job(job: Job) -> dict[str, int]:
+    return {"job": job.pk}
 
 
-@extend_schema(summary="Classes: list (those you teach or are in) and create", responses=dict)
-@api_view(["GET", "POST"])
-def class_list(request: Request) -> Response:
-    if request.method == "POST":
-        course = courses.create_course(request, _body(request))
-        return Response(courses.course_dict(course, request.user), status=status.HTTP_201_CREATED)
-    found = courses.visible_courses(request.user)
-    return Response([courses.course_dict(c, request.user) for c in found])
+# ---------------------------------------------------------------- classes
 
 
-@extend_schema(summary="A class: read, change (name, slug, instructors, students), remove")
-@api_view(["GET", "PATCH", "DELETE"])
-def class_detail(request: Request, slug: str) -> Response:
-    if request.method == "GET":
-        course = courses.course_for(request.user, slug, manage=False)
-        return Response(courses.course_dict(course, request.user))
-    course = courses.course_for(request.user, slug)
-    if request.method == "DELETE":
-        courses.delete_course(request, course)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-    course = courses.update_course(request, course, _body(request))
-    return Response(courses.course_dict(course, request.user))
+def _list_classes(request: Request) -> list[dict[str, Any]]:
+    return [courses.course_dict(c, request.user) for c in courses.visible_courses(request.user)]
 
 
-@extend_schema(summary="Import students: their accounts made or found; passwords answered once")
-@api_view(["POST"])
-def roster(request: Request, slug: str) -> Response:
-    course = courses.course_for(request.user, slug)
-    entries = rosters.parse_body(_body(request))
-    answers = rosters.import_roster(request, course, entries)
+def _create_class(request: Request) -> dict[str, Any]:
+    return courses.course_dict(courses.create_course(request, _body(request)), request.user)
+
+
+def _class(request: Request, slug: str) -> dict[str, Any]:
+    return courses.course_dict(courses.course_for(request.user, slug, manage=False), request.user)
+
+
+def _update_class(request: Request, slug: str) -> dict[str, Any]:
+    course = courses.course_to_change(request, "class.update", slug)
+    return courses.course_dict(courses.update_course(request, course, _body(request)), request.user)
+
+
+def _delete_class(request: Request, slug: str) -> None:
+    courses.delete_course(request, courses.course_to_change(request, "class.delete", slug))
+
+
+def _roster(request: Request, slug: str) -> Response:
+    course = courses.course_to_change(request, "class.roster.add", slug)
+    answers = rosters.import_roster(request, course, rosters.parse_body(_body(request)))
     response = Response({"students": answers})
-    response["Cache-Control"] = "no-store, private"
+    response["Cache-Control"] = "no-store, private"  # the passwords are in this answer only
     return response
 
 
-@extend_schema(summary="Create a lab of a class", responses=dict)
-@api_view(["POST"])
-def lab_list(request: Request, slug: str) -> Response:
-    course = courses.course_for(request.user, slug)
-    lab = courses.create_lab(request, course, _body(request))
-    return Response(labs.lab_dict(lab), status=status.HTTP_201_CREATED)
+# ---------------------------------------------------------------- labs
 
 
-@extend_schema(summary="Create and start every student's copy of a lab, as a job")
-@api_view(["POST"])
-def provision(request: Request, slug: str, lab: str) -> Response:
-    course = courses.course_for(request.user, slug)
-    found = courses.lab_of(course, lab)
-    return _job(class_jobs.provision(request, found, list(course.students.order_by("username"))))
-
-
-@extend_schema(summary="Reset a student's lab to its template, as a job")
-@api_view(["POST"])
-def reset(request: Request, slug: str, lab: str) -> Response:
+def _list_labs(request: Request, slug: str) -> list[dict[str, Any]]:
     course = courses.course_for(request.user, slug, manage=False)
-    found = courses.lab_of(course, lab)
+    return [labs.lab_dict(lab) for lab in course.labs.all()]
+
+
+def _create_lab(request: Request, slug: str) -> dict[str, Any]:
+    course = courses.course_to_change(request, "lab.create", slug)
+    return labs.lab_dict(courses.create_lab(request, course, _body(request)))
+
+
+def _lab(request: Request, slug: str, lab: str) -> dict[str, Any]:
+    return labs.lab_dict(courses.lab_of(courses.course_for(request.user, slug, manage=False), lab))
+
+
+def _update_lab(request: Request, slug: str, lab: str) -> dict[str, Any]:
+    found = courses.lab_to_change(request, "lab.update", slug, lab)
+    return labs.lab_dict(courses.update_lab(request, found, _body(request)))
+
+
+def _delete_lab(request: Request, slug: str, lab: str) -> None:
+    courses.delete_lab(request, courses.lab_to_change(request, "lab.delete", slug, lab))
+
+
+# ---------------------------------------------------------------- class jobs
+
+
+def _reset(request: Request, slug: str, lab: str) -> dict[str, int]:
     data = _body(request)
-    student = courses.student_of(
-        request.user, course, data.get("student") or request.user.get_username()
-    )
     try:
         wipe = parse_bool(data.get("wipe", False))
     except ValueError as exc:
         raise Invalid(str(exc), "wipe") from None
-    return _job(class_jobs.reset(request, found, student, wipe=wipe))
+    student = str(data.get("student") or "")
+    return _job(class_jobs.reset(request, slug, lab, student, wipe=wipe))
 
 
-@extend_schema(summary="Stop, start or remove a class's (or one student's) containers, as a job")
-@api_view(["POST"])
-def class_action(request: Request, slug: str, action: str) -> Response:
-    course = courses.course_for(request.user, slug)
+def _class_action(request: Request, slug: str, action: str) -> dict[str, int]:
     data = _body(request)
-    student = (
-        courses.student_of(request.user, course, data["student"]) if data.get("student") else None
-    )
-    return _job(class_jobs.act(request, course, action, student))
+    student, lab = str(data.get("student") or ""), str(data.get("lab") or "")
+    return _job(class_jobs.act(request, slug, action, student, lab))
+
+
+LAB = "api/v1/classes/<slug:slug>/labs/<slug:lab>/"
+
+ENDPOINTS = [
+    Endpoint(
+        "api/v1/classes/",
+        "api-classes",
+        get=Op(
+            "Classes: those you teach (all, for admins) or are in",
+            _list_classes,
+            operation_id="classes_list",
+        ),
+        post=Op(
+            "Create a class (an instructor teaches the classes they create)",
+            _create_class,
+            request=BODY,
+            status=CREATED,
+            operation_id="classes_create",
+        ),
+    ),
+    Endpoint(
+        "api/v1/classes/<slug:slug>/",
+        "api-class",
+        get=Op("A class: its instructors, students and labs", _class, operation_id="class_read"),
+        patch=Op(
+            "Change a class: name, slug, instructors, students (given keys only)",
+            _update_class,
+            request=BODY,
+            operation_id="class_update",
+        ),
+        delete=Op(
+            "Remove a class, its roster and its labs (their containers stay the students')",
+            _delete_class,
+            status=NO_CONTENT,
+            operation_id="class_remove",
+        ),
+    ),
+    Endpoint(
+        "api/v1/classes/<slug:slug>/roster/",
+        "api-class-roster",
+        post=Op(
+            "Import students: their accounts made or found; passwords answered once",
+            _roster,
+            request=BODY,
+            operation_id="class_roster_import",
+        ),
+    ),
+    Endpoint(
+        "api/v1/classes/<slug:slug>/labs/",
+        "api-class-labs",
+        get=Op("The labs of a class", _list_labs, operation_id="class_labs_list"),
+        post=Op(
+            "Create a lab of a class",
+            _create_lab,
+            request=BODY,
+            status=CREATED,
+            operation_id="class_labs_create",
+        ),
+    ),
+    Endpoint(
+        LAB,
+        "api-class-lab",
+        get=Op("A lab of a class", _lab, operation_id="class_lab_read"),
+        patch=Op(
+            "Change a lab: the keys given replace the stored ones; the whole lab is checked "
+            "again; students' copies follow at their next provision or reset",
+            _update_lab,
+            request=BODY,
+            operation_id="class_lab_update",
+        ),
+        delete=Op(
+            "Remove a lab and its seats; 409 while its students' containers exist "
+            '(POST .../remove/ {"lab": ...} removes them)',
+            _delete_lab,
+            status=NO_CONTENT,
+            operation_id="class_lab_remove",
+        ),
+    ),
+    Endpoint(
+        f"{LAB}provision/",
+        "api-lab-provision",
+        post=Op(
+            "Create and start every student's copy of a lab, as a job",
+            lambda request, slug, lab: _job(class_jobs.provision(request, slug, lab)),
+            status=ACCEPTED,
+            operation_id="class_lab_provision",
+        ),
+    ),
+    Endpoint(
+        f"{LAB}reset/",
+        "api-lab-reset",
+        post=Op(
+            "Reset a student's lab to its template, as a job",
+            _reset,
+            request=BODY,
+            status=ACCEPTED,
+            operation_id="class_lab_reset",
+        ),
+    ),
+    Endpoint(
+        rf"^api/v1/classes/{SLUG}/{ACTION}/$",
+        "api-class-action",
+        post=Op(
+            "Stop, start or remove a class's containers (or one student's, one lab's), as a job",
+            _class_action,
+            request=BODY,
+            status=ACCEPTED,
+            operation_id="class_action",
+        ),
+    ),
+]

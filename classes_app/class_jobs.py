@@ -4,7 +4,9 @@ Each is a job of registry_app's runner (a Job row, progress on `/ws/jobs/<id>/`,
 `GET /api/v1/jobs/<id>/`) whose body works through the students in parallel,
 `PARALLEL` at a time, and reports a result per student as it comes (the
 job's `items`). Every engine change inside goes through the gate, one audit
-row each, with the user who started the job as the actor.
+row each, with the user who started the job as the actor. A class, lab or
+student the user may not see or act on is refused before any job starts, with
+its one audit row (classes_app.courses.finding).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 from django.db import connection
 
-from classes_app import labs
-from dashboard.models import Course, Lab, User
+from classes_app import courses, labs
+from dashboard.models import Course
 from dashboard.records import OWNER_LABEL
 from dashboard.refusals import Refusal
 from registry_app import jobs
@@ -82,43 +84,59 @@ def _rows_by_name(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in rows}
 
 
-def provision(request: Any, lab: Lab, students: list[User]) -> Job:
-    """Create and start every student's copy of `lab`; again, it fills only the gaps."""
+def provision(request: Any, slug: str, lab: str) -> Job:
+    """Create and start every student's copy of lab `lab` of class `slug`; again, it fills
+    only the gaps."""
+    found = courses.lab_to_change(request, "lab.provision", slug, lab)
+    students = list(found.course.students.order_by("username"))
 
     def tasks() -> dict[str, Task]:
-        existing = _rows_by_name(labs.class_containers(lab.course, lab=lab.slug))
+        existing = _rows_by_name(labs.class_containers(found.course, lab=found.slug))
         return {
             copy.student.username: _bind(labs.provision, request, copy, existing)
-            for copy in labs.copies(lab, students)
+            for copy in labs.copies(found, students)
         }
 
-    return _start(request, lab.course, f"provision {lab.slug}", tasks)
+    return _start(request, found.course, f"provision {found.slug}", tasks)
 
 
-def reset(request: Any, lab: Lab, student: User, *, wipe: bool) -> Job:
-    """Recreate `student`'s copy of `lab`; the working volume kept, or wiped if asked."""
+def reset(request: Any, slug: str, lab: str, student: str, *, wipe: bool) -> Job:
+    """Recreate `student`'s copy of lab `lab` of class `slug` (the user's own when "": a
+    student resets only theirs); the working volume kept, or wiped if asked."""
+    with courses.finding(request, "lab.reset", "lab", f"{slug}/{lab}"):
+        found = courses.lab_of(courses.course_for(request.user, slug, manage=False), lab)
+        pupil = courses.student_of(
+            request.user, found.course, student or request.user.get_username()
+        )
 
     def tasks() -> dict[str, Task]:
-        [copy] = labs.copies(lab, [student])
-        rows = labs.class_containers(lab.course, owner=student.username, lab=lab.slug)
-        return {student.username: lambda: labs.reset(request, copy, rows, wipe=wipe)}
+        [copy] = labs.copies(found, [pupil])
+        rows = labs.class_containers(found.course, owner=pupil.username, lab=found.slug)
+        return {pupil.username: lambda: labs.reset(request, copy, rows, wipe=wipe)}
 
-    return _start(request, lab.course, f"reset {lab.slug} of {student.username}", tasks)
+    return _start(request, found.course, f"reset {found.slug} of {pupil.username}", tasks)
 
 
-def act(request: Any, course: Course, action: str, student: User | None = None) -> Job:
-    """Stop, start or remove the class's containers (or one student's): a result per student."""
+def act(request: Any, slug: str, action: str, student: str = "", lab: str = "") -> Job:
+    """Stop, start or remove the containers of class `slug` (or of one student, or of one
+    lab): a result per student."""
+    with courses.finding(request, f"class.{action}", "class", slug):
+        course = courses.course_for(request.user, slug)
+        pupil = courses.student_of(request.user, course, student) if student else None
+        found = courses.lab_of(course, lab) if lab else None
+    whose = pupil.username if pupil else ""
+    lab_slug = found.slug if found else ""
 
     def tasks() -> dict[str, Task]:
         by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in labs.class_containers(course, owner=student.username if student else ""):
+        for row in labs.class_containers(course, owner=whose, lab=lab_slug):
             by_owner[row["labels"].get(OWNER_LABEL, "")].append(row)
         return {
             owner: _bind(_act_on_all, request, action, rows) for owner, rows in by_owner.items()
         }
 
-    who = student.username if student else "everyone"
-    return _start(request, course, f"{action} ({who})", tasks)
+    what = ", ".join(part for part in (whose or "everyone", lab_slug) if part)
+    return _start(request, course, f"{action} ({what})", tasks)
 
 
 def _act_on_all(request: Any, action: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,11 +3,17 @@
 Admins manage every class; an instructor the classes they teach (a new class
 of theirs has them as an instructor); a student sees the classes they are in.
 Anyone else is told a class does not exist, as for one that does not.
+
+Every change writes one audit row, refusals included, as the gate's do: a
+change first finds its class (lab, student) for the user inside `finding`,
+whose refusal is that row; what the change then does audits itself (here, the
+roster's row per student, the gate's rows of a class job's containers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -15,10 +21,10 @@ from django.db.models import QuerySet
 
 from classes_app import labs
 from dashboard import access
-from dashboard.access import Perm
-from dashboard.audit import audited
+from dashboard.access import OWNER_LABEL, Perm
+from dashboard.audit import audited, record
 from dashboard.models import TAUGHT_ROLES, Course, Lab, Role, User
-from dashboard.refusals import Forbidden, Invalid
+from dashboard.refusals import Forbidden, InUse, Invalid, Refusal
 
 COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"})
 TEACHING_ROLES: tuple[str, ...] = (str(Role.INSTRUCTOR), str(Role.ADMIN))
@@ -51,6 +57,29 @@ def lab_of(course: Course, slug: str) -> Lab:
     if found is None:
         raise access.not_found("lab", slug)
     return found
+
+
+@contextmanager
+def finding(request: Any, action: str, kind: str, name: str) -> Iterator[None]:
+    """The first step of change `action`: finding its target for the user. A refusal in
+    the block (a class, lab or student they may not see) is the change's audit row."""
+    try:
+        yield
+    except Refusal as exc:
+        record(request, action, target_kind=kind, target_name=name, error=exc.message)
+        raise
+
+
+def course_to_change(request: Any, action: str, slug: str, *, manage: bool = True) -> Course:
+    """`course_for` the user of `request`, for change `action` (a refusal audited)."""
+    with finding(request, action, "class", slug):
+        return course_for(request.user, slug, manage=manage)
+
+
+def lab_to_change(request: Any, action: str, slug: str, lab: str, *, manage: bool = True) -> Lab:
+    """Lab `lab` of class `slug`, for change `action` (a refusal audited)."""
+    with finding(request, action, "lab", f"{slug}/{lab}"):
+        return lab_of(course_for(request.user, slug, manage=manage), lab)
 
 
 def student_of(user: Any, course: Course, username: Any) -> User:
@@ -88,7 +117,21 @@ def _users(names: Any, roles: tuple[str, ...], field: str) -> list[User]:
     return [found[n] for n in dict.fromkeys(names)]
 
 
-def _fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+def _enrolled(actor: Any, students: list[User]) -> list[User]:
+    """`students`, if `actor` may put each of them in a class (dashboard.access.may_enrol)."""
+    in_a_class = set(
+        User.objects.filter(pk__in=[s.pk for s in students], courses__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    for student in students:
+        refused = access.may_enrol(actor, student.username, in_a_class=student.pk in in_a_class)
+        if refused:
+            raise Forbidden(refused, "students")
+    return students
+
+
+def _fields(data: Mapping[str, Any], actor: Any, *, partial: bool) -> dict[str, Any]:
     unknown = sorted(set(data) - COURSE_KEYS)
     if unknown:
         raise Invalid(
@@ -104,7 +147,7 @@ def _fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     if "instructors" in data:
         values["instructors"] = _users(data["instructors"], TEACHING_ROLES, "instructors")
     if "students" in data:
-        values["students"] = _users(data["students"], TAUGHT_ROLES, "students")
+        values["students"] = _enrolled(actor, _users(data["students"], TAUGHT_ROLES, "students"))
     return values
 
 
@@ -125,7 +168,7 @@ def create_course(request: Any, data: Mapping[str, Any]) -> Course:
     ) as row:
         if not may_teach(user):
             raise Forbidden(f"Your role ({access.role_of(user)}) may not create classes.")
-        values = _fields(data, partial=False)
+        values = _fields(data, user, partial=False)
         row["params"] = _described(values)
         if Course.objects.filter(slug=values["slug"]).exists():
             raise Invalid(f"A class {values['slug']!r} already exists.", "slug")
@@ -143,7 +186,7 @@ def create_course(request: Any, data: Mapping[str, Any]) -> Course:
 
 def update_course(request: Any, course: Course, data: Mapping[str, Any]) -> Course:
     with _audited_on(request, "class.update", course) as row:
-        values = _fields(data, partial=True)
+        values = _fields(data, request.user, partial=True)
         row["params"] = _described(values)
         slug = values.get("slug", course.slug)
         if Course.objects.filter(slug=slug).exclude(pk=course.pk).exists():
@@ -164,6 +207,16 @@ def delete_course(request: Any, course: Course) -> None:
         course.delete()
 
 
+def _lab_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {"containers": [c.get("name") for c in values["containers"]]}
+
+
+def _free_slug(course: Course, slug: str, lab: Lab | None = None) -> None:
+    others = course.labs.exclude(pk=lab.pk) if lab is not None else course.labs.all()
+    if others.filter(slug=slug).exists():
+        raise Invalid(f"The class already has a lab {slug!r}.", "slug")
+
+
 def create_lab(request: Any, course: Course, data: Mapping[str, Any]) -> Lab:
     with audited(
         request,
@@ -172,9 +225,57 @@ def create_lab(request: Any, course: Course, data: Mapping[str, Any]) -> Lab:
         target_name=f"{course.slug}/{data.get('slug', '')}",
     ) as row:
         values = labs.parse_lab(data)
-        row["params"] = {"containers": [c.get("name") for c in values["containers"]]}
-        if course.labs.filter(slug=values["slug"]).exists():
-            raise Invalid(f"The class already has a lab {values['slug']!r}.", "slug")
+        row["params"] = _lab_params(values)
+        _free_slug(course, values["slug"])
         lab = Lab.objects.create(course=course, **values)
         row["target_id"] = str(lab.pk)
     return lab
+
+
+def _audited_on_lab(request: Any, action: str, lab: Lab) -> Any:
+    return audited(request, action, target_kind="lab", target_id=str(lab.pk), target_name=str(lab))
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
+def _refuse_while_in_use(lab: Lab, then: str, field: str = "") -> None:
+    """InUse while the students' containers of `lab` exist (any state): they are named and
+    labelled by its slug, and removing them is a class job a person starts knowingly."""
+    made = labs.class_containers(lab.course, lab=lab.slug)
+    if made:
+        students = len({row["labels"].get(OWNER_LABEL) for row in made})
+        raise InUse(
+            f"Lab {lab.slug} still has {_count(len(made), 'container')} "
+            f"of {_count(students, 'student')}. "
+            f"Stop and remove the class's lab containers first (Remove the lab's containers "
+            f"on the class page, or POST /api/v1/classes/{lab.course.slug}/remove/ "
+            f'{{"lab": "{lab.slug}"}}), then {then}.',
+            field,
+        )
+
+
+def update_lab(request: Any, lab: Lab, data: Mapping[str, Any]) -> Lab:
+    """Change `lab`: the keys given replace the stored ones, then the whole lab is checked
+    again. Its students' copies are made from it at their next provision or reset; its
+    slug names them, so it changes only while there are none."""
+    with _audited_on_lab(request, "lab.update", lab) as row:
+        values = labs.parse_lab({**labs.lab_dict(lab), **data})
+        row["params"] = {"changed": sorted(data), **_lab_params(values)}
+        if values["slug"] != lab.slug:
+            _free_slug(lab.course, values["slug"], lab)
+            _refuse_while_in_use(lab, "change its slug", "slug")
+        for key, value in values.items():
+            setattr(lab, key, value)
+        lab.save()
+    return lab
+
+
+def delete_lab(request: Any, lab: Lab) -> None:
+    """Remove `lab` and its seats (each student's ports and subnet), once it has no
+    containers left (InUse, 409, until then)."""
+    with _audited_on_lab(request, "lab.delete", lab) as row:
+        _refuse_while_in_use(lab, "remove the lab")
+        row["params"] = {"seats": lab.seats.count()}
+        lab.delete()

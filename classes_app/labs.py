@@ -180,7 +180,9 @@ SUBNET_PREFIX = 28  # 14 addresses: a lab's containers on a student's network
 def seats_for(lab: Lab, students: Iterable[User], taken: Taken) -> dict[str, LabSeat]:
     """Each student's seat in `lab`, giving new ones free host ports and a free subnet.
 
-    Free: in no seat of any lab, and not used on the host now (`taken`).
+    Free: in no seat of any lab, and not used on the host now (`taken`). A seat made
+    before the lab was changed gets a new block when the lab's ports are more or fewer
+    now, and a subnet when the lab has gained its network.
     """
     count = port_count(lab)
     with transaction.atomic():
@@ -193,13 +195,17 @@ def seats_for(lab: Lab, students: Iterable[User], taken: Taken) -> dict[str, Lab
         free_ports = _free_ports(count, ports, lab)
         free_subnets = _free_subnets(subnets, lab) if lab.network else None
         for student in students:
-            if student.username in seats:
+            seat = seats.get(student.username)
+            if seat is None:
+                seat = LabSeat(lab=lab, student=student)
+            elif seat.ports == count and (seat.subnet or free_subnets is None):
                 continue
-            first = next(free_ports) if count else None
-            subnet = str(next(free_subnets)) if free_subnets is not None else ""
-            seats[student.username] = LabSeat.objects.create(
-                lab=lab, student=student, first_port=first, ports=count, subnet=subnet
-            )
+            if seat.pk is None or seat.ports != count:
+                seat.first_port, seat.ports = (next(free_ports) if count else None), count
+            if free_subnets is not None and not seat.subnet:
+                seat.subnet = str(next(free_subnets))
+            seat.save()
+            seats[student.username] = seat
     return seats
 
 

@@ -1,6 +1,10 @@
 """Rosters: students pasted or uploaded as CSV (`username,full name,email`), or given as a list,
 made into accounts (or found) and put in a class, one audit row each.
 
+An existing account goes in only if the importer may take it (dashboard.access.may_enrol:
+an instructor, a student in no class or in one of theirs); the others are answered
+why, and the rest of the roster still goes in.
+
 A password is generated for each account made, without look-alike characters
 (dashboard.accounts), and answered once: it is kept nowhere.
 """
@@ -18,10 +22,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from dashboard import accounts
+from dashboard import access, accounts
 from dashboard.audit import audited
 from dashboard.models import TAUGHT_ROLES, Course, Role, User
-from dashboard.refusals import Invalid
+from dashboard.refusals import Forbidden, Invalid, Refusal
 
 MAX_STUDENTS = 500
 
@@ -119,9 +123,15 @@ def add_one(request: Any, course: Course, entry: Entry) -> dict[str, Any]:
                 user.save(update_fields=["first_name", "last_name", "email"])
             elif user.effective_role not in TAUGHT_ROLES:
                 raise Invalid(f"{entry.username} is a {user.effective_role}, not a student.")
+            else:
+                refused = access.may_enrol(
+                    request.user, user.username, in_a_class=user.courses.exists()
+                )
+                if refused:
+                    raise Forbidden(refused)
             course.students.add(user)
             row["target_id"] = str(user.pk)
-    except Invalid as exc:
+    except Refusal as exc:
         return {**answer, "error": exc.message}
     answer["created"] = "password" in answer
     return answer

@@ -1,44 +1,49 @@
+"""Every route of classes, pages and JSON API, each declared a read or a change.
+
+Each change finds its class for the user and writes one audit row, refusals included
+(classes_app.courses.finding); tests/integration/test_gate_coverage.py tries every
+change and every read from this declaration. The API's rows are classes_app.api's table.
+"""
+
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import URLPattern
 
 from classes_app import api, grid_views, shoulder, views
+from classes_app.api import ACTION, SLUG
+from dashboard.endpoints import CHANGE, READ, Page, pages, route_kinds, routes
 
-SLUG = r"(?P<slug>[a-z0-9][a-z0-9-]*)"
-LAB = r"(?P<lab>[a-z0-9][a-z0-9-]*)"
-ACTION = r"(?P<action>stop|start|remove)"
+LAB = SLUG.replace("slug", "lab")
 
-urlpatterns = [
-    path("classes/", views.class_list, name="classes"),
-    path("labs/", views.my_labs, name="my-labs"),
-    path("classes/<slug:slug>/", views.class_detail, name="class-detail"),
-    path("classes/<slug:slug>/roster/", views.roster_import, name="class-roster"),
-    path("classes/<slug:slug>/grid/", grid_views.class_grid, name="class-grid"),
-    path("classes/<slug:slug>/labs/", views.lab_create, name="class-lab-create"),
-    re_path(
+# route, view, name, and whether it changes something ("^": a regular expression)
+PAGES: list[Page] = [
+    ("classes/", views.class_list, "classes", CHANGE),  # its form creates a class
+    ("labs/", views.my_labs, "my-labs", READ),
+    ("classes/<slug:slug>/", views.class_detail, "class-detail", READ),
+    ("classes/<slug:slug>/roster/", views.roster_import, "class-roster", CHANGE),
+    ("classes/<slug:slug>/grid/", grid_views.class_grid, "class-grid", READ),
+    ("classes/<slug:slug>/labs/", views.lab_create, "class-lab-create", CHANGE),
+    ("classes/<slug:slug>/labs/<slug:lab>/edit/", views.lab_edit, "class-lab-edit", CHANGE),
+    ("classes/<slug:slug>/labs/<slug:lab>/remove/", views.lab_remove, "class-lab-remove", CHANGE),
+    (
         rf"^classes/{SLUG}/labs/{LAB}/(?P<what>provision|reset)/$",
         views.lab_job,
-        name="class-lab-job",
+        "class-lab-job",
+        CHANGE,
     ),
-    path("classes/<slug:slug>/report/", views.lesson_report_page, name="class-report"),
-    path("classes/<slug:slug>/report/csv/", views.lesson_report_csv, name="class-report-csv"),
-    path("classes/<slug:slug>/labs/<slug:lab>/extend/", views.lab_extend, name="lab-extend"),
-    re_path(rf"^classes/{SLUG}/{ACTION}/$", views.class_action, name="class-action"),
-    path(
+    ("classes/<slug:slug>/report/", views.lesson_report_page, "class-report", READ),
+    ("classes/<slug:slug>/report/csv/", views.lesson_report_csv, "class-report-csv", READ),
+    ("classes/<slug:slug>/labs/<slug:lab>/extend/", views.lab_extend, "lab-extend", CHANGE),
+    (rf"^classes/{SLUG}/{ACTION}/$", views.class_action, "class-action", CHANGE),
+    (
         "classes/<slug:slug>/students/<str:username>/",
         shoulder.student_page,
-        name="class-student-shoulder",
+        "class-student-shoulder",
+        READ,
     ),
-    path("sessions/<str:key>/watch/", shoulder.session_page, name="session-watch"),
-    path("api/v1/classes/", api.class_list, name="api-classes"),
-    path("api/v1/classes/<slug:slug>/", api.class_detail, name="api-class"),
-    path("api/v1/classes/<slug:slug>/roster/", api.roster, name="api-class-roster"),
-    path("api/v1/classes/<slug:slug>/labs/", api.lab_list, name="api-class-labs"),
-    path(
-        "api/v1/classes/<slug:slug>/labs/<slug:lab>/provision/",
-        api.provision,
-        name="api-lab-provision",
-    ),
-    path("api/v1/classes/<slug:slug>/labs/<slug:lab>/reset/", api.reset, name="api-lab-reset"),
-    re_path(rf"^api/v1/classes/{SLUG}/{ACTION}/$", api.class_action, name="api-class-action"),
+    ("sessions/<str:key>/watch/", shoulder.session_page, "session-watch", READ),
 ]
+
+urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(api.ENDPOINTS)]
+
+ROUTE_KINDS = route_kinds(PAGES, api.ENDPOINTS)

@@ -14,7 +14,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
 from classes_app.models import LabSeat
+from dashboard import access
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
@@ -58,7 +59,11 @@ def class_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any]:
+def _detail(
+    request: HttpRequest, course: Course, *, refused: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The class page's context; `refused`: a lab's edit or removal refused, shown in its row
+    (its `slug`, `error`, and for an edit the `text` posted, `editing`: the form open)."""
     rows = labs.class_containers(course)
     by_student: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -67,10 +72,21 @@ def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any
         {"user": s, "containers": by_student.get(s.username, [])}
         for s in course.students.order_by("username")
     ]
+    lab_rows = []
+    for lab in course.labs.all():
+        row = {
+            "lab": lab,
+            "text": json.dumps(labs.lab_dict(lab), indent=2),
+            "containers": sum(r["labels"].get(labs.LAB_LABEL) == lab.slug for r in rows),
+        }
+        if refused is not None and refused["slug"] == lab.slug:
+            row.update(refused)
+        lab_rows.append(row)
     return {
         "course": course,
         "students": students,
         "labs": course.labs.all(),
+        "lab_rows": lab_rows,
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
         **extra,
@@ -97,7 +113,7 @@ def _roster_text(request: HttpRequest) -> str:
 
 @require_POST
 def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
+    course = courses.course_to_change(request, "class.roster.add", slug)
     try:
         entries = rosters.parse_csv(_roster_text(request))
     except Invalid as exc:
@@ -121,46 +137,71 @@ def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+def _posted_lab(request: HttpRequest) -> dict[str, Any]:
+    """The lab's JSON of the form, as an object (Invalid naming the line if it is not)."""
+    try:
+        data = json.loads(request.POST.get("lab", ""))
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"The lab is not JSON: {exc.msg} (line {exc.lineno}).", "lab") from None
+    if not isinstance(data, dict):
+        raise Invalid("The lab is a JSON object.", "lab")
+    return data
+
+
 @require_POST
 def lab_create(request: HttpRequest, slug: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
-    text = request.POST.get("lab", "")
+    course = courses.course_to_change(request, "lab.create", slug)
     try:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise Invalid("The lab is a JSON object.", "lab")
-        courses.create_lab(request, course, data)
-    except json.JSONDecodeError as exc:
-        error = f"The lab is not JSON: {exc.msg} (line {exc.lineno})."
+        courses.create_lab(request, course, _posted_lab(request))
     except Invalid as exc:
-        error = exc.message
-    else:
-        return redirect("class-detail", slug=course.slug)
-    context = _detail(request, course, lab_error=error, lab_text=text)
-    return render(request, "classes_app/class_detail.html", context, status=400)
+        context = _detail(
+            request, course, lab_error=exc.message, lab_text=request.POST.get("lab", "")
+        )
+        return render(request, "classes_app/class_detail.html", context, status=400)
+    return redirect("class-detail", slug=course.slug)
+
+
+@require_POST
+def lab_edit(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
+    """Change a lab from its JSON as the form shows it (keys left out keep their values)."""
+    found = courses.lab_to_change(request, "lab.update", slug, lab)
+    try:
+        courses.update_lab(request, found, _posted_lab(request))
+    except Refusal as exc:
+        text = request.POST.get("lab", "")
+        refused = {"slug": lab, "error": exc.message, "text": text, "editing": True}
+        context = _detail(request, found.course, refused=refused)
+        return render(request, "classes_app/class_detail.html", context, status=exc.status)
+    messages.success(request, f"Lab {found.slug} saved.")
+    return redirect("class-detail", slug=slug)
+
+
+@require_POST
+def lab_remove(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
+    """Remove a lab; while its containers exist, the class page says so in its row."""
+    found = courses.lab_to_change(request, "lab.delete", slug, lab)
+    try:
+        courses.delete_lab(request, found)
+    except Refusal as exc:
+        context = _detail(request, found.course, refused={"slug": lab, "error": exc.message})
+        return render(request, "classes_app/class_detail.html", context, status=exc.status)
+    messages.success(request, f"Lab {lab} removed.")
+    return redirect("class-detail", slug=slug)
 
 
 @require_POST
 def lab_job(request: HttpRequest, slug: str, lab: str, what: str) -> HttpResponse:
     """Provision a lab for the class, or reset one student's (a student: their own)."""
-    course = courses.course_for(request.user, slug, manage=what != "reset")
-    found = courses.lab_of(course, lab)
     if what == "provision":
-        return _to_job(
-            class_jobs.provision(request, found, list(course.students.order_by("username")))
-        )
-    name = request.POST.get("student") or request.user.get_username()
-    student = courses.student_of(request.user, course, name)
-    wipe = request.POST.get("wipe") == "1"
-    return _to_job(class_jobs.reset(request, found, student, wipe=wipe))
+        return _to_job(class_jobs.provision(request, slug, lab))
+    student, wipe = request.POST.get("student", ""), request.POST.get("wipe") == "1"
+    return _to_job(class_jobs.reset(request, slug, lab, student, wipe=wipe))
 
 
 @require_POST
 def class_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
-    course = courses.course_for(request.user, slug)
-    name = request.POST.get("student", "")
-    student = courses.student_of(request.user, course, name) if name else None
-    return _to_job(class_jobs.act(request, course, action, student))
+    student, lab = request.POST.get("student", ""), request.POST.get("lab", "")
+    return _to_job(class_jobs.act(request, slug, action, student, lab))
 
 
 @require_GET
@@ -207,9 +248,11 @@ def _warning(lab: Any, student: Any) -> culling.Deadline | None:
 @require_POST
 def lab_extend(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
     """A student postpones the stop of their lab by one idle window (within the maximum)."""
-    course = courses.course_for(request.user, slug, manage=False)
-    found = courses.lab_of(course, lab)
-    seat = get_object_or_404(LabSeat, lab=found, student=request.user)
+    with courses.finding(request, "lab.extend", "lab", f"{slug}/{lab}"):
+        found = courses.lab_of(courses.course_for(request.user, slug, manage=False), lab)
+        seat = LabSeat.objects.filter(lab=found, student=request.user).first()
+        if seat is None:
+            raise access.not_found("lab of yours", f"{slug}/{lab}")
     try:
         minutes = culling.extend(request, found, seat)
     except Refusal as exc:

@@ -7,15 +7,10 @@ tables; an API route changes something when it answers any method but GET.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from django.urls import URLPattern, path, register_converter
+from django.urls import URLPattern, register_converter
 
 from containers_app import api, internals_views, live_views, views
-from dashboard.endpoints import routes
-
-READ, CHANGE = "read", "change"
+from dashboard.endpoints import CHANGE, READ, Page, pages, route_kinds, routes
 
 
 class ImageRefConverter:
@@ -36,7 +31,7 @@ register_converter(ImageRefConverter, "imageref")
 
 # route, view, name, and whether any of its methods changes something. First match wins:
 # the fixed words (create/, prune/, tag/...) stand before the refs that would take them.
-PAGES: list[tuple[str, Callable[..., Any], str, str]] = [
+PAGES: list[Page] = [
     # containers
     ("containers/", views.container_list, "containers", READ),
     ("containers/create/", views.container_create, "container-create", CHANGE),
@@ -119,12 +114,7 @@ PAGES: list[tuple[str, Callable[..., Any], str, str]] = [
     ),
 ]
 
-urlpatterns: list[URLPattern] = [
-    *(path(route, view, name=name) for route, view, name, _ in PAGES),
-    *routes(api.ENDPOINTS),
-]
+urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(api.ENDPOINTS)]
 
 # Each route's name and whether it reads or changes: every change goes through the gate.
-ROUTE_KINDS = {name: kind for _, _, name, kind in PAGES} | {
-    e.name: CHANGE if e.changes else READ for e in api.ENDPOINTS
-}
+ROUTE_KINDS = route_kinds(PAGES, api.ENDPOINTS)

@@ -187,6 +187,19 @@ def may_set_role(actor: Any, target: Any, new_role: str) -> str:
     return ""
 
 
+def may_enrol(actor: Any, student: str, *, in_a_class: bool) -> str:
+    """Why `actor` may not put the existing account `student` in a class ("" when they may).
+
+    Being in an instructor's class gives that instructor sight and control of the
+    student's containers and account. So an instructor adds only a student in no class
+    yet or already in one of theirs (`in_a_class`: whether the student is in any class);
+    taking a student from another instructor's class is an admin's to do.
+    """
+    if role_of(actor) == Role.ADMIN or not in_a_class or student in taught_by(actor):
+        return ""
+    return f"{student} is in a class you do not teach; an admin can add them."
+
+
 def roles_creatable_by(actor: Any) -> list[str]:
     """The roles of the accounts `actor` may create: admins any, instructors student, viewer."""
     role = role_of(actor)

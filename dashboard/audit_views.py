@@ -115,10 +115,13 @@ def filtered(filters: dict[str, Any]) -> QuerySet[AuditEntry]:
 
 def class_rows(course: Course) -> Q:
     """Rows of a class: its students' own, and anyone's (its instructors', the culler's)
-    on the class itself, its roster or what its labs made (named after the class)."""
+    on the class itself, its roster, its labs (`<class>/<lab>`, removed ones too) or what
+    its labs made (named after the class)."""
     students = list(course.students.values_list("username", flat=True))
-    rows = Q(username__in=students) | Q(
-        action__startswith="class.", target_name__in=[course.slug, *students]
+    rows = (
+        Q(username__in=students)
+        | Q(action__startswith="class.", target_name__in=[course.slug, *students])
+        | Q(action__startswith="lab.", target_name__startswith=f"{course.slug}/")
     )
     for lab in course.labs.values_list("slug", flat=True):
         rows |= Q(target_name__startswith=f"{course.slug}-{lab}-")

@@ -1,9 +1,15 @@
-"""JSON API endpoints from tables.
+"""Routes from tables: an app's pages and its JSON API endpoints, each a read or a change.
 
-A row (`Endpoint`) names the route and, per method, an `Op`: the summary, the request
-serializer and query parameters the OpenAPI schema shows, the status of a good answer,
-and the function that answers. `routes()` makes each row one DRF view, documented with
-extend_schema, and its path(). Errors are the API's exception handler's (dashboard.api).
+A page row (`Page`) is its route, view, name and whether it reads or changes
+something; `pages()` makes them path()s. An API row (`Endpoint`) names the route
+and, per method, an `Op`: the summary, the request serializer and query parameters
+the OpenAPI schema shows, the status of a good answer, and the function that
+answers. `routes()` makes each row one DRF view, documented with extend_schema, and
+its path(). Errors are the API's exception handler's (dashboard.api).
+
+`route_kinds()` says of every route of an app whether it reads or changes; every
+change goes through a gate, and tests/integration/test_gate_coverage.py tries each.
+A route is a regular expression when it starts with "^".
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+READ, CHANGE = "read", "change"
+
+# route, view, name, and whether any of its methods changes something (READ or CHANGE)
+Page = tuple[str, Callable[..., Any], str, str]
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,21 @@ def _view(endpoint: Endpoint) -> Callable[..., Any]:
     return view
 
 
+def _pattern(route: str, view: Callable[..., Any], name: str) -> URLPattern:
+    return (re_path if route.startswith("^") else path)(route, view, name=name)
+
+
 def routes(endpoints: Iterable[Endpoint]) -> list[URLPattern]:
-    return [
-        (re_path if e.route.startswith("^") else path)(e.route, _view(e), name=e.name)
-        for e in endpoints
-    ]
+    return [_pattern(e.route, _view(e), e.name) for e in endpoints]
+
+
+def pages(rows: Iterable[Page]) -> list[URLPattern]:
+    return [_pattern(route, view, name) for route, view, name, _ in rows]
+
+
+def route_kinds(rows: Iterable[Page], endpoints: Iterable[Endpoint]) -> dict[str, str]:
+    """Each route's name and whether it reads or changes (an endpoint changes when it
+    answers any method but GET)."""
+    return {name: kind for _, _, name, kind in rows} | {
+        e.name: CHANGE if e.changes else READ for e in endpoints
+    }

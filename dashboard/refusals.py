@@ -12,6 +12,7 @@ Each surface has one handler for the whole family: the API answers
     PolicyViolation 403  the shared-host policy refuses it (dashboard.policy)
     QuotaExceeded   403  it would pass a quota (dashboard.quotas)
     Invalid      400  bad input
+    InUse        409  it is still used by something that must go first (a lab by its containers)
     engine errors: containers_app.engine.errors.EngineError and its kinds (conflict 409,
     unavailable 503, ...) are refusals too.
 """
@@ -49,6 +50,10 @@ class NotVisible(Refusal, Http404):
 
 class Forbidden(Refusal, PermissionDenied):
     status = 403
+
+
+class InUse(Refusal):
+    status = 409
 
 
 class PolicyViolation(Refusal):

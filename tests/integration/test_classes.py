@@ -309,3 +309,71 @@ def test_a_roster_with_a_bad_line_is_refused_whole_with_the_line(
     assert answer.status_code == 400
     assert answer.json()["field"] == "csv" and "line 2" in answer.json()["error"]
     assert not course.students.exists()
+
+
+def test_an_instructor_adds_only_students_in_no_class_or_in_one_of_theirs(
+    two_classes: dict[str, Any], make_user: Callable[..., Any], admin_user: Any
+) -> None:
+    p = two_classes
+    a_slug, b1 = f"a{RUN_ID}", p["b1"].username
+    free = make_user(f"fr{RUN_ID}", "student").username
+    new = f"nw{RUN_ID}"
+    ia = logged_in(p["ia"])
+    refused = f"{b1} is in a class you do not teach; an admin can add them."
+
+    # The roster answers per student: b1 (another instructor's) stays out, the rest go in.
+    csv = f"{b1}\n{free}\n{new}\n{p['a1'].username}\n"
+    answers = post_json(ia, f"/api/v1/classes/{a_slug}/roster/", {"csv": csv}).json()["students"]
+    assert [(a["username"], a.get("error", "")) for a in answers] == [
+        (b1, refused),
+        (free, ""),
+        (new, ""),
+        (p["a1"].username, ""),
+    ]
+    assert answers[2]["created"] is True and "password" in answers[2]
+    students = ia.get(f"/api/v1/classes/{a_slug}/").json()["students"]
+    assert students == sorted([free, new, p["a1"].username])
+    row = AuditEntry.objects.get(action="class.roster.add", target_name=b1)
+    assert (row.result, row.error) == ("error", refused)
+    page = ia.post(f"/classes/{a_slug}/roster/", {"csv": f"{b1}\n"})
+    assert page.status_code == 200 and refused in page.content.decode()
+    # So ia still neither sees nor stops b1's container.
+    assert post_json(ia, f"/api/v1/containers/{p['b1_box']}/stop/", {}).status_code == 404
+    assert docker_cli("inspect", "-f", "{{.State.Running}}", p["b1_box"]).strip() == "true"
+
+    # PATCH and a new class with students: refused whole, naming the student.
+    path = f"/api/v1/classes/{a_slug}/"
+    patched = ia.patch(path, json.dumps({"students": [free, b1]}), content_type="application/json")
+    assert patched.status_code == 403, patched.content
+    assert patched.json() == {"error": refused, "field": "students"}
+    assert ia.get(path).json()["students"] == students
+    made = post_json(ia, "/api/v1/classes/", {"name": "X", "slug": f"x{RUN_ID}", "students": [b1]})
+    assert made.status_code == 403 and made.json()["error"] == refused
+    assert ia.get(f"/api/v1/classes/x{RUN_ID}/").status_code == 404
+    # A student of one of ia's classes may join another of ia's.
+    second = {"name": "Second", "slug": f"a2{RUN_ID}", "students": [p["a1"].username]}
+    assert post_json(ia, "/api/v1/classes/", second).status_code == 201
+
+    # An admin may add anyone; then ia teaches b1 and controls their container.
+    admin = logged_in(admin_user)
+    body = json.dumps({"students": [*students, b1]})
+    assert admin.patch(path, body, content_type="application/json").status_code == 200
+    assert post_json(ia, f"/api/v1/containers/{p['b1_box']}/stop/", {}).status_code == 200
+    assert docker_cli("inspect", "-f", "{{.State.Running}}", p["b1_box"]).strip() == "false"
+
+
+def test_openapi_schema_lists_the_class_endpoints(admin_client: Any) -> None:
+    paths = admin_client.get("/api/schema/?format=json").json()["paths"]
+    lab = "/api/v1/classes/{slug}/labs/{lab}/"
+    assert {p: sorted(paths[p]) for p in paths if p.startswith("/api/v1/classes/")} == {
+        "/api/v1/classes/": ["get", "post"],
+        "/api/v1/classes/{slug}/": ["delete", "get", "patch"],
+        "/api/v1/classes/{slug}/roster/": ["post"],
+        "/api/v1/classes/{slug}/labs/": ["get", "post"],
+        lab: ["delete", "get", "patch"],
+        f"{lab}provision/": ["post"],
+        f"{lab}reset/": ["post"],
+        "/api/v1/classes/{slug}/{action}/": ["post"],
+    }
+    assert paths[lab]["delete"]["responses"].keys() == {"204"}
+    assert paths["/api/v1/classes/{slug}/labs/"]["post"]["responses"].keys() == {"201"}

@@ -1,10 +1,11 @@
-"""Every route of the engine side either only reads or goes through the gate.
+"""Every route of the engine side and of classes either only reads or goes through a gate.
 
-Each URL pattern of containers_app is declared a read or a change in its route table
-(containers_app.urls.ROUTE_KINDS). A change, tried by a viewer (who may change
-nothing) with the body below, leaves exactly one audit row, refused, and the engine
-unchanged; a read refuses POST and DELETE. A change with no body here, or a route
-wired in past the table, fails the first test, so no path can forget the gate.
+Each URL pattern of containers_app and classes_app is declared a read or a change in
+its route table (the apps' urls.ROUTE_KINDS). A change, tried by a viewer (who may
+change nothing, and is in no class) with the body below, leaves exactly one audit row,
+refused, and the engine and the class unchanged; a read refuses POST and DELETE. A
+change with no body here, or a route wired in past the table, fails the first test,
+so no path can forget the gate.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from containers_app.urls import CHANGE, READ, ROUTE_KINDS
+from classes_app import urls as classes_urls
+from containers_app import urls as containers_urls
 from dashboard.asgi import application
-from dashboard.models import AuditEntry
+from dashboard.endpoints import CHANGE, READ
+from dashboard.models import AuditEntry, Course
 from tests.rig import LABELS, RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
-APPS = ("containers_app.",)
+APPS = ("containers_app.", "classes_app.")
+ROUTE_KINDS = containers_urls.ROUTE_KINDS | classes_urls.ROUTE_KINDS
 
 # name -> (method, body) of every change; the kwargs come from the objects below.
 # The page forms that create (networks, volumes) are tried by their POST.
@@ -62,6 +66,23 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-volume": ("delete", {}),
     "api-volume-prune": ("post", {}),
     "api-network-prune": ("post", {}),
+    # classes: the class and its lab exist; the viewer is told they do not
+    "classes": ("post", {"name": "New", "slug": f"cov{RUN_ID}-new"}),
+    "class-roster": ("post", {"csv": f"cov{RUN_ID}-s1"}),
+    "class-lab-create": ("post", {"lab": '{"name": "L", "slug": "l2"}'}),
+    "class-lab-edit": ("post", {"lab": '{"name": "Renamed"}'}),
+    "class-lab-remove": ("post", {}),
+    "class-lab-job": ("post", {}),
+    "lab-extend": ("post", {}),
+    "class-action": ("post", {}),
+    "api-classes": ("post", {"name": "New", "slug": f"cov{RUN_ID}-new"}),
+    "api-class": ("delete", {}),
+    "api-class-roster": ("post", {"csv": f"cov{RUN_ID}-s1"}),
+    "api-class-labs": ("post", {"name": "L", "slug": "l2", "containers": []}),
+    "api-class-lab": ("delete", {}),
+    "api-lab-provision": ("post", {}),
+    "api-lab-reset": ("post", {"student": f"cov{RUN_ID}-s0"}),
+    "api-class-action": ("post", {}),
 }
 READS = {name for name, kind in ROUTE_KINDS.items() if kind == READ}
 
@@ -98,12 +119,17 @@ def objects(
     container = make_container()  # an admin's: no owner label
     network = docker_client.networks.create(f"cov-{RUN_ID}-net", labels=LABELS)
     volume = docker_client.volumes.create(f"cov-{RUN_ID}-vol", labels=LABELS)
+    course = Course.objects.create(name="Covered", slug=f"cov{RUN_ID}")
+    box = {"name": "box", "image": test_image, "command": ["sleep", "1"]}
+    course.labs.create(name="Lab", slug="lab1", containers=[box])
     yield {
         "CONTAINER": container.id,
         "NAME": container.name,
         "IMAGE": test_image,
         "NETWORK": network.id,
         "VOLUME": volume.name,
+        "CLASS": course.slug,
+        "LAB": "lab1",
     }
     network.remove()
     volume.remove(force=True)
@@ -122,6 +148,11 @@ def kwargs_for(name: str, objects: dict[str, str]) -> dict[str, str]:
         "container_id": objects["CONTAINER"],
         "name": objects["VOLUME"],
         "action": "stop",
+        "slug": objects["CLASS"],
+        "lab": objects["LAB"],
+        "what": "provision",
+        "username": f"cov{RUN_ID}-s0",
+        "key": "no-such-session",
     }
     return {p: values[p] for p in route_params()[name]}
 
@@ -153,6 +184,15 @@ def engine_state(objects: dict[str, str]) -> list[str]:
         docker_cli("images", "-q", f"cov{RUN_ID}/x"),
         docker_cli("network", "ls", "-q", "--filter", f"name=cov-{RUN_ID}"),
         docker_cli("volume", "ls", "-q", "--filter", f"name=cov-{RUN_ID}"),
+        docker_cli("ps", "-aq", "--filter", f"label=dockdash.class=cov{RUN_ID}"),
+    ]
+
+
+def class_state() -> list[Any]:
+    """The test's class and everything in it, and any class or lab a change might have made."""
+    return [
+        (c.slug, c.name, sorted((lab.slug, lab.name) for lab in c.labs.all()))
+        for c in Course.objects.filter(slug__startswith=f"cov{RUN_ID}").order_by("slug")
     ]
 
 
@@ -167,7 +207,7 @@ def test_each_change_leaves_one_audit_row_and_the_engine_as_it_was(
     page, api = Client(), APIClient()
     page.force_login(viewer)
     api.force_authenticate(viewer)
-    before = engine_state(objects)
+    before = engine_state(objects), class_state()
     for name, (method, body) in CHANGES.items():
         url = reverse(name, kwargs=kwargs_for(name, objects))
         rows = AuditEntry.objects.count()
@@ -179,7 +219,7 @@ def test_each_change_leaves_one_audit_row_and_the_engine_as_it_was(
         new = list(AuditEntry.objects.order_by("id")[rows:])
         assert len(new) == 1, (name, [(r.action, r.error) for r in new])
         assert new[0].result == "error" and new[0].username == viewer.username, name
-    assert engine_state(objects) == before
+    assert (engine_state(objects), class_state()) == before
 
 
 def test_reads_refuse_post_and_delete(viewer: Any, objects: dict[str, str]) -> None:
