@@ -15,6 +15,7 @@ urlpatterns = [
     path("classes/<slug:slug>/roster/", views.roster_import, name="class-roster"),
     path("classes/<slug:slug>/grid/", grid_views.class_grid, name="class-grid"),
     path("classes/<slug:slug>/labs/", views.lab_create, name="class-lab-create"),
+    path("classes/<slug:slug>/labs/compose/", views.lab_compose_create, name="class-lab-compose"),
     re_path(
         rf"^classes/{SLUG}/labs/{LAB}/(?P<what>provision|reset)/$",
         views.lab_job,

@@ -21,14 +21,14 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
+from classes_app import class_jobs, compose, courses, culling, labs, lesson_report, rosters
 from classes_app.models import LabSeat
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
 from registry_app.models import Job
 
-UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster
+UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster or Compose file
 
 
 def _to_job(job: Job) -> HttpResponse:
@@ -58,6 +58,57 @@ def class_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _uploaded_text(upload: Any, what: str, hint: str = "") -> str:
+    if upload.size is not None and upload.size > UPLOAD_MAX:
+        raise Invalid(f"A {what} is at most {UPLOAD_MAX // 1000} kB.", "file")
+    try:
+        return str(upload.read().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Invalid(f"The {what} is not UTF-8 text{hint}.", "file") from None
+
+
+class ComposeLabForm(forms.Form):
+    """A lab from a Compose file, pasted or uploaded; courses.create_lab judges the values."""
+
+    data: Any  # the posted fields; an uploaded file's text is put back in them (see clean)
+
+    name = forms.CharField(max_length=200, required=False, label="Name")
+    slug = forms.CharField(
+        max_length=50, required=False, label="Slug", help_text="lower-case letters, digits, -"
+    )
+    idle_minutes = forms.IntegerField(
+        required=False, label="Idle minutes", help_text="stop an idle container (empty: never)"
+    )
+    compose = forms.CharField(
+        required=False,
+        strip=False,
+        label="Compose file",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        help_text=f"honoured per service: {', '.join(compose.SERVICE)}; "
+        "any other key is refused by its name",
+    )
+    file = forms.FileField(required=False, label="or upload it (.yaml, .yml)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("file")
+        if upload is not None:
+            try:
+                data["compose"] = _uploaded_text(upload, "Compose file")
+            except Invalid as exc:
+                self.add_error("file", exc.message)
+                return data
+            # Shown again in the text box if the lab is refused, to be mended there.
+            self.data = self.data.copy()
+            self.data["compose"] = data["compose"]
+        elif not data.get("compose", "").strip():
+            self.add_error("compose", "Paste a Compose file or upload one.")
+        return data
+
+    def lab_body(self) -> dict[str, Any]:
+        return {key: self.cleaned_data[key] for key in ("name", "slug", "idle_minutes", "compose")}
+
+
 def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any]:
     rows = labs.class_containers(course)
     by_student: dict[str, list[dict[str, Any]]] = {}
@@ -73,6 +124,7 @@ def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any
         "labs": course.labs.all(),
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
+        "compose_form": ComposeLabForm(),
         **extra,
     }
 
@@ -87,12 +139,7 @@ def _roster_text(request: HttpRequest) -> str:
     upload = request.FILES.get("file")
     if upload is None:
         return request.POST.get("csv", "")
-    if upload.size is not None and upload.size > UPLOAD_MAX:
-        raise Invalid(f"A roster file is at most {UPLOAD_MAX // 1000} kB.", "file")
-    try:
-        return upload.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Invalid("The roster file is not UTF-8 text (save it as CSV UTF-8).", "file") from None
+    return _uploaded_text(upload, "roster file", " (save it as CSV UTF-8)")
 
 
 @require_POST
@@ -137,6 +184,21 @@ def lab_create(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         return redirect("class-detail", slug=course.slug)
     context = _detail(request, course, lab_error=error, lab_text=text)
+    return render(request, "classes_app/class_detail.html", context, status=400)
+
+
+@require_POST
+def lab_compose_create(request: HttpRequest, slug: str) -> HttpResponse:
+    course = courses.course_for(request.user, slug)
+    form = ComposeLabForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            courses.create_lab(request, course, form.lab_body())
+        except Invalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return redirect("class-detail", slug=course.slug)
+    context = _detail(request, course, compose_form=form)
     return render(request, "classes_app/class_detail.html", context, status=400)
 
 
