@@ -17,8 +17,9 @@ dropped. Choices:
   of YAML anchors) are ignored too. An `x-` key inside a service is meant for
   some other tool: refused.
 - At most one network, of any name, with no options, and every service on it:
-  it becomes the lab's network, one per student. Without one, the lab still
-  has its network, as a Compose project has `default`.
+  it becomes the lab's network, one per student, where each container answers
+  to its service's name. Without one, the lab still has its network, as a
+  Compose project has `default`.
 - At most one named volume, declared under `volumes:` with no options and
   mounted read-write by every service at the same path: it becomes the lab's
   working volume, one per student. Bind mounts, anonymous volumes and tmpfs

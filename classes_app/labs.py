@@ -336,6 +336,9 @@ class Copy:
                     labels={**spec.labels, **self.labels},
                     ports=[dataclasses.replace(p, host_port=next(free)) for p in spec.ports],
                     network=self.network_name or spec.network,
+                    # On the student's own network each container also answers to its
+                    # name in the lab (as a Compose service does to its service name).
+                    aliases=[spec.name] if self.network_name else [],
                     mounts=mounts,
                     start=True,
                 )

@@ -1,9 +1,10 @@
 """Labs given as Compose files, through the API and the class page, judged by the Docker CLI.
 
 A two-service file provisioned for two students (labels, limits, the working
-volume, the order depends_on asks for); files the Compose schema refuses and
-keys a lab cannot honour answered 400 by their path, with no lab made; a service
-refused exactly as the same container of a JSON lab; the page's form.
+volume, the order depends_on asks for, services found by their names); files the
+Compose schema refuses and keys a lab cannot honour answered 400 by their path,
+with no lab made; a service refused exactly as the same container of a JSON lab;
+the page's form.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from dashboard.models import AuditEntry, Lab, Quota, User
 from tests.integration.test_classes import SLEEPER, _docker_lines, _finished_job
-from tests.rig import LABELS, RUN_ID, docker_inspect, logged_in, post_json
+from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect, logged_in, post_json
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -134,6 +135,10 @@ def test_a_compose_lab_of_two_services_runs_for_each_of_two_students(
             ]
             assert mounts == [("volume", f"{prefix}-work", "/data", True)]
             assert list(container["NetworkSettings"]["Networks"]) == [prefix]
+        # On the student's network, db reaches web by its service name: the student's own web.
+        address = web["NetworkSettings"]["Networks"][prefix]["IPAddress"]
+        pinged = docker_cli("exec", f"{prefix}-db", "ping", "-c", "1", "-W", "5", "web")
+        assert f"PING web ({address})" in pinged and " 0% packet loss" in pinged, pinged
     # One working volume per student, shared by the student's two containers.
     volume = _docker_lines("volume", "ls", "-q", "--filter", f"label=dockdash.class={slug}")
     assert sorted(volume) == [f"{slug}-wd-{n}-work" for n in names]
