@@ -93,7 +93,7 @@ def test_a_compose_lab_of_two_services_runs_for_each_of_two_students(
     assert answer["network"] is True and answer["volume"] == "/data"
 
     job = _finished_job(client, post_json(client, f"/api/v1/classes/{slug}/labs/wd/provision/", {}))
-    assert job["state"] == "succeeded", job["error"]
+    assert job["state"] == "succeeded", (job["error"], job["progress"]["items"])
     for student in names:
         prefix = f"{slug}-wd-{student}"
         assert job["progress"]["items"][student]["created"] == [
