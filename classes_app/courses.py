@@ -261,7 +261,7 @@ def update_lab(request: Any, lab: Lab, data: Mapping[str, Any]) -> Lab:
     again. Its students' copies are made from it at their next provision or reset; its
     slug names them, so it changes only while there are none."""
     with _audited_on_lab(request, "lab.update", lab) as row:
-        values = labs.parse_lab({**labs.lab_dict(lab), **data})
+        values = labs.parse_lab(labs.changed(lab, data))
         row["params"] = {"changed": sorted(data), **_lab_params(values)}
         if values["slug"] != lab.slug:
             _free_slug(lab.course, values["slug"], lab)

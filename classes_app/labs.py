@@ -16,9 +16,10 @@ judge it as if the student had asked, and the audit row names who did it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from classes_app import compose
 from classes_app.models import LabSeat
 from containers_app import gate, translate, validation
 from containers_app.engine.containers import list_containers
@@ -41,8 +43,9 @@ from dashboard.specs import ContainerSpec, MountSpec
 LAB_LABEL = "dockdash.lab"
 LAB_KEYS = frozenset(
     {"name", "slug", "containers", "network", "volume", "allowed_images", "labels"}
-    | {"idle_minutes", "ends_at"}
+    | {"idle_minutes", "ends_at", compose.FIELD}
 )
+TEMPLATE_KEYS = ("containers", "network", "volume")  # what a Compose file gives instead
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -67,32 +70,46 @@ def parse_slug(value: Any, field: str = "slug") -> str:
     return slug
 
 
-def template_specs(containers: list[Any]) -> list[ContainerSpec]:
-    """A lab's container bodies as specs (one engine call for the host's CPUs), or Invalid."""
+Where = Callable[[int, str], str]  # a body's index and key -> where the teacher wrote it
+
+
+def _in_containers(index: int, key: str) -> str:
+    return f"containers[{index}].{key}" if key else f"containers[{index}]"
+
+
+def template_specs(
+    containers: list[Any], where: Where = _in_containers, field: str = "containers"
+) -> list[ContainerSpec]:
+    """A lab's container bodies as specs (one engine call for the host's CPUs), or Invalid
+    naming the body's key by `where` (a Compose file's lab: its path in the file)."""
     cpus = host_cpus()
-    return [_template_spec(i, body, cpus) for i, body in enumerate(containers)]
+    return [
+        _template_spec(body, cpus, functools.partial(where, i), field)
+        for i, body in enumerate(containers)
+    ]
 
 
-def _template_spec(index: int, body: Any, host_cpus: int) -> ContainerSpec:
-    where = f"containers[{index}]"
+def _template_spec(
+    body: Any, host_cpus: int, where: Callable[[str], str], field: str
+) -> ContainerSpec:
     if not isinstance(body, Mapping):
-        raise Invalid(f"{where} must be an object (a container's create body).", "containers")
+        raise Invalid(f"{where('')} must be an object (a container's create body).", field)
     unknown = validation.unknown_create_keys(body)
     if unknown:
         key = next(iter(unknown))
-        raise Invalid(f"{where}.{key}: {unknown[key]}", "containers")
+        raise Invalid(f"{where(key)}: {unknown[key]}", field)
     try:
         spec = validation.parse_create(body, host_cpus=host_cpus)
     except validation.SpecInvalid as exc:
         key, message = next(iter(exc.errors.items()))
-        raise Invalid(f"{where}.{key}: {message}", "containers") from None
+        raise Invalid(f"{where(key)}: {message}", field) from None
     if not spec.name:
-        raise Invalid(f"{where}.name: each lab container needs a name.", "containers")
+        raise Invalid(f"{where('name')}: each lab container needs a name.", field)
     if any(p.host_port for p in spec.ports):
         raise Invalid(
-            f"{where}.ports: host ports come from the class's range, one set per student; "
+            f"{where('ports')}: host ports come from the class's range, one set per student; "
             "give only container ports.",
-            "containers",
+            field,
         )
     return spec
 
@@ -105,10 +122,25 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
     name = str(data.get("name") or "").strip()
     if not name:
         raise Invalid("A lab needs a name.", "name")
+    source = data.get(compose.FIELD) or None  # "": a lab written as JSON (lab_dict's)
+    where, field = _in_containers, "containers"
+    if source is not None:
+        from_compose = compose.parse(source)
+        made = from_compose.lab_fields()
+        # What lab_dict shows a Compose lab with may come back with it; anything else clashes.
+        given = [key for key in TEMPLATE_KEYS if key in data and data[key] != made[key]]
+        if given:
+            raise Invalid(
+                f"A lab is a Compose file or {', '.join(TEMPLATE_KEYS)}, not both "
+                f"(this one also has {', '.join(given)}).",
+                compose.FIELD,
+            )
+        data = {**data, **made}
+        where, field = from_compose.where, compose.FIELD
     containers = data.get("containers")
     if not isinstance(containers, list) or not containers:
         raise Invalid("A lab needs at least one container.", "containers")
-    specs = template_specs(containers)
+    specs = template_specs(containers, where, field)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise Invalid("Each container of a lab needs its own name.", "containers")
@@ -133,6 +165,7 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
         "allowed_images": [*allowed],
         "idle_minutes": _minutes(data.get("idle_minutes")),
         "ends_at": _moment(data.get("ends_at")),
+        "compose": source or "",
     }
 
 
@@ -168,7 +201,28 @@ def lab_dict(lab: Lab) -> dict[str, Any]:
         "labels": lab.labels,
         "idle_minutes": lab.idle_minutes,
         "ends_at": lab.ends_at.isoformat() if lab.ends_at else None,
+        "compose": lab.compose,
     }
+
+
+def as_written(lab: Lab) -> dict[str, Any]:
+    """The body `lab` was written as: a Compose lab's file without the containers made of
+    it, a JSON lab without an empty "compose" (parse_lab takes one or the other)."""
+    body = lab_dict(lab)
+    for key in TEMPLATE_KEYS if lab.compose else (compose.FIELD,):
+        del body[key]
+    return body
+
+
+def changed(lab: Lab, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of `lab` changed by `data`: the keys given replace the written ones, and a
+    template given in the other form (a Compose file, or containers) replaces the old one."""
+    body = as_written(lab)
+    if data.get(compose.FIELD):
+        body = {k: v for k, v in body.items() if k not in TEMPLATE_KEYS}
+    elif any(key in data for key in TEMPLATE_KEYS):
+        body.pop(compose.FIELD, None)
+    return {**body, **data}
 
 
 # ---------------------------------------------------------------- seats: each student's ports
@@ -309,6 +363,9 @@ class Copy:
                     labels={**spec.labels, **self.labels},
                     ports=[dataclasses.replace(p, host_port=next(free)) for p in spec.ports],
                     network=self.network_name or spec.network,
+                    # On the student's own network each container also answers to its
+                    # name in the lab (as a Compose service does to its service name).
+                    aliases=[spec.name] if self.network_name else [],
                     mounts=mounts,
                     start=True,
                 )

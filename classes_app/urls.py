@@ -23,6 +23,7 @@ PAGES: list[Page] = [
     ("classes/<slug:slug>/roster/", views.roster_import, "class-roster", CHANGE),
     ("classes/<slug:slug>/grid/", grid_views.class_grid, "class-grid", READ),
     ("classes/<slug:slug>/labs/", views.lab_create, "class-lab-create", CHANGE),
+    ("classes/<slug:slug>/labs/compose/", views.lab_compose_create, "class-lab-compose", CHANGE),
     ("classes/<slug:slug>/labs/<slug:lab>/edit/", views.lab_edit, "class-lab-edit", CHANGE),
     ("classes/<slug:slug>/labs/<slug:lab>/remove/", views.lab_remove, "class-lab-remove", CHANGE),
     (

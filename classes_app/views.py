@@ -21,7 +21,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
+from classes_app import class_jobs, compose, courses, culling, labs, lesson_report, rosters
 from classes_app.models import LabSeat
 from dashboard import access
 from dashboard.access import OWNER_LABEL
@@ -29,7 +29,7 @@ from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
 from registry_app.models import Job
 
-UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster
+UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster or Compose file
 
 
 def _to_job(job: Job) -> HttpResponse:
@@ -59,6 +59,57 @@ def class_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _uploaded_text(upload: Any, what: str, hint: str = "") -> str:
+    if upload.size is not None and upload.size > UPLOAD_MAX:
+        raise Invalid(f"A {what} is at most {UPLOAD_MAX // 1000} kB.", "file")
+    try:
+        return str(upload.read().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Invalid(f"The {what} is not UTF-8 text{hint}.", "file") from None
+
+
+class ComposeLabForm(forms.Form):
+    """A lab from a Compose file, pasted or uploaded; courses.create_lab judges the values."""
+
+    data: Any  # the posted fields; an uploaded file's text is put back in them (see clean)
+
+    name = forms.CharField(max_length=200, required=False, label="Name")
+    slug = forms.CharField(
+        max_length=50, required=False, label="Slug", help_text="lower-case letters, digits, -"
+    )
+    idle_minutes = forms.IntegerField(
+        required=False, label="Idle minutes", help_text="stop an idle container (empty: never)"
+    )
+    compose = forms.CharField(
+        required=False,
+        strip=False,
+        label="Compose file",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        help_text=f"honoured per service: {', '.join(compose.SERVICE)}; "
+        "any other key is refused by its name",
+    )
+    file = forms.FileField(required=False, label="or upload it (.yaml, .yml)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("file")
+        if upload is not None:
+            try:
+                data["compose"] = _uploaded_text(upload, "Compose file")
+            except Invalid as exc:
+                self.add_error("file", exc.message)
+                return data
+            # Shown again in the text box if the lab is refused, to be mended there.
+            self.data = self.data.copy()
+            self.data["compose"] = data["compose"]
+        elif not data.get("compose", "").strip():
+            self.add_error("compose", "Paste a Compose file or upload one.")
+        return data
+
+    def lab_body(self) -> dict[str, Any]:
+        return {key: self.cleaned_data[key] for key in ("name", "slug", "idle_minutes", "compose")}
+
+
 def _detail(
     request: HttpRequest, course: Course, *, refused: dict[str, Any] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -76,7 +127,7 @@ def _detail(
     for lab in course.labs.all():
         row = {
             "lab": lab,
-            "text": json.dumps(labs.lab_dict(lab), indent=2),
+            "text": json.dumps(labs.as_written(lab), indent=2),
             "containers": sum(r["labels"].get(labs.LAB_LABEL) == lab.slug for r in rows),
         }
         if refused is not None and refused["slug"] == lab.slug:
@@ -89,6 +140,7 @@ def _detail(
         "lab_rows": lab_rows,
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
+        "compose_form": ComposeLabForm(),
         **extra,
     }
 
@@ -103,12 +155,7 @@ def _roster_text(request: HttpRequest) -> str:
     upload = request.FILES.get("file")
     if upload is None:
         return request.POST.get("csv", "")
-    if upload.size is not None and upload.size > UPLOAD_MAX:
-        raise Invalid(f"A roster file is at most {UPLOAD_MAX // 1000} kB.", "file")
-    try:
-        return upload.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Invalid("The roster file is not UTF-8 text (save it as CSV UTF-8).", "file") from None
+    return _uploaded_text(upload, "roster file", " (save it as CSV UTF-8)")
 
 
 @require_POST
@@ -187,6 +234,21 @@ def lab_remove(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
         return render(request, "classes_app/class_detail.html", context, status=exc.status)
     messages.success(request, f"Lab {lab} removed.")
     return redirect("class-detail", slug=slug)
+
+
+@require_POST
+def lab_compose_create(request: HttpRequest, slug: str) -> HttpResponse:
+    course = courses.course_to_change(request, "lab.create", slug)
+    form = ComposeLabForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            courses.create_lab(request, course, form.lab_body())
+        except Invalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return redirect("class-detail", slug=course.slug)
+    context = _detail(request, course, compose_form=form)
+    return render(request, "classes_app/class_detail.html", context, status=400)
 
 
 @require_POST

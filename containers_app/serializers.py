@@ -56,6 +56,8 @@ class ContainerCreateSerializer(ParsedSerializer):
         required=False, help_text="no, always, unless-stopped, on-failure[:N]"
     )
     labels = serializers.DictField(child=serializers.CharField(), required=False)
+    working_dir = serializers.CharField(required=False, help_text="an absolute path, e.g. /work")
+    user = serializers.CharField(required=False, help_text="1000, app, 1000:1000")
     auto_remove = serializers.BooleanField(required=False)
     start = serializers.BooleanField(required=False, default=True)
 

@@ -20,6 +20,7 @@ from dashboard.specs import ContainerSpec, MountSpec, PortSpec
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # containers, volumes, networks
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
 MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", re.IGNORECASE)
 PORT_RE = re.compile(
     # `docker run -p` forms: [ip:][host:]container[/proto], an IPv6 ip in brackets.
@@ -291,6 +292,21 @@ def parse_restart_policy(value: Any) -> str:
     return policy
 
 
+def parse_working_dir(value: Any) -> str:
+    path = _text(value, "working_dir")
+    if path and not path.startswith("/"):
+        raise ValueError(f"{path!r} is not an absolute path inside the container, like /work")
+    return path
+
+
+def parse_user(value: Any) -> str:
+    """A user as `docker run --user` takes it: name or uid, optionally :group or :gid."""
+    user = _text(value, "user")
+    if user and not USER_RE.match(user):
+        raise ValueError(f"{user!r} is not a user like 1000, app or 1000:1000")
+    return user
+
+
 def _text(value: Any, what: str) -> str:
     if value is None:
         return ""
@@ -315,6 +331,8 @@ CREATE_KEYS = frozenset(
         "pids_limit",
         "restart_policy",
         "labels",
+        "working_dir",
+        "user",
         "auto_remove",
         "start",
         "privileged",
@@ -384,6 +402,8 @@ def parse_create(data: Mapping[str, Any], *, host_cpus: int) -> ContainerSpec:
     take("pids_limit", lambda: parse_pids_limit(data.get("pids_limit")))
     take("restart_policy", lambda: parse_restart_policy(data.get("restart_policy")))
     take("labels", lambda: parse_labels(data.get("labels")))
+    take("working_dir", lambda: parse_working_dir(data.get("working_dir")))
+    take("user", lambda: parse_user(data.get("user")))
     take("auto_remove", lambda: parse_bool(data.get("auto_remove")))
     start = data.get("start")
     take("start", lambda: True if start is None else parse_bool(start))
@@ -445,6 +465,10 @@ def docker_run_command(spec: ContainerSpec) -> str:
         args += ["--restart", spec.restart_policy]
     if spec.auto_remove:
         args.append("--rm")
+    if spec.working_dir:
+        args += ["--workdir", spec.working_dir]
+    if spec.user:
+        args += ["--user", spec.user]
     for key, value in spec.labels.items():
         args += ["--label", f"{key}={value}"]
     args.append(spec.image)

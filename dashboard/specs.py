@@ -35,6 +35,7 @@ class ContainerSpec:
     ports: list[PortSpec] = field(default_factory=list)
     mounts: list[MountSpec] = field(default_factory=list)
     network: str = ""  # "", a network name, "host", "none", "container:<id>"
+    aliases: list[str] = field(default_factory=list)  # more names on `network` (a lab's)
     memory: int | None = None  # bytes
     cpus: float | None = None
     pids_limit: int | None = None

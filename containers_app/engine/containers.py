@@ -122,6 +122,13 @@ def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int | None]
     return bindings
 
 
+def _aliases(c: docker.DockerClient, spec: ContainerSpec) -> dict[str, Any] | None:
+    if not (spec.aliases and spec.network):
+        return None
+    endpoint = c.api.create_endpoint_config(aliases=spec.aliases)
+    return dict(c.api.create_networking_config({spec.network: endpoint}))
+
+
 def create_container(spec: ContainerSpec) -> str:
     """Create (and start, if `spec.start`) the container `spec` describes; returns its id.
 
@@ -161,6 +168,7 @@ def create_container(spec: ContainerSpec) -> str:
             user=spec.user or None,
             tty=spec.tty,
             host_config=host_config,
+            networking_config=_aliases(c, spec),
         )
         container_id = str(created["Id"])
         if spec.start:

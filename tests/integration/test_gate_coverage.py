@@ -70,6 +70,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "classes": ("post", {"name": "New", "slug": f"cov{RUN_ID}-new"}),
     "class-roster": ("post", {"csv": f"cov{RUN_ID}-s1"}),
     "class-lab-create": ("post", {"lab": '{"name": "L", "slug": "l2"}'}),
+    "class-lab-compose": ("post", {"name": "L", "slug": "l3", "compose": "services: {}"}),
     "class-lab-edit": ("post", {"lab": '{"name": "Renamed"}'}),
     "class-lab-remove": ("post", {}),
     "class-lab-job": ("post", {}),

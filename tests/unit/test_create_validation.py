@@ -112,6 +112,9 @@ def test_form_text_fields_parse_like_the_api_lists() -> None:
         ("command", {"command": 'sh -c "unclosed'}),
         ("auto_remove", {"auto_remove": True, "restart_policy": "always"}),
         ("ports", {"ports": "80:80", "network": "host"}),
+        ("working_dir", {"working_dir": "work"}),
+        ("user", {"user": "app user"}),
+        ("user", {"user": "1000:"}),
     ],
 )
 def test_each_bad_field_is_named(field: str, data: dict[str, object]) -> None:
@@ -174,7 +177,8 @@ def test_valid_image_references_are_accepted(ref: str) -> None:
     assert parse_image(ref) == ref
 
 
-# The create form as the page posts it, with every option that has a `docker run` flag.
+# A create body as the page posts it (text fields), with every option that has a `docker run`
+# flag; working_dir and user come from the API and labs only.
 EVERY_OPTION_FORM = {
     "image": "busybox:latest",
     "name": "web1",
@@ -187,6 +191,8 @@ EVERY_OPTION_FORM = {
     "pids_limit": "100",
     "restart_policy": "on-failure:3",
     "labels": "course=os101",
+    "working_dir": "/srv/app",
+    "user": "1000:1000",
 }
 
 
@@ -194,7 +200,8 @@ def test_docker_run_command_spells_every_option() -> None:
     assert docker_run_command(parse(**EVERY_OPTION_FORM)) == (
         "docker run -d --name web1 -e 'GREETING=hi there' -p 28080:80/tcp "
         "-v web1-data:/data:ro --memory 256m --cpus 0.5 --pids-limit 100 "
-        "--restart on-failure:3 --label course=os101 busybox:latest sleep 60"
+        "--restart on-failure:3 --workdir /srv/app --user 1000:1000 --label course=os101 "
+        "busybox:latest sleep 60"
     )
 
 
