@@ -224,10 +224,21 @@ def field(page: Any, name: str) -> str:
 
 
 def login(page: Any, base_url: str, username: str, password: str) -> None:
+    send_login(page, base_url, username, password)
+    signed_in(page)
+
+
+def send_login(page: Any, base_url: str, username: str, password: str) -> None:
+    """Send the login form without waiting for its answer (so that several people can sign
+    in at once; `signed_in` waits)."""
     page.goto(base_url + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    page.click("button[type=submit]", no_wait_after=True)
+
+
+def signed_in(page: Any) -> None:
+    """Wait until the login form's answer led away from it."""
     page.wait_for_url(lambda url: "/login/" not in url)
 
 

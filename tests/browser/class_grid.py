@@ -11,9 +11,10 @@ def tiles_shown(count: int) -> str:
 
 
 def on_top(student: str, above: int) -> str:
-    """`student`'s tile comes first, with a load (percent of its limit) above `above`."""
+    """`student`'s tile comes first, with a load (percent of its limit) above `above`; the
+    condition's value is then the tile's text at that moment."""
     return f"""() => {{
   const top = document.querySelector('[data-tiles] > li');
   return top !== null && top.dataset.student === {json.dumps(student)}
-    && Number(top.dataset.load) > {above};
+    && Number(top.dataset.load) > {above} && top.innerText;
 }}"""
