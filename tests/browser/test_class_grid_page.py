@@ -30,6 +30,10 @@ MEASURE = """() => ({
   over: document.documentElement.scrollWidth - window.innerWidth,
   tilesOver: [...document.querySelectorAll('.grid-tile, .grid-meter')]
     .filter((el) => el.scrollWidth > el.clientWidth + 1).length,
+  // A meter's bar ends before its figure begins (overlapped, a high figure is unreadable).
+  barsOver: [...document.querySelectorAll('.grid-meter')].filter((m) =>
+    m.querySelector('.bar').getBoundingClientRect().right
+      > m.querySelector('.val').getBoundingClientRect().left).length,
   perRow: new Set([...document.querySelectorAll('.grid-tile')].map((el) => el.offsetTop)).size,
   order: [...document.querySelectorAll('[data-tiles] > li')].map((li) => li.dataset.student),
 })"""
@@ -89,6 +93,7 @@ def test_a_burner_started_by_a_student_rises_to_the_top_of_the_grid_within_2s(
     assert burn.locator("[data-cpu-limit]").inner_text() == "0.5 CPU"
     measured = page.evaluate(MEASURE)
     assert measured["over"] <= 0 and measured["tilesOver"] == 0, measured
+    assert measured["barsOver"] == 0, measured
     assert measured["perRow"] == 1, measured  # four students: one row of four tiles
     assert sorted(measured["order"]) == students
     screenshot(page, "class-grid-1024x768")
