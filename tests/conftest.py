@@ -199,13 +199,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
+    """Save what `page` shows as test-artifacts/<name>.png (a folder git ignores)."""
+    rig.ARTIFACTS.mkdir(exist_ok=True)
+    target = rig.ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=full_page)
+    return target
+
+
+def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, suffix: str = "") -> None:
+    """After a failed test, save `page` as test-artifacts/<test name><suffix>.png."""
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        rig.ARTIFACTS.mkdir(exist_ok=True)
-        target = rig.ARTIFACTS / f"{request.node.name}.png"
         try:
-            page.screenshot(path=str(target), full_page=True)
+            target = screenshot(page, request.node.name + suffix, full_page=True)
             print(f"screenshot saved: {target}")
         except Exception as exc:  # noqa: BLE001 - the page may be gone
             print(f"no screenshot: {exc}")
@@ -217,10 +224,21 @@ def field(page: Any, name: str) -> str:
 
 
 def login(page: Any, base_url: str, username: str, password: str) -> None:
+    send_login(page, base_url, username, password)
+    signed_in(page)
+
+
+def send_login(page: Any, base_url: str, username: str, password: str) -> None:
+    """Send the login form without waiting for its answer (so that several people can sign
+    in at once; `signed_in` waits)."""
     page.goto(base_url + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    page.click("button[type=submit]", no_wait_after=True)
+
+
+def signed_in(page: Any) -> None:
+    """Wait until the login form's answer led away from it."""
     page.wait_for_url(lambda url: "/login/" not in url)
 
 
@@ -231,7 +249,7 @@ def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
-    _screenshot_on_failure(request, page)
+    screenshot_on_failure(request, page)
     context.close()
 
 

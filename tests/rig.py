@@ -151,9 +151,10 @@ def build_busybox_image(client: Any, tag: str) -> str:
     return str(image.id)
 
 
-def remove_test_resources(client: Any) -> None:
-    """Remove everything labelled with this run's id: containers, networks, volumes, images."""
-    flt = {"label": f"{TEST_LABEL}={RUN_ID}"}
+def remove_test_resources(client: Any, label: str = f"{TEST_LABEL}={RUN_ID}") -> None:
+    """Remove everything carrying `label` (by default this run's id): containers, networks,
+    volumes, images."""
+    flt = {"label": label}
     # Each removal may find the object already gone; that is the state we want.
     for c in client.containers.list(all=True, filters=flt):
         with contextlib.suppress(Exception):

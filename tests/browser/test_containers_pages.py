@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests import rig
+from tests.conftest import screenshot
 from tests.rig import (
     LABELS,
     RUN_ID,
@@ -47,8 +48,7 @@ def test_run_form_creates_a_container_then_stop_and_remove_it(
     command = shown.inner_text().strip()
     assert command.startswith(f"docker run -d --name {name} -e GREETING=hello -p {port}:80/tcp")
     assert error.inner_text() == ""
-    rig.ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(rig.ARTIFACTS / "container-create.png"), full_page=True)
+    screenshot(page, "container-create", full_page=True)
     page.click("button:has-text('Create')")
     page.wait_for_url(lambda url: "/containers/" in url and "/create/" not in url)
     assert page.locator('[data-field="container.state"]').inner_text() == "running"
@@ -68,7 +68,7 @@ def test_run_form_creates_a_container_then_stop_and_remove_it(
     for key in ("Memory", "NanoCpus", "PidsLimit", "Binds", "RestartPolicy", "AutoRemove"):
         assert got["HostConfig"][key] == theirs["HostConfig"][key], key
     assert got["Config"]["Labels"] == theirs["Config"]["Labels"]
-    page.screenshot(path=str(rig.ARTIFACTS / "container-detail.png"), full_page=True)
+    screenshot(page, "container-detail", full_page=True)
     page.click("button[data-action=stop]")
     wait_for(
         lambda: page.locator('[data-field="container.state"]').inner_text() == "exited",

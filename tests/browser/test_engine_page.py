@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import ADMIN_PASSWORD, field, login
+from tests.conftest import ADMIN_PASSWORD, field, login, screenshot
 from tests.rig import docker_cli
 
 pytestmark = pytest.mark.browser
@@ -37,8 +37,7 @@ def test_login_then_engine_page_shows_the_cli_values(
     assert field(page, "storage_driver") == info["Driver"]
     assert field(page, "cpus") == str(info["NCPU"])
     assert page.locator("nav.mainnav a.active").inner_text() == "Engine"
-    rig.ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(rig.ARTIFACTS / "engine-page.png"), full_page=True)
+    screenshot(page, "engine-page", full_page=True)
 
 
 def test_engine_down_banner_then_page_recovers_by_itself(

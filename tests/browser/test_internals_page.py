@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import field
+from tests.conftest import field, screenshot
 from tests.rig import docker_cli, docker_inspect
 
 pytestmark = pytest.mark.browser
@@ -33,8 +33,7 @@ def test_under_the_hood_tab_renders_for_a_running_container(
     assert row.locator('[data-field="is-host"]').inner_text().strip() == "own"
     assert field(page, "ns.pid") == str(pid)
     assert "memory.limit_in_bytes" in page.locator("#cgroups").inner_text()
-    rig.ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(rig.ARTIFACTS / "internals-running.png"), full_page=True)
+    screenshot(page, "internals-running", full_page=True)
 
 
 def test_under_the_hood_tab_says_not_running_for_a_stopped_container(
@@ -79,4 +78,4 @@ def test_architecture_page_shows_the_real_versions_pids_and_lights_up_a_containe
     assert page.locator(".arch-col.lit").count() == 1
     # The page's own calls to the engine are listed.
     assert "/version" in field(page, "api-calls")
-    page.screenshot(path=str(rig.ARTIFACTS / "architecture.png"), full_page=True)
+    screenshot(page, "architecture", full_page=True)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests import rig
+from tests.conftest import screenshot
 from tests.integration.registry_helpers import build_unique_image, repo_name
 from tests.rig import RUN_ID, docker_cli
 
@@ -83,8 +84,7 @@ def test_push_browse_and_pull_back_with_moving_progress_bars(
         assert page.locator("#layers tr[data-phase=done]").count() >= 1
         assert "Pull complete" in page.locator("#job-log").inner_text()
         assert time.monotonic() - started < 60
-        rig.ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(rig.ARTIFACTS / "registry-pull-job.png"), full_page=True)
+        screenshot(page, "registry-pull-job", full_page=True)
         assert f"{registry_server.host}/{repo}@{pushed_digest}" in docker_cli(
             "image", "inspect", "--format", "{{json .RepoDigests}}", target
         )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import login
+from tests.conftest import login, screenshot
 from tests.rig import LABELS, RUN_ID, docker_cli, docker_inspect
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
@@ -58,8 +58,7 @@ def test_a_student_runs_a_container_sees_only_their_own_and_is_refused_a_bind_of
         assert "'/'" in error.inner_text() and "admin" in error.inner_text().lower(), (
             error.inner_text()
         )
-        rig.ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(rig.ARTIFACTS / "student-bind-root-refused.png"), full_page=True)
+        screenshot(page, "student-bind-root-refused", full_page=True)
         owned = docker_cli(
             "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=dockdash.owner={me}"
         )

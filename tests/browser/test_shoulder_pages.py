@@ -5,48 +5,21 @@ Screenshots at 1024x768 in test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests import rig
-from tests.conftest import login
+from tests.browser.xterm import TERM_HAS, type_line
+from tests.conftest import login, screenshot
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
-PROJECTOR = {"width": 1024, "height": 768}
-# Null-safe: while a page loads, its terminal may not be drawn yet.
-TERM_HAS = "(needle) => (document.querySelector('.xterm-rows')?.textContent || '').includes(needle)"
-
-
-@pytest.fixture
-def two_tabs(chromium: Any) -> Iterator[tuple[Any, Any]]:
-    """A browser tab for each of two people (separate sessions), at projector size."""
-    contexts = [chromium.new_context(viewport=PROJECTOR) for _ in range(2)]
-    pages = []
-    for context in contexts:
-        context.set_default_timeout(15_000)
-        pages.append(context.new_page())
-    yield pages[0], pages[1]
-    for context in contexts:
-        context.close()
-
-
-def _shot(page: Any, name: str) -> None:
-    rig.ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(rig.ARTIFACTS / f"{name}.png"))
-
-
-def _type(page: Any, text: str) -> None:
-    page.locator(".xterm-helper-textarea").focus()
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-
 
 def test_an_instructor_watches_a_students_terminal_and_takes_over(
-    two_tabs: tuple[Any, Any],
+    projector_tabs: Callable[[], Any],
     live_server_proc: rig.LiveServer,
     make_container: Any,
 ) -> None:
@@ -67,14 +40,14 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     shell = make_container(labels=labels, name=f"{student}-shell")
     ticker = "i=0; while true; do i=$((i+1)); echo web tick $i; sleep 1; done"
     make_container(["sh", "-c", ticker], labels=labels, name=f"{student}-web")
-    student_page, teacher_page = two_tabs
+    student_page, teacher_page = projector_tabs(), projector_tabs()
 
     login(student_page, base, student, "student-pass-1")
     student_page.goto(f"{base}/containers/{shell.id}/terminal/")
     student_page.wait_for_function(
         "() => document.querySelector('[data-status]').textContent.startsWith('Connected')"
     )
-    _type(student_page, "echo before-anyone-watched")
+    type_line(student_page, "echo before-anyone-watched")
     student_page.wait_for_function(TERM_HAS, arg="before-anyone-watched")
 
     login(teacher_page, base, teacher, "teacher-pass-1")
@@ -83,7 +56,7 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     teacher_page.wait_for_function(
         "() => Number(document.getElementById('merged-logs').dataset.lines) >= 2"
     )
-    _shot(teacher_page, "shoulder-student-page")
+    screenshot(teacher_page, "shoulder-student-page")
     teacher_page.click("[data-sessions] [data-watch]")
     teacher_page.wait_for_url(lambda url: "/sessions/" in url)
     teacher_page.wait_for_function(TERM_HAS, arg="before-anyone-watched")
@@ -92,17 +65,17 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     banner = student_page.locator("[data-watched]")
     banner.wait_for(state="visible")
     assert teacher in banner.inner_text()
-    _type(student_page, "echo typed-while-watched")
+    type_line(student_page, "echo typed-while-watched")
     teacher_page.wait_for_function(TERM_HAS, arg="typed-while-watched")
-    _shot(student_page, "shoulder-student-watched")
+    screenshot(student_page, "shoulder-student-watched")
 
     # Read only: the instructor's keys are refused, and reach neither shell nor screen.
-    _type(teacher_page, "touch /by-the-teacher")
+    type_line(teacher_page, "touch /by-the-teacher")
     teacher_page.wait_for_function(
         "() => document.querySelector('[data-typist]').textContent.includes('take over')"
     )
-    _shot(teacher_page, "shoulder-mirror-read-only")
-    _type(student_page, "ls /")
+    screenshot(teacher_page, "shoulder-mirror-read-only")
+    type_line(student_page, "ls /")
     student_page.wait_for_function(TERM_HAS, arg="proc")
     assert "by-the-teacher" not in student_page.locator(".xterm-rows").inner_text()
     assert docker_cli("exec", shell.id, "ls", "/").split().count("by-the-teacher") == 0
@@ -115,11 +88,11 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
         arg=teacher,
     )
     teacher_page.locator("[data-release]").wait_for(state="visible")
-    _type(teacher_page, "touch /by-the-teacher; echo teacher-was-here")
+    type_line(teacher_page, "touch /by-the-teacher; echo teacher-was-here")
     student_page.wait_for_function(TERM_HAS, arg="teacher-was-here")
     assert "by-the-teacher" in docker_cli("exec", shell.id, "ls", "/").split()
-    _shot(student_page, "shoulder-student-taken-over")
-    _shot(teacher_page, "shoulder-mirror-typing")
+    screenshot(student_page, "shoulder-student-taken-over")
+    screenshot(teacher_page, "shoulder-mirror-typing")
 
     # Released, then gone: the banner leaves with the instructor.
     teacher_page.click("[data-release]")
