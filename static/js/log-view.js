@@ -3,7 +3,7 @@
 // codes (SGR) pass through; every other control character is shown as ^X.
 import { connect } from "./socket.js";
 import { CYAN, DIM, RED, RESET, YELLOW, sanitize } from "./log-text.js";
-import { textSizeButtons } from "./text-size.js";
+import { openTerm } from "./xterm-view.js";
 
 const root = document.getElementById("container-logs");
 const containerId = root.dataset.containerId;
@@ -13,7 +13,7 @@ const jump = root.querySelector("[data-jump]");
 const searchBox = root.querySelector("[data-search]");
 const status = root.querySelector("[data-status]");
 
-const term = new Terminal({
+const { term } = openTerm(root, {
   convertEol: true,
   disableStdin: true,
   scrollback: 200000,
@@ -21,14 +21,8 @@ const term = new Terminal({
   allowProposedApi: true, // search decorations
   theme: { background: "#0f1317", foreground: "#e7ebf0" },
 });
-const fit = new FitAddon.FitAddon();
 const search = new SearchAddon.SearchAddon();
-term.loadAddon(fit);
 term.loadAddon(search);
-term.open(root.querySelector("[data-term]"));
-fit.fit();
-textSizeButtons(term, fit, root);
-window.addEventListener("resize", () => fit.fit());
 
 let lastStamp = null; // the newest line's time, for a reconnect without duplicates
 let lineCount = 0;

@@ -4,7 +4,7 @@
 // A dropped connection does not silently start a new shell: the page says so and
 // offers to open one.
 import { connect } from "./socket.js";
-import { textSizeButtons } from "./text-size.js";
+import { openTerm } from "./xterm-view.js";
 
 const root = document.getElementById("container-terminal");
 const containerId = root.dataset.containerId;
@@ -13,12 +13,7 @@ const shellSelect = root.querySelector("[data-shell]");
 const connectButton = root.querySelector("[data-connect]");
 const watchedBanner = root.querySelector("[data-watched]");
 
-const term = new Terminal({ cursorBlink: true, fontSize: 15, scrollback: 5000 });
-const fit = new FitAddon.FitAddon();
-term.loadAddon(fit);
-term.open(root.querySelector("[data-term]"));
-fit.fit();
-textSizeButtons(term, fit, root);
+const { term, refit } = openTerm(root, { cursorBlink: true, fontSize: 15, scrollback: 5000 });
 
 let socket = null;
 const encoder = new TextEncoder();
@@ -40,7 +35,7 @@ function openShell() {
   if (socket) socket.close();
   term.reset();
   watchedBanner.hidden = true;
-  fit.fit();
+  refit();
   const query = new URLSearchParams({ shell: shellSelect.value, cols: term.cols, rows: term.rows });
   let refusal = "";
   socket = connect(`/ws/containers/${containerId}/exec/?${query}`, {
@@ -85,7 +80,6 @@ term.onData((data) => {
   if (socket) socket.send(encoder.encode(data));
 });
 term.onResize(sendResize);
-window.addEventListener("resize", () => fit.fit());
 connectButton.addEventListener("click", openShell);
 shellSelect.addEventListener("change", openShell);
 

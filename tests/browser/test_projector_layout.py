@@ -63,3 +63,18 @@ def test_an_admins_sections_stay_in_one_row_on_a_laptop(
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(live_server_proc.url + "/users/")
     assert page.evaluate(MEASURE) == {"over": [], "navRows": 1}
+
+
+@pytest.mark.parametrize("tab", ["terminal", "logs"])
+def test_a_terminal_and_a_log_reach_down_to_the_bottom_of_a_projector_screen_not_past_it(
+    admin_page: Any, live_server_proc: rig.LiveServer, make_container: Callable[..., Any], tab: str
+) -> None:
+    c = make_container()
+    page = admin_page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{live_server_proc.url}/containers/{c.id}/{tab}/")
+    page.wait_for_selector("[data-term] .xterm-screen")
+    bottom = page.evaluate(
+        "() => document.querySelector('[data-term]').getBoundingClientRect().bottom"
+    )
+    assert 700 < bottom <= 768
