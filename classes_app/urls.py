@@ -20,6 +20,7 @@ urlpatterns = [
         views.lab_job,
         name="class-lab-job",
     ),
+    path("classes/<slug:slug>/jobs/<int:pk>/", views.class_job, name="class-job"),
     path("classes/<slug:slug>/report/", views.lesson_report_page, name="class-report"),
     path("classes/<slug:slug>/report/csv/", views.lesson_report_csv, name="class-report-csv"),
     path("classes/<slug:slug>/labs/<slug:lab>/extend/", views.lab_extend, name="lab-extend"),

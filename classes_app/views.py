@@ -1,7 +1,7 @@
 """Pages of classes: the class list, a class (roster, import, labs, class jobs), and "My labs".
 
-Jobs started here answer with the job's page (registry_app's), which follows
-its progress live, a line per student.
+Jobs started here answer with the job's page under its class, which follows its
+progress live (registry_app's job runner and socket), a row per student.
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from classes_app import class_jobs, courses, culling, labs, lesson_report, rosters
 from classes_app.models import LabSeat
+from dashboard import access
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
+from registry_app import jobs
 from registry_app.models import Job
 
 UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster
+RECENT_JOBS = 8  # shown on the class's page
 
 
-def _to_job(job: Job) -> HttpResponse:
-    return redirect("job-detail", pk=job.pk)
+def _to_job(course: Course, job: Job) -> HttpResponse:
+    return redirect("class-job", slug=course.slug, pk=job.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -73,6 +76,10 @@ def _detail(request: HttpRequest, course: Course, **extra: Any) -> dict[str, Any
         "labs": course.labs.all(),
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
+        "jobs": [
+            (job, class_jobs.what_of(job))
+            for job in jobs.visible_to(request.user, class_jobs.of_course(course))[:RECENT_JOBS]
+        ],
         **extra,
     }
 
@@ -146,13 +153,12 @@ def lab_job(request: HttpRequest, slug: str, lab: str, what: str) -> HttpRespons
     course = courses.course_for(request.user, slug, manage=what != "reset")
     found = courses.lab_of(course, lab)
     if what == "provision":
-        return _to_job(
-            class_jobs.provision(request, found, list(course.students.order_by("username")))
-        )
+        students = list(course.students.order_by("username"))
+        return _to_job(course, class_jobs.provision(request, found, students))
     name = request.POST.get("student") or request.user.get_username()
     student = courses.student_of(request.user, course, name)
     wipe = request.POST.get("wipe") == "1"
-    return _to_job(class_jobs.reset(request, found, student, wipe=wipe))
+    return _to_job(course, class_jobs.reset(request, found, student, wipe=wipe))
 
 
 @require_POST
@@ -160,7 +166,29 @@ def class_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     course = courses.course_for(request.user, slug)
     name = request.POST.get("student", "")
     student = courses.student_of(request.user, course, name) if name else None
-    return _to_job(class_jobs.act(request, course, action, student))
+    return _to_job(course, class_jobs.act(request, course, action, student))
+
+
+@require_GET
+def class_job(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A class job as it runs: a row per student with its state and what was done."""
+    course = courses.course_for(request.user, slug, manage=False)
+    job = jobs.visible_to(request.user, class_jobs.of_course(course)).filter(pk=pk).first()
+    if job is None:
+        raise access.not_found("job", str(pk))
+    if jobs.interrupted(job):
+        jobs.mark_interrupted(job)
+    return render(
+        request,
+        "classes_app/class_job.html",
+        {
+            "course": course,
+            "job": job,
+            "what": class_jobs.what_of(job),
+            "frame": jobs.current_frame(job),
+            "teaches": courses.may_teach(request.user),
+        },
+    )
 
 
 @require_GET

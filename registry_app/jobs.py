@@ -26,9 +26,12 @@ from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from containers_app.engine.errors import EngineError
+from dashboard import access
+from dashboard.access import Perm
 from registry_app.models import Job
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class JobFrame(TypedDict):
     log_from: int  # index of the first of `lines` in the job's whole log
     lines: list[str]
     items: dict[str, Any]  # jobs over many things (a class's students): a result per item
+
+
+_QUIET: dict[str, Any] = {}  # no message came while a frame or a save was due
 
 
 class JobFailed(Exception):
@@ -126,9 +132,10 @@ class Progress:
         self.lines.append(text)
 
     def feed(self, msg: dict[str, Any]) -> None:
-        if "item" in msg:  # {"item": key, "result": {...}, "line": words for the log}
+        if "item" in msg:  # {"item": key, "result": {...}, "line": words for the log, if any}
             self.items[str(msg["item"])] = msg.get("result")
-            self.add_line(f"{msg['item']}: {msg.get('line', '')}")
+            if "line" in msg:
+                self.add_line(f"{msg['item']}: {msg['line']}")
             return
         if "error" in msg:
             detail = msg.get("errorDetail") or {}
@@ -352,17 +359,30 @@ async def run(
         progress.add_line(f"Waiting for a free worker ({MAX_WORKERS} jobs run at a time)…")
         await publish(RUNNING)
     pending = loop.run_in_executor(_executor, work)
+    unsent = unsaved = False  # what came in since the last frame, the last save
     while True:
-        msg = await queue.get()
+        # A change the throttles held back goes out once they allow, not with the next
+        # message: a job whose messages are rare (a class job's results) shows each soon.
+        wait = None
+        if unsent:
+            wait = FRAME_INTERVAL
+        elif unsaved:
+            wait = max(0.0, SAVE_INTERVAL - (time.monotonic() - last_save))
+        try:
+            msg = await asyncio.wait_for(queue.get(), wait)
+        except TimeoutError:
+            msg = _QUIET
         if msg is None:
             break
-        progress.feed(msg)
+        if msg is not _QUIET:
+            progress.feed(msg)
+            unsent = unsaved = True
         now = time.monotonic()
-        if now - last_frame >= FRAME_INTERVAL:
-            last_frame = now
+        if unsent and now - last_frame >= FRAME_INTERVAL:
+            last_frame, unsent = now, False
             await publish(RUNNING)
-        if now - last_save >= SAVE_INTERVAL:
-            last_save = now
+        if unsaved and now - last_save >= SAVE_INTERVAL:
+            last_save, unsaved = now, False
             await _save(job, progress)
     try:
         result = await pending
@@ -407,6 +427,12 @@ def _save(job: Job, progress: Progress, final_state: str | None = None) -> None:
     if final_state is not None:
         fields.update(state=final_state, error=progress.error, finished=timezone.now())
     Job.objects.filter(pk=job.pk).update(**fields)
+
+
+def visible_to(user: Any, found: QuerySet[Job]) -> QuerySet[Job]:
+    """The jobs of `found` that `user` may see: their own (an instructor's students' too)."""
+    owners = found.order_by().values_list("username", flat=True).distinct()
+    return found.filter(username__in=[o for o in owners if access.can(user, Perm.VIEW, o)])
 
 
 def interrupted(job: Job) -> bool:
