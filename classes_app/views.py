@@ -176,8 +176,6 @@ def class_job(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     job = jobs.visible_to(request.user, class_jobs.of_course(course)).filter(pk=pk).first()
     if job is None:
         raise access.not_found("job", str(pk))
-    if jobs.interrupted(job):
-        jobs.mark_interrupted(job)
     return render(
         request,
         "classes_app/class_job.html",

@@ -305,7 +305,7 @@ def start(
     job: Job, body: JobBody, cleanup: JobFinally | None = None, ended: JobEnded | None = None
 ) -> None:
     """Run `body` for the saved `job` in the background; returns at once."""
-    # Marked live before it is scheduled, so no viewer mistakes it for an interrupted job.
+    # Live before it is scheduled: a viewer who comes at once gets its frame, not its row.
     _live[job.pk] = Progress(job.kind).frame(job, RUNNING, 0, 0)
     loop = _server_loop() or _fallback_loop()
     # A fresh context: the job outlives the request, and must not inherit asgiref's
@@ -335,7 +335,7 @@ async def run(
     layer = get_channel_layer()
     seq = 0
     sent_lines = 0
-    last_frame = last_save = 0.0
+    last_frame, last_save = 0.0, time.monotonic()  # the row was saved as it was made
 
     def emit(msg: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, msg)
@@ -363,11 +363,12 @@ async def run(
     while True:
         # A change the throttles held back goes out once they allow, not with the next
         # message: a job whose messages are rare (a class job's results) shows each soon.
-        wait = None
+        # And a quiet job's row is saved at least every JOB_HEARTBEAT seconds: its heartbeat
+        # tells other processes this one still runs it (registry_app.recovery).
+        since_save = time.monotonic() - last_save
+        wait = max(0.0, (SAVE_INTERVAL if unsaved else settings.JOB_HEARTBEAT) - since_save)
         if unsent:
-            wait = FRAME_INTERVAL
-        elif unsaved:
-            wait = max(0.0, SAVE_INTERVAL - (time.monotonic() - last_save))
+            wait = min(wait, FRAME_INTERVAL)
         try:
             msg = await asyncio.wait_for(queue.get(), wait)
         except TimeoutError:
@@ -381,7 +382,7 @@ async def run(
         if unsent and now - last_frame >= FRAME_INTERVAL:
             last_frame, unsent = now, False
             await publish(RUNNING)
-        if unsaved and now - last_save >= SAVE_INTERVAL:
+        if now - last_save >= (SAVE_INTERVAL if unsaved else settings.JOB_HEARTBEAT):
             last_save, unsaved = now, False
             await _save(job, progress)
     try:
@@ -423,6 +424,7 @@ def _save(job: Job, progress: Progress, final_state: str | None = None) -> None:
         "progress": progress.stored(),
         "digest": progress.digest,
         "image_id": progress.image_id,
+        "heartbeat": timezone.now(),
     }
     if final_state is not None:
         fields.update(state=final_state, error=progress.error, finished=timezone.now())
@@ -433,19 +435,3 @@ def visible_to(user: Any, found: QuerySet[Job]) -> QuerySet[Job]:
     """The jobs of `found` that `user` may see: their own (an instructor's students' too)."""
     owners = found.order_by().values_list("username", flat=True).distinct()
     return found.filter(username__in=[o for o in owners if access.can(user, Perm.VIEW, o)])
-
-
-def interrupted(job: Job) -> bool:
-    """A job the database says runs, though no process runs it (the server restarted)."""
-    return (
-        job.state == RUNNING
-        and job.pk not in _live
-        and not getattr(settings, "REDIS_URL", "")  # other processes may run it
-    )
-
-
-def mark_interrupted(job: Job) -> None:
-    job.state = FAILED
-    job.error = "Interrupted: the dashboard stopped while this job ran. Start it again."
-    job.finished = timezone.now()
-    job.save(update_fields=["state", "error", "finished"])

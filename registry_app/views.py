@@ -60,12 +60,8 @@ def _job_for_user(user: Any, pk: int) -> Job:
 
 
 def _visible_jobs(user: Any, limit: int) -> list[Job]:
-    """The newest jobs the user may see; ones a restart cut short are marked so."""
-    found = list(jobs.visible_to(user, _registry_jobs()).select_related("registry")[:limit])
-    for job in found:
-        if jobs.interrupted(job):
-            jobs.mark_interrupted(job)
-    return found
+    """The newest jobs the user may see."""
+    return list(jobs.visible_to(user, _registry_jobs()).select_related("registry")[:limit])
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -350,8 +346,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request.user, pk)
-    if jobs.interrupted(job):
-        jobs.mark_interrupted(job)
     return render(
         request, "registry_app/job_detail.html", {"job": job, "frame": jobs.current_frame(job)}
     )

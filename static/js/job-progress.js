@@ -102,7 +102,9 @@ function overall(frame) {
 }
 
 function render(frame) {
-  if (frame.seq < lastSeq) return;  // an older snapshot than the one shown
+  // An older snapshot than the one shown, unless it is the end (a job a restart cut short
+  // comes back from its row, seq 0).
+  if (frame.seq < lastSeq && frame.state === "running") return;
   lastSeq = frame.seq;
   stateEl.textContent = frame.state;
   stateEl.dataset.state = frame.state;
