@@ -133,6 +133,9 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# With REDIS_URL, each process refreshes its open terminal sessions in the list all processes
+# share this often (containers_app.sessions): a process gone, its sessions leave the list.
+SESSION_HEARTBEAT = env_float("DOCKDASH_SESSION_HEARTBEAT", 10.0, minimum=0.5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
