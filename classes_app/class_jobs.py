@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from classes_app import courses, labs
 from dashboard.models import Course
@@ -28,16 +29,32 @@ from registry_app.models import Job
 
 PARALLEL = 8  # students (or containers) worked on at once
 KIND = "class"
+WAITING, WORKING = "waiting", "working"  # an item's state before its result: "ok", "failed"
 
 Emit = Callable[[dict[str, Any]], None]
 Task = Callable[[], dict[str, Any]]
+
+
+def _target(course: Course) -> str:
+    """How a class job's `target` begins: the class it works on."""
+    return f"{course.slug}: "
+
+
+def of_course(course: Course) -> QuerySet[Job]:
+    """The jobs of the class, newest first."""
+    return Job.objects.filter(kind=KIND, target__startswith=_target(course))
+
+
+def what_of(job: Job) -> str:
+    """What a class job does ("provision lab1"), without the class it is of."""
+    return job.target.split(": ", 1)[-1]
 
 
 def _start(request: Any, course: Course, what: str, tasks: Callable[[], dict[str, Task]]) -> Job:
     """A job running `tasks()` (made in the job, off the request): {item: its work}."""
     user = request.user
     job = Job.objects.create(
-        kind=KIND, user=user, username=user.get_username(), target=f"{course.slug}: {what}"
+        kind=KIND, user=user, username=user.get_username(), target=_target(course) + what
     )
 
     def body(emit: Emit) -> dict[str, str]:
@@ -50,8 +67,10 @@ def _start(request: Any, course: Course, what: str, tasks: Callable[[], dict[str
 
 def _run_all(tasks: dict[str, Task], emit: Emit) -> None:
     failed = 0
+    for item in tasks:  # every student's row from the start, each waiting its turn
+        emit({"item": item, "result": {"state": WAITING}})
     with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-class") as pool:
-        futures = {pool.submit(_in_thread, task): item for item, task in tasks.items()}
+        futures = {pool.submit(_in_thread, item, task, emit): item for item, task in tasks.items()}
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             failed += result["state"] != "ok"
@@ -60,7 +79,8 @@ def _run_all(tasks: dict[str, Task], emit: Emit) -> None:
         raise JobFailed(f"{failed} of {len(tasks)} did not finish; see each one's result.")
 
 
-def _in_thread(task: Task) -> dict[str, Any]:
+def _in_thread(item: str, task: Task, emit: Emit) -> dict[str, Any]:
+    emit({"item": item, "result": {"state": WORKING}})
     try:
         return {"state": "ok", **task()}
     except Refusal as exc:

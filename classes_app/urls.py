@@ -32,6 +32,7 @@ PAGES: list[Page] = [
         "class-lab-job",
         CHANGE,
     ),
+    ("classes/<slug:slug>/jobs/<int:pk>/", views.class_job, "class-job", READ),
     ("classes/<slug:slug>/report/", views.lesson_report_page, "class-report", READ),
     ("classes/<slug:slug>/report/csv/", views.lesson_report_csv, "class-report-csv", READ),
     ("classes/<slug:slug>/labs/<slug:lab>/extend/", views.lab_extend, "lab-extend", CHANGE),

@@ -1,7 +1,7 @@
 """Pages of classes: the class list, a class (roster, import, labs, class jobs), and "My labs".
 
-Jobs started here answer with the job's page (registry_app's), which follows
-its progress live, a line per student.
+Jobs started here answer with the job's page under its class, which follows its
+progress live (registry_app's job runner and socket), a row per student.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from dashboard import access
 from dashboard.access import OWNER_LABEL
 from dashboard.models import Course
 from dashboard.refusals import Invalid, Refusal
+from registry_app import jobs
 from registry_app.models import Job
 
 UPLOAD_MAX = 1_000_000  # bytes of an uploaded roster or Compose file
+RECENT_JOBS = 8  # shown on the class's page
 
 
-def _to_job(job: Job) -> HttpResponse:
-    return redirect("job-detail", pk=job.pk)
+def _to_job(slug: str, job: Job) -> HttpResponse:
+    return redirect("class-job", slug=slug, pk=job.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -141,6 +143,10 @@ def _detail(
         "running": sum(r["state"] == "running" for r in rows),
         "total": len(rows),
         "compose_form": ComposeLabForm(),
+        "jobs": [
+            (job, class_jobs.what_of(job))
+            for job in jobs.visible_to(request.user, class_jobs.of_course(course))[:RECENT_JOBS]
+        ],
         **extra,
     }
 
@@ -255,15 +261,35 @@ def lab_compose_create(request: HttpRequest, slug: str) -> HttpResponse:
 def lab_job(request: HttpRequest, slug: str, lab: str, what: str) -> HttpResponse:
     """Provision a lab for the class, or reset one student's (a student: their own)."""
     if what == "provision":
-        return _to_job(class_jobs.provision(request, slug, lab))
+        return _to_job(slug, class_jobs.provision(request, slug, lab))
     student, wipe = request.POST.get("student", ""), request.POST.get("wipe") == "1"
-    return _to_job(class_jobs.reset(request, slug, lab, student, wipe=wipe))
+    return _to_job(slug, class_jobs.reset(request, slug, lab, student, wipe=wipe))
 
 
 @require_POST
 def class_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     student, lab = request.POST.get("student", ""), request.POST.get("lab", "")
-    return _to_job(class_jobs.act(request, slug, action, student, lab))
+    return _to_job(slug, class_jobs.act(request, slug, action, student, lab))
+
+
+@require_GET
+def class_job(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A class job as it runs: a row per student with its state and what was done."""
+    course = courses.course_for(request.user, slug, manage=False)
+    job = jobs.visible_to(request.user, class_jobs.of_course(course)).filter(pk=pk).first()
+    if job is None:
+        raise access.not_found("job", str(pk))
+    return render(
+        request,
+        "classes_app/class_job.html",
+        {
+            "course": course,
+            "job": job,
+            "what": class_jobs.what_of(job),
+            "frame": jobs.current_frame(job),
+            "teaches": courses.may_teach(request.user),
+        },
+    )
 
 
 @require_GET

@@ -240,16 +240,17 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         self.container_owner = done.target.owner
         session = self.session = done.result
         self.output: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._list_session(session)
+        await self._list_session(session)
         session.start_reading(*relay_output(asyncio.get_running_loop(), self.output))
         self.forward = asyncio.get_running_loop().create_task(self._forward())
 
-    def _list_session(self, session: ExecSession) -> None:
+    async def _list_session(self, session: ExecSession) -> None:
         self.key = sessions.new_key()
         self.watchers: dict[str, str] = {}  # channel -> username
         self.typist: tuple[str, str] | None = None  # the watcher who took over: channel, name
         self.recent = bytearray()
-        sessions.add(
+        await asyncio.to_thread(
+            sessions.add,
             sessions.OpenSession(
                 key=self.key,
                 container_id=self.container_id,
@@ -258,7 +259,7 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
                 opened_by=self.scope["user"].get_username(),
                 channel=self.channel_name,
                 exec_id=session.exec_id,
-            )
+            ),
         )
 
     async def _fail(self, message: str) -> None:
@@ -357,7 +358,7 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         session, self.session = self.session, None
         if session is None:
             return
-        sessions.remove(self.key)
+        await asyncio.to_thread(sessions.remove, self.key)
         await self.channel_layer.group_send(sessions.group_of(self.key), {"type": "watch.ended"})
         await asyncio.to_thread(session.close)
         with contextlib.suppress(Exception):

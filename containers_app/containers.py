@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from containers_app import gate, translate
+from containers_app import gate, restarts, translate
 from containers_app.engine import containers as engine_containers
 from containers_app.engine.errors import EngineError, NotFound
 from dashboard import access
@@ -83,13 +83,12 @@ def list_containers(
 
 def with_restart_counts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows, restarting ones with their restart count in `status` (the list call lacks it:
-    one inspect per restarting container, none for the others)."""
+    containers_app.restarts has it, an inspect per restart at most; none for the others)."""
     shown = []
     for row in rows:
         if row["state"] == "restarting":
             with contextlib.suppress(NotFound):  # gone since the list: keep what it said
-                attrs = engine_containers.inspect_container(row["id"])
-                row = {**row, "status": translate.restarting_status(attrs)}
+                row = {**row, "status": restarts.status_of(row["id"])}
         shown.append(row)
     return shown
 

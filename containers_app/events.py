@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -107,7 +108,11 @@ def may_see(user: Any, event: DockerEvent) -> bool:
 
 
 class EventsWatcher:
-    """One `docker events` stream per process, feeding the GROUP channel-layer group."""
+    """One `docker events` stream per process, feeding the GROUP channel-layer group.
+
+    What this process keeps of the engine's state may listen too (`listen`): each event
+    reaches the listeners, in the watcher's thread, before it reaches any page.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -116,11 +121,24 @@ class EventsWatcher:
         self._stop = threading.Event()
         self._stream: EventStream | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[Callable[[DockerEvent], None]] = []
         self.engine_error = ""  # why the stream cannot be opened now ("" while it runs)
+        # The stream is open, and how many times one was opened: what a listener kept from
+        # an earlier stream may have missed events in between.
+        self.connected = False
+        self.generation = 0
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def following(self) -> bool:
+        """Whether every event reaches the listeners now (the stream is open)."""
+        return self.connected and self.running
+
+    def listen(self, listener: Callable[[DockerEvent], None]) -> None:
+        self._listeners.append(listener)
 
     def subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
@@ -139,6 +157,7 @@ class EventsWatcher:
             if self._subscribers or self._thread is None:
                 return
             self._stop.set()
+            self.connected = False
             if self._stream is not None:
                 self._stream.close()  # wakes the thread out of its blocking read
             self._thread = self._stream = None
@@ -154,6 +173,8 @@ class EventsWatcher:
                         stream.close()
                         return
                     self._stream = stream
+                    self.generation += 1
+                    self.connected = True
                 self.engine_error = ""
                 for raw in stream:
                     if stop.is_set():
@@ -161,10 +182,14 @@ class EventsWatcher:
                     event = slim(raw)
                     if event is not None:
                         since = max(since, event["time"])
+                        for listener in self._listeners:
+                            listener(event)
                         self._publish(owners.fill(event))
             except EngineError as exc:
                 log.info("docker events stream ended: %s; reconnecting", exc.message)
                 self.engine_error = exc.message
+            finally:
+                self.connected = False
             stop.wait(1.0)  # the engine is away or the stream ended: retry gently
 
     def _publish(self, event: DockerEvent) -> None:

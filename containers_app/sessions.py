@@ -1,28 +1,45 @@
-"""The terminal sessions open in this process, for watching over a student's shoulder.
+"""The terminal sessions open now, for watching over a student's shoulder.
 
 Each open exec terminal (containers_app.consumers.ContainerExecConsumer) is listed
 here while it runs: whose container, who opened it, and the channel of its
 consumer. Its output goes to the channel-layer group `group_of(key)`, which
 watchers join; what a watcher asks of the session (join, leave, take over,
 release, keystrokes once taken over) goes as a message to that channel, so the
-session's own consumer decides. The list is of this process: a single-host
-install (the in-memory channel layer) serves every socket from one process.
+session's own consumer decides. Both are names the channel layer routes to the
+process holding the shell, so a watcher may be served by any process.
+
+The list is this process's on a single-host install (the in-memory channel layer
+serves every socket from one process). With REDIS_URL it is shared by every server
+process: a hash in that Redis, each process keeping its own entries fresh every
+SESSION_HEARTBEAT seconds; an entry STALE_BEATS beats old (its process is gone,
+and its shells with it) is left out and dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
+
+from django.conf import settings
 
 from dashboard import access
 from dashboard.access import Perm
 
+log = logging.getLogger(__name__)
+
 RECENT_BYTES = 64 * 1024  # output a watcher is shown on joining (the screen so far)
+STALE_BEATS = 3  # heartbeats an entry of the shared list outlives its last refresh
+REDIS_KEY = "dockdash:sessions"  # the shared list: session key -> the session, as JSON
 
 
 @dataclass(frozen=True)
@@ -49,8 +66,116 @@ class WatchState(TypedDict):
     typist: str | None
 
 
-_open: dict[str, OpenSession] = {}
-_lock = threading.Lock()
+class _Sessions(Protocol):
+    def add(self, session: OpenSession) -> None: ...
+    def remove(self, key: str) -> None: ...
+    def get(self, key: str) -> OpenSession | None: ...
+    def all(self) -> list[OpenSession]: ...
+
+
+class _Here:
+    """The sessions of this process."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, OpenSession] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: OpenSession) -> None:
+        with self._lock:
+            self._open[session.key] = session
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._open.pop(key, None)
+
+    def get(self, key: str) -> OpenSession | None:
+        with self._lock:
+            return self._open.get(key)
+
+    def all(self) -> list[OpenSession]:
+        with self._lock:
+            return list(self._open.values())
+
+
+class _Shared:
+    """The sessions of every process, in Redis; this process's own kept fresh there.
+
+    Should Redis fail, a process still knows its own sessions (and says so in its log).
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis  # the optional scale-out install (channels-redis needs it too)
+
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
+        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self._mine = _Here()
+        # Held while this process's entries change: a refresh never writes back one removed.
+        self._writing = threading.Lock()
+        threading.Thread(target=self._refresh, name="dockdash-sessions", daemon=True).start()
+
+    def add(self, session: OpenSession) -> None:
+        with self._writing:
+            self._mine.add(session)
+            self._write([session])
+
+    def remove(self, key: str) -> None:
+        with self._writing:
+            self._mine.remove(key)
+            try:
+                self._redis.hdel(REDIS_KEY, key)
+            except self._errors:
+                log.exception("terminal session %s: not removed from the shared list", key)
+
+    def get(self, key: str) -> OpenSession | None:
+        try:
+            raw = self._redis.hget(REDIS_KEY, key)
+        except self._errors:
+            log.exception("the shared list of terminal sessions cannot be read")
+            return self._mine.get(key)
+        return self._fresh(key, raw)
+
+    def all(self) -> list[OpenSession]:
+        try:
+            entries = self._redis.hgetall(REDIS_KEY)
+        except self._errors:
+            log.exception("the shared list of terminal sessions cannot be read")
+            return self._mine.all()
+        found = (self._fresh(str(key), raw) for key, raw in entries.items())
+        return [session for session in found if session is not None]
+
+    def _fresh(self, key: str, raw: str | bytes | None) -> OpenSession | None:
+        """The session of an entry, or None when there is none or it is stale (dropped)."""
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        if entry.pop("expires") < time.time():
+            with contextlib.suppress(*self._errors):  # the next reader drops it then
+                self._redis.hdel(REDIS_KEY, key)
+            return None
+        return OpenSession(**entry)
+
+    def _write(self, sessions: list[OpenSession]) -> None:
+        if not sessions:
+            return
+        expires = time.time() + settings.SESSION_HEARTBEAT * STALE_BEATS
+        entries = {
+            s.key: json.dumps({**dataclasses.asdict(s), "expires": expires}) for s in sessions
+        }
+        try:
+            self._redis.hset(REDIS_KEY, mapping=entries)  # type: ignore[arg-type]
+        except self._errors:
+            log.exception("terminal sessions not written to the shared list")
+
+    def _refresh(self) -> None:
+        while True:
+            time.sleep(settings.SESSION_HEARTBEAT)
+            with self._writing:
+                self._write(self._mine.all())
+
+
+@functools.cache
+def _sessions() -> _Sessions:
+    return _Shared(settings.REDIS_URL) if settings.REDIS_URL else _Here()
 
 
 def new_key() -> str:
@@ -62,25 +187,22 @@ def group_of(key: str) -> str:
 
 
 def add(session: OpenSession) -> None:
-    with _lock:
-        _open[session.key] = session
+    """List `session` (it blocks on Redis with REDIS_URL: call it off the event loop)."""
+    _sessions().add(session)
 
 
 def remove(key: str) -> None:
-    with _lock:
-        _open.pop(key, None)
+    _sessions().remove(key)
 
 
 def get(key: str) -> OpenSession | None:
-    with _lock:
-        return _open.get(key)
+    return _sessions().get(key)
 
 
 def watchable_by(user: Any, owner: str = "") -> list[OpenSession]:
     """The open sessions `user` may watch (those in containers they may open a shell in),
     of containers owned by `owner` when given; oldest first."""
-    with _lock:
-        found: Iterable[OpenSession] = list(_open.values())
+    found: Iterable[OpenSession] = _sessions().all()
     return sorted(
         (
             s

@@ -18,6 +18,7 @@ from classes_app import culling  # noqa: E402
 from containers_app.socket_count import CountOpenSockets  # noqa: E402
 from dashboard.middleware import UserFactsMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from registry_app import recovery  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -32,3 +33,5 @@ application = ProtocolTypeRouter(
 
 # The end-of-lesson culler: a thread in each server process, one of them checks per host.
 culling.start()
+# Jobs left running by a process that is gone are failed: at start, then now and then.
+recovery.start()

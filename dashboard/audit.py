@@ -33,7 +33,10 @@ def _scrub(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("***" if k.lower() in SECRET_KEYS else v) for k, v in params.items()}
 
 
-def record(
+Row = dict[str, Any]  # an audit row's fields but its outcome, JSON as they are
+
+
+def row_of(
     request: Any,
     action: str,
     *,
@@ -42,64 +45,80 @@ def record(
     target_id: str = "",
     target_name: str = "",
     params: Mapping[str, Any] | None = None,
-    error: str = "",
-) -> AuditEntry:
-    """Write one audit row. `request` may be an HttpRequest or a websocket consumer."""
+) -> Row:
+    """The row of `action`; `request` may be an HttpRequest or a websocket consumer."""
     user = user if user is not None else getattr(request, "user", None)
     if user is None and hasattr(request, "scope"):
         user = request.scope.get("user")
     authenticated = bool(user is not None and user.is_authenticated)
-    return AuditEntry.objects.create(
-        user=user if authenticated and user.pk is not None else None,  # the system has no row
-        username=user.get_username() if authenticated else (params or {}).get("username", ""),
-        role=user.effective_role if authenticated else "",
-        client_addr=_client_addr(request),
-        action=action,
-        target_kind=target_kind,
-        target_id=target_id[:128],
-        target_name=target_name[:255],
-        params=_scrub(params or {}),
-        result="error" if error else "ok",
-        error=error,
-    )
+    return {
+        # The system has no account row.
+        "user_id": user.pk if authenticated and user.pk is not None else None,
+        "username": user.get_username() if authenticated else (params or {}).get("username", ""),
+        "role": user.effective_role if authenticated else "",
+        "client_addr": _client_addr(request),
+        "action": action,
+        "target_kind": target_kind,
+        "target_id": target_id[:128],
+        "target_name": target_name[:255],
+        "params": _scrub(params or {}),
+    }
+
+
+def write(row: Mapping[str, Any], error: str = "") -> AuditEntry:
+    """Write `row` with its outcome: ok, or `error`."""
+    return AuditEntry.objects.create(**row, result="error" if error else "ok", error=error)
+
+
+def record(request: Any, action: str, *, error: str = "", **target: Any) -> AuditEntry:
+    """Write one audit row (`target`: the keywords of `row_of`)."""
+    return write(row_of(request, action, **target), error)
 
 
 class _Later:
     """A row written once both are known, whichever comes last: its fields (the block ended
     well) and the outcome of the work the block handed on."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Callable[[Row], object] | None) -> None:
         self._lock = threading.Lock()
-        self._write: Callable[[str], object] | None = None
+        self._keep = keep
+        self._row: Row | None = None
         self._error: str | None = None
 
-    def block_ended(self, write: Callable[[str], object]) -> None:
+    def block_ended(self, row: Row) -> None:
         with self._lock:
-            self._write = write
+            self._row = row
             error = self._error
         if error is not None:
-            write(error)
+            write(row, error)
+        elif self._keep is not None:
+            self._keep(row)
 
     def work_ended(self, error: str = "") -> None:
         with self._lock:
             self._error = error
-            write = self._write
-        if write is not None:
-            write(error)
+            row = self._row
+        if row is not None:
+            write(row, error)
 
 
 _LATER = "_written_when_work_ends"
 
 
-def written_when_done(extra: dict[str, Any]) -> Callable[[str], None]:
+def written_when_done(
+    extra: dict[str, Any], keep: Callable[[Row], object] | None = None
+) -> Callable[[str], None]:
     """Hand the row of the `audited` block that yielded `extra` to work that goes on after it
     (a job); call the answer once, when that work ends, with its error ("" when it went well).
 
     The row is then written once, with that outcome, when both the block and the work have
     ended. The log is append-only, so the row waits for the outcome rather than being
     corrected afterwards. A block that fails writes its row at once, and the answer nothing.
+    Work that may outlive its process (a job, cut short by a restart) gets the row from
+    `keep` when the block ends before it, to store, so whoever finds the work cut short can
+    `write` it with the reason.
     """
-    later = _Later()
+    later = _Later(keep)
     extra[_LATER] = later
     return later.work_ended
 
@@ -122,4 +141,4 @@ def audited(request: Any, action: str, **target: Any) -> Iterator[dict[str, Any]
     if later is None:
         record(request, action, **{**target, **extra})
     else:
-        later.block_ended(lambda error: record(request, action, error=error, **{**target, **extra}))
+        later.block_ended(row_of(request, action, **{**target, **extra}))

@@ -32,8 +32,9 @@ NAV_PERMS = {
 # Sections for one role only: a student's own labs (instructors see them in their classes).
 NAV_ROLES = {"my-labs": Role.STUDENT}
 # Pages under a section's own URL prefix light that section up (the engine's pages live under
-# /engine/; its overview is the landing page).
-NAV_PREFIXES = {"home": "/engine/"}
+# /engine/; its overview is the landing page). A student reaches a class's pages only for
+# their own lab (a reset's job page): those belong to "My labs", the section they have.
+NAV_PREFIXES = {"home": "/engine/", "my-labs": "/classes/"}
 
 
 def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:

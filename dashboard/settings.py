@@ -134,6 +134,9 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# With REDIS_URL, each process refreshes its open terminal sessions in the list all processes
+# share this often (containers_app.sessions): a process gone, its sessions leave the list.
+SESSION_HEARTBEAT = env_float("DOCKDASH_SESSION_HEARTBEAT", 10.0, minimum=0.5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -242,6 +245,12 @@ STUDENT_PORT_RANGE = env_port_range("DOCKDASH_STUDENT_PORT_RANGE", (20000, 29999
 LAB_SUBNETS = env_subnet("DOCKDASH_LAB_SUBNETS", "10.89.0.0/16", longest=28)
 BIND_ALLOWLIST = env_abs_paths("DOCKDASH_BIND_ALLOWLIST")
 LOCK_DIR = Path(env_str("DOCKDASH_LOCK_DIR", str(LOCAL_DIR / "locks")))
+
+# Jobs a stopped process left running (registry_app.recovery): each server process saves
+# its running jobs' heartbeat at least every JOB_HEARTBEAT seconds and, at start and every
+# JOB_HEARTBEAT seconds, fails the running jobs of processes that are gone.
+JOB_RECOVERY = env_bool("DOCKDASH_JOB_RECOVERY", True)
+JOB_HEARTBEAT = env_float("DOCKDASH_JOB_HEARTBEAT", 10.0, minimum=0.5)
 
 # End of lesson (classes_app.culling): a lab container quiet (CPU under CULL_CPU_PERCENT of
 # one core, no terminal open) for its lab's idle_minutes is stopped, and everything of a

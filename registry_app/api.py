@@ -18,7 +18,7 @@ from dashboard import access
 from dashboard.access import Perm
 from dashboard.audit import audited
 from dashboard.endpoints import Endpoint, Op
-from registry_app import jobs, refs, services
+from registry_app import refs, services
 from registry_app.models import Credential, Job, Registry
 from registry_app.v2client import RegistryClient, RegistryError
 
@@ -315,8 +315,6 @@ def _job_detail(request: Request, pk: int) -> Any:
     job = Job.objects.filter(pk=pk).first()
     if job is None or not access.can(request.user, Perm.VIEW, job.username):
         return _error(f"No job {pk}.", code=404)
-    if jobs.interrupted(job):
-        jobs.mark_interrupted(job)
     return job.as_dict()
 
 

@@ -18,8 +18,6 @@ def _visible_job(user: Any, pk: int) -> Job | None:
     job = Job.objects.filter(pk=pk).first()
     if job is None or not access.can(user, Perm.VIEW, job.username):
         return None
-    if jobs.interrupted(job):
-        jobs.mark_interrupted(job)
     return job
 
 

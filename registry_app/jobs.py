@@ -26,9 +26,12 @@ from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from containers_app.engine.errors import EngineError
+from dashboard import access
+from dashboard.access import Perm
 from registry_app.models import Job
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class JobFrame(TypedDict):
     log_from: int  # index of the first of `lines` in the job's whole log
     lines: list[str]
     items: dict[str, Any]  # jobs over many things (a class's students): a result per item
+
+
+_QUIET: dict[str, Any] = {}  # no message came while a frame or a save was due
 
 
 class JobFailed(Exception):
@@ -126,9 +132,10 @@ class Progress:
         self.lines.append(text)
 
     def feed(self, msg: dict[str, Any]) -> None:
-        if "item" in msg:  # {"item": key, "result": {...}, "line": words for the log}
+        if "item" in msg:  # {"item": key, "result": {...}, "line": words for the log, if any}
             self.items[str(msg["item"])] = msg.get("result")
-            self.add_line(f"{msg['item']}: {msg.get('line', '')}")
+            if "line" in msg:
+                self.add_line(f"{msg['item']}: {msg['line']}")
             return
         if "error" in msg:
             detail = msg.get("errorDetail") or {}
@@ -298,7 +305,7 @@ def start(
     job: Job, body: JobBody, cleanup: JobFinally | None = None, ended: JobEnded | None = None
 ) -> None:
     """Run `body` for the saved `job` in the background; returns at once."""
-    # Marked live before it is scheduled, so no viewer mistakes it for an interrupted job.
+    # Live before it is scheduled: a viewer who comes at once gets its frame, not its row.
     _live[job.pk] = Progress(job.kind).frame(job, RUNNING, 0, 0)
     loop = _server_loop() or _fallback_loop()
     # A fresh context: the job outlives the request, and must not inherit asgiref's
@@ -328,7 +335,7 @@ async def run(
     layer = get_channel_layer()
     seq = 0
     sent_lines = 0
-    last_frame = last_save = 0.0
+    last_frame, last_save = 0.0, time.monotonic()  # the row was saved as it was made
 
     def emit(msg: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, msg)
@@ -352,17 +359,31 @@ async def run(
         progress.add_line(f"Waiting for a free worker ({MAX_WORKERS} jobs run at a time)…")
         await publish(RUNNING)
     pending = loop.run_in_executor(_executor, work)
+    unsent = unsaved = False  # what came in since the last frame, the last save
     while True:
-        msg = await queue.get()
+        # A change the throttles held back goes out once they allow, not with the next
+        # message: a job whose messages are rare (a class job's results) shows each soon.
+        # And a quiet job's row is saved at least every JOB_HEARTBEAT seconds: its heartbeat
+        # tells other processes this one still runs it (registry_app.recovery).
+        since_save = time.monotonic() - last_save
+        wait = max(0.0, (SAVE_INTERVAL if unsaved else settings.JOB_HEARTBEAT) - since_save)
+        if unsent:
+            wait = min(wait, FRAME_INTERVAL)
+        try:
+            msg = await asyncio.wait_for(queue.get(), wait)
+        except TimeoutError:
+            msg = _QUIET
         if msg is None:
             break
-        progress.feed(msg)
+        if msg is not _QUIET:
+            progress.feed(msg)
+            unsent = unsaved = True
         now = time.monotonic()
-        if now - last_frame >= FRAME_INTERVAL:
-            last_frame = now
+        if unsent and now - last_frame >= FRAME_INTERVAL:
+            last_frame, unsent = now, False
             await publish(RUNNING)
-        if now - last_save >= SAVE_INTERVAL:
-            last_save = now
+        if now - last_save >= (SAVE_INTERVAL if unsaved else settings.JOB_HEARTBEAT):
+            last_save, unsaved = now, False
             await _save(job, progress)
     try:
         result = await pending
@@ -403,23 +424,14 @@ def _save(job: Job, progress: Progress, final_state: str | None = None) -> None:
         "progress": progress.stored(),
         "digest": progress.digest,
         "image_id": progress.image_id,
+        "heartbeat": timezone.now(),
     }
     if final_state is not None:
         fields.update(state=final_state, error=progress.error, finished=timezone.now())
     Job.objects.filter(pk=job.pk).update(**fields)
 
 
-def interrupted(job: Job) -> bool:
-    """A job the database says runs, though no process runs it (the server restarted)."""
-    return (
-        job.state == RUNNING
-        and job.pk not in _live
-        and not getattr(settings, "REDIS_URL", "")  # other processes may run it
-    )
-
-
-def mark_interrupted(job: Job) -> None:
-    job.state = FAILED
-    job.error = "Interrupted: the dashboard stopped while this job ran. Start it again."
-    job.finished = timezone.now()
-    job.save(update_fields=["state", "error", "finished"])
+def visible_to(user: Any, found: QuerySet[Job]) -> QuerySet[Job]:
+    """The jobs of `found` that `user` may see: their own (an instructor's students' too)."""
+    owners = found.order_by().values_list("username", flat=True).distinct()
+    return found.filter(username__in=[o for o in owners if access.can(user, Perm.VIEW, o)])

@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from registry_app import crypto
+from registry_app import crypto, processes
 
 DOCKER_HUB_URL = "https://index.docker.io/v1/"
 DOCKER_HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}
@@ -190,6 +191,13 @@ class Job(models.Model):
     image_id = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Who runs it (registry_app.processes) and when that process last said it still does:
+    # a running job whose process is gone is failed by another (registry_app.recovery).
+    runner = models.CharField(max_length=255, blank=True, default=processes.this_process)
+    heartbeat = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # The audit row of the action that started it, written when it ends; kept here for the
+    # process that finds it cut short (empty: the job's action has no row of its own).
+    audit_row = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -469,9 +469,14 @@ def _start(
     change: Change, job: Job, body: jobs.JobBody, cleanup: jobs.JobFinally | None = None
 ) -> Job:
     """Run `body` as `job`. The action's audit row names the job and is written when the job
-    ends, with its outcome: a failed pull is audited as failed, with the reason it was told."""
+    ends, with its outcome: a failed pull is audited as failed, with the reason it was told.
+    The row is kept on the job meanwhile, for the process that finds it cut short."""
     change.audit["target_id"] = f"job {job.pk}"
-    ended = written_when_done(change.audit)
+
+    def keep(row: dict[str, Any]) -> None:
+        Job.objects.filter(pk=job.pk).update(audit_row=row)
+
+    ended = written_when_done(change.audit, keep)
     jobs.start(job, _closing_db(body), cleanup, ended)
     return job
 

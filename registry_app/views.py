@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -49,22 +50,18 @@ def _status_of(exc: Refusal) -> int:
     return 403 if getattr(exc, "status", 400) == 403 else 200
 
 
+def _registry_jobs() -> QuerySet[Job]:
+    """Pulls, pushes and builds: a class's jobs have their pages under the class."""
+    return Job.objects.filter(kind__in=Job.Kind.values)
+
+
 def _job_for_user(user: Any, pk: int) -> Job:
-    job = get_object_or_404(Job, pk=pk)
-    if not access.can(user, Perm.VIEW, job.username):
-        raise Http404("No such job.")
-    return job
+    return get_object_or_404(jobs.visible_to(user, _registry_jobs()), pk=pk)
 
 
 def _visible_jobs(user: Any, limit: int) -> list[Job]:
-    """The newest jobs the user may see; ones a restart cut short are marked so."""
-    owners = Job.objects.values_list("username", flat=True).distinct()
-    allowed = [owner for owner in owners if access.can(user, Perm.VIEW, owner)]
-    found = list(Job.objects.filter(username__in=allowed).select_related("registry")[:limit])
-    for job in found:
-        if jobs.interrupted(job):
-            jobs.mark_interrupted(job)
-    return found
+    """The newest jobs the user may see."""
+    return list(jobs.visible_to(user, _registry_jobs()).select_related("registry")[:limit])
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -349,8 +346,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request.user, pk)
-    if jobs.interrupted(job):
-        jobs.mark_interrupted(job)
     return render(
         request, "registry_app/job_detail.html", {"job": job, "frame": jobs.current_frame(job)}
     )

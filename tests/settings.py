@@ -12,6 +12,9 @@ os.environ.setdefault("DOCKDASH_CULL", "0")
 from dashboard.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# No sweep for interrupted jobs in the test process (its thread would meet the test database
+# blocker); the servers tests start run theirs, each on its own database.
+JOB_RECOVERY = False
 
 # SQLite: a test database in a file, as deployments have, not Django's shared in-memory one,
 # where threads writing at once (a class job's workers) fail with "table is locked" at once

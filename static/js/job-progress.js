@@ -1,6 +1,7 @@
-// Live progress of one pull/push/build job: per-layer bars, overall bytes, digest, log.
-// Frames come from /ws/jobs/<id>/; each carries the full layer table and the log lines
-// from `log_from` on, so a frame seen twice (or a reconnect) changes nothing.
+// Live progress of one job: a pull/push/build's per-layer bars, overall bytes, digest and
+// log, or a class job's row per student. Frames come from /ws/jobs/<id>/; each carries the
+// full layer table (or item table) and the log lines from `log_from` on, so a frame seen
+// twice (or a reconnect) changes nothing.
 import { formatBytes } from "./format.js";
 import { connect } from "./socket.js";
 
@@ -52,8 +53,15 @@ function renderLayers(layers) {
 }
 
 const DONE_KEYS = ["removed", "created", "started", "kept", "stopped"];
+// An item's state: waiting its turn, being worked on, then its result (ok or failed).
+const ITEM_STATES = {
+  waiting: ["waiting", ""],
+  working: ["working…", "warn"],
+  ok: ["done", "ok"],
+  failed: ["failed", "error"],
+};
 
-// Jobs over many things (a class's students): a row per item, updated as results come.
+// Jobs over many things (a class's students): a row per item, updated as it goes.
 function renderItems(items) {
   if (!itemBody) return;
   for (const [name, result] of Object.entries(items)) {
@@ -64,18 +72,39 @@ function renderItems(items) {
       for (let i = 0; i < 3; i++) tr.insertCell();
       tr.cells[1].append(document.createElement("span"));
     }
+    tr.dataset.state = result.state;
     tr.cells[0].textContent = name;
+    const [words, tone] = ITEM_STATES[result.state] || [result.state, ""];
     const badge = tr.cells[1].firstChild;
-    badge.textContent = result.state;
-    badge.className = "badge " + (result.state === "ok" ? "ok" : "error");
+    badge.textContent = words;
+    badge.className = "badge " + tone;
     const done = DONE_KEYS.filter((k) => result[k] && result[k].length)
       .map((k) => `${k} ${result[k].join(", ")}`);
-    tr.cells[2].textContent = result.error || done.join("; ") || "nothing to do";
+    const finished = result.state === "ok" || result.state === "failed";
+    tr.cells[2].textContent = finished ? result.error || done.join("; ") || "nothing to do" : "";
   }
 }
 
+// The overall bar: bytes moved for a transfer, items finished for a job over many things.
+function overall(frame) {
+  const items = Object.values(frame.items || {});
+  if (itemBody) {
+    const ended = items.filter((r) => r.state === "ok" || r.state === "failed");
+    const failed = ended.filter((r) => r.state === "failed").length;
+    const pct = items.length ? Math.round((100 * ended.length) / items.length) : 0;
+    const text = items.length ? `${ended.length} of ${items.length} done` : "";
+    return [frame.state === "running" ? pct : 100, failed ? `${text}, ${failed} failed` : text];
+  }
+  const total = frame.bytes_total;
+  const pct = total ? Math.round((100 * frame.bytes_done) / total) : 0;
+  const text = total ? `${formatBytes(frame.bytes_done)} of ${formatBytes(total)}` : "";
+  return [frame.state === "succeeded" ? 100 : pct, text];
+}
+
 function render(frame) {
-  if (frame.seq < lastSeq) return;  // an older snapshot than the one shown
+  // An older snapshot than the one shown, unless it is the end (a job a restart cut short
+  // comes back from its row, seq 0).
+  if (frame.seq < lastSeq && frame.state === "running") return;
   lastSeq = frame.seq;
   stateEl.textContent = frame.state;
   stateEl.dataset.state = frame.state;
@@ -86,12 +115,10 @@ function render(frame) {
   renderLayers(frame.layers || []);
   renderItems(frame.items || {});
   if (fillEl) {
-    const total = frame.bytes_total;
-    let pct = total ? Math.round((100 * frame.bytes_done) / total) : 0;
-    if (frame.state === "succeeded") pct = 100;
+    const [pct, text] = overall(frame);
     fillEl.style.width = `${pct}%`;
     fillEl.parentElement.setAttribute("aria-valuenow", String(pct));
-    overallText.textContent = total ? `${formatBytes(frame.bytes_done)} of ${formatBytes(total)}` : "";
+    overallText.textContent = text;
   }
   const start = lineCount - frame.log_from;
   if (start >= 0 && start < frame.lines.length) {

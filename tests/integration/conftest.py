@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import rig
 from tests.rig import RUN_ID
 
 
@@ -27,3 +31,24 @@ def two_classes(
     for who in ("a1", "b1"):
         people[f"{who}_box"] = make_container(labels={"dockdash.owner": people[who].username}).id
     return people
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server on a free loopback port, for REDIS_URL (nothing kept on disk)."""
+    if not shutil.which("redis-server"):
+        rig.missing("redis-server is not installed (apt-get install redis-server)")
+    port = rig.free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(tmp_path)]
+
+    def answering() -> bool:
+        return (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            == "PONG"
+        )
+
+    with rig.quiet_server(argv, answering, timeout=10, what="redis-server"):
+        yield f"redis://127.0.0.1:{port}/0"

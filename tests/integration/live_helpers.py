@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import json
 import re
 import socket
 import statistics
@@ -15,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,37 @@ async def socket_answer(user: Any, path: str) -> int:
         await communicator.disconnect()
         return 0
     return int(code)
+
+
+class TabSocket:
+    """What one browser tab's websocket got, binary output and JSON frames kept apart;
+    a subclass says how to receive (`_receive` hands each message to `_got`)."""
+
+    def __init__(self) -> None:
+        self.output = b""
+        self.frames: list[dict[str, Any]] = []
+        self.taken = 0  # frames before this one have been looked at by until_frame
+
+    async def _receive(self) -> None:
+        raise NotImplementedError
+
+    def _got(self, message: bytes | str) -> None:
+        if isinstance(message, bytes):
+            self.output += message
+        else:
+            self.frames.append(json.loads(message))
+
+    async def until_output(self, needle: bytes) -> bytes:
+        while needle not in self.output:
+            await self._receive()
+        return self.output
+
+    async def until_frame(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The next frame (after those looked at before) that passes `check`."""
+        while True:
+            while self.taken < len(self.frames):
+                frame = self.frames[self.taken]
+                self.taken += 1
+                if check(frame):
+                    return frame
+            await self._receive()

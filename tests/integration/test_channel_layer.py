@@ -3,34 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from tests import rig
-
-
-@pytest.fixture
-def redis_url(tmp_path: os.PathLike[str]) -> Iterator[str]:
-    if not shutil.which("redis-server"):
-        rig.missing("redis-server is not installed (apt-get install redis-server)")
-    port = rig.free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    argv += ["--appendonly", "no", "--dir", str(tmp_path)]
-
-    def answering() -> bool:
-        return (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-            ).stdout.strip()
-            == "PONG"
-        )
-
-    with rig.quiet_server(argv, answering, timeout=10, what="redis-server"):
-        yield f"redis://127.0.0.1:{port}/0"
 
 
 def test_redis_url_selects_channels_redis(redis_url: str) -> None:

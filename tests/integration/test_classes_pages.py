@@ -25,12 +25,16 @@ def _client(user: Any) -> Client:
     return client
 
 
-def _job_done(client: Client, response: Any) -> str:
+def _job_done(client: Client, response: Any, back: str = "") -> str:
+    """Follow a class job from the redirect to its page under the class to its end; the
+    page links `back` (the class for a teacher, "My labs" for a student)."""
     assert response.status_code == 302, response.content
-    found = re.search(r"/jobs/(\d+)/$", response["Location"])
+    found = re.search(r"^/classes/[^/]+/jobs/(\d+)/$", response["Location"])
     assert found, response["Location"]
     page = client.get(response["Location"])
     assert page.status_code == 200 and b'id="job-items"' in page.content
+    if back:
+        assert f'href="{back}" data-class-link'.encode() in page.content
 
     def finished() -> str | None:
         state = client.get(f"/api/v1/jobs/{found.group(1)}/").json()["state"]
@@ -69,7 +73,8 @@ def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_
     detail = page.get(f"/classes/{slug}/").content.decode()
     assert "Lab A" in detail and f"pb{RUN_ID}" in detail and "Provision for everyone" in detail
 
-    assert _job_done(page, page.post(f"/classes/{slug}/labs/laba/provision/")) == "succeeded"
+    provision = page.post(f"/classes/{slug}/labs/laba/provision/")
+    assert _job_done(page, provision, back=f"/classes/{slug}/") == "succeeded"
     names = docker_cli("ps", "--filter", f"label=dockdash.class={slug}", "--format", "{{.Names}}")
     assert sorted(names.split()) == sorted(f"{slug}-laba-p{x}{RUN_ID}-box" for x in "ab")
 
@@ -84,5 +89,65 @@ def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_
     assert mine.post(f"/classes/{slug}/labs/laba/reset/", other).status_code == 404
     assert mine.get(f"/classes/{slug}/").status_code == 404
     before = rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["Id"]
-    assert _job_done(mine, mine.post(f"/classes/{slug}/labs/laba/reset/")) == "succeeded"
+    reset = mine.post(f"/classes/{slug}/labs/laba/reset/")
+    assert _job_done(mine, reset, back="/labs/") == "succeeded"
+    assert _active_nav(mine.get(reset["Location"])) == ["My labs"]
     assert rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["Id"] != before
+
+
+def _active_nav(page: Any) -> list[str]:
+    return re.findall(r'class="active" aria-current="page">([^<]+)<', page.content.decode())
+
+
+def _frame(page: Any) -> dict[str, Any]:
+    found = re.search(
+        r'<script id="job-frame" type="application/json">(.*?)</script>',
+        page.content.decode(),
+        re.S,
+    )
+    assert found, page.content[:500]
+    return dict(json.loads(found.group(1)))
+
+
+def test_a_class_job_has_its_page_under_its_class_with_a_row_per_student(
+    make_user: Callable[..., Any],
+    teach: Any,
+    make_container: Callable[..., Any],
+    docker_client: Any,
+) -> None:
+    teacher, other = make_user(f"jt{RUN_ID}", "instructor"), make_user(f"jo{RUN_ID}", "instructor")
+    slug, names = f"j{RUN_ID}", [f"j{c}{RUN_ID}" for c in "ab"]
+    teach(teacher, *names, slug=slug)
+    teach(teacher, slug=f"j2{RUN_ID}")  # another class of the same teacher
+    teach(other, slug=f"jx{RUN_ID}")
+    for name in names:
+        labels = {"dockdash.owner": name, "dockdash.class": slug, "dockdash.lab": "lab1"}
+        make_container(SLEEPER, name=f"{slug}-lab1-{name}-box", labels=labels)
+    page = _client(teacher)
+
+    stop = page.post(f"/classes/{slug}/stop/")
+    assert _job_done(page, stop, back=f"/classes/{slug}/") == "succeeded"
+    where = stop["Location"]
+    job_id = where.rstrip("/").rsplit("/", 1)[1]
+    shown = page.get(where)
+    assert _active_nav(shown) == ["Classes"]
+    assert f'href="/classes/{slug}/grid/" data-grid-link'.encode() in shown.content
+    assert b"Digest" not in shown.content and b'id="layers"' not in shown.content
+    items = _frame(shown)["items"]
+    assert sorted(items) == names
+    assert [items[n]["stopped"] for n in names] == [[f"{slug}-lab1-{n}-box"] for n in names]
+    states = docker_cli(
+        "ps", "-a", "--filter", f"label=dockdash.class={slug}", "--format", "{{.State}}"
+    )
+    assert states.split() == ["exited", "exited"]
+    listed = page.get(f"/classes/{slug}/").content.decode()
+    assert f'href="{where}"' in listed and "stop (everyone)" in listed
+
+    # Under another class (even one the teacher has), on the registry's pages, for a
+    # teacher of another class: no such job.
+    assert page.get(f"/classes/j2{RUN_ID}/jobs/{job_id}/").status_code == 404
+    assert _client(other).get(f"/classes/jx{RUN_ID}/jobs/{job_id}/").status_code == 404
+    assert _client(other).get(where).status_code == 404
+    assert page.get(f"/registries/jobs/{job_id}/").status_code == 404
+    assert f"/registries/jobs/{job_id}/" not in page.get("/registries/jobs/").content.decode()
+    assert page.get(f"/api/v1/jobs/{job_id}/").json()["kind"] == "class"

@@ -154,6 +154,7 @@ def kwargs_for(name: str, objects: dict[str, str]) -> dict[str, str]:
         "what": "provision",
         "username": f"cov{RUN_ID}-s0",
         "key": "no-such-session",
+        "pk": "1",
     }
     return {p: values[p] for p in route_params()[name]}
 

@@ -20,44 +20,27 @@ from django.test import Client
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from tests import rig
-from tests.integration.live_helpers import session_headers, socket_answer
+from tests.integration.live_helpers import TabSocket, session_headers, socket_answer
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
 
-class Socket:
-    """A websocket of one browser tab: binary output and JSON frames kept apart."""
+class Socket(TabSocket):
+    """A websocket of one browser tab, through the ASGI application."""
 
     def __init__(self, communicator: WebsocketCommunicator):
+        super().__init__()
         self.communicator = communicator
-        self.output = b""
-        self.frames: list[dict[str, Any]] = []
-        self.taken = 0  # frames before this one have been looked at by until_frame
 
     async def _receive(self) -> None:
         message = await self.communicator.receive_output(timeout=10)
         if message.get("type") == "websocket.close":
             raise AssertionError(f"the socket closed: {message}")
         if message.get("bytes") is not None:
-            self.output += message["bytes"]
+            self._got(message["bytes"])
         elif message.get("text") is not None:
-            self.frames.append(json.loads(message["text"]))
-
-    async def until_output(self, needle: bytes) -> bytes:
-        while needle not in self.output:
-            await self._receive()
-        return self.output
-
-    async def until_frame(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """The next frame (after those looked at before) that passes `check`."""
-        while True:
-            while self.taken < len(self.frames):
-                frame = self.frames[self.taken]
-                self.taken += 1
-                if check(frame):
-                    return frame
-            await self._receive()
+            self._got(message["text"])
 
     async def send_keys(self, keys: bytes) -> None:
         await self.communicator.send_to(bytes_data=keys)
