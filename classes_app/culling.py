@@ -4,8 +4,9 @@ A lab container is idle while its CPU stays under CULL_CPU_PERCENT of one core a
 no terminal is open in it (an exec still running, as the engine reports it, so a
 terminal served by any process counts). Quiet for its lab's `idle_minutes`, it is
 stopped; at the lab's `ends_at` every running container of the lab is stopped. A
-student's extensions (`LabSeat.extended_minutes`, at most LAB_EXTEND_MAX_MINUTES)
-restart the idle clock and push the end time back.
+student's extensions (`LabSeat.extended_minutes`, at most the lab's
+`extend_max_minutes`, else LAB_EXTEND_MAX_MINUTES) restart the idle clock and push the
+end time back.
 
 Every server process starts `start()` (dashboard.asgi); the one holding the lock
 file `culler.lock` in DOCKDASH_LOCK_DIR checks every CULL_INTERVAL seconds, so a
@@ -112,6 +113,13 @@ def seat_deadline(lab: Lab, seat: LabSeat) -> Deadline | None:
     return min((d for d in found if d is not None), key=lambda d: d.at, default=None)
 
 
+def extend_max(lab: Lab) -> int:
+    """The most a student may extend `lab` in all: its own maximum, else the setting's."""
+    if lab.extend_max_minutes is not None:
+        return lab.extend_max_minutes
+    return int(settings.LAB_EXTEND_MAX_MINUTES)
+
+
 def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
     """Postpone the stops of `seat` by one idle window (within the maximum); audited.
 
@@ -119,7 +127,7 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
     end time moves back by the same minutes.
     """
     step = lab.idle_minutes or EXTEND_STEP_MINUTES
-    cap = settings.LAB_EXTEND_MAX_MINUTES
+    cap = extend_max(lab)
     with audit.audited(
         request,
         "lab.extend",
@@ -130,10 +138,12 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
     ):
         seat.refresh_from_db(fields=["extended_minutes"])
         if seat.extended_minutes + step > cap:
+            left = max(cap - seat.extended_minutes, 0)
             raise PolicyViolation(
                 "extend",
                 f"This lab was already extended by {seat.extended_minutes} min; "
-                f"at most {cap} min in all.",
+                f"at most {cap} min in all, so {left} min left "
+                f"(an extension is {step} min).",
             )
         LabSeat.objects.filter(pk=seat.pk).update(extended_minutes=F("extended_minutes") + step)
         seat.watches.filter(quiet_since__isnull=False).update(quiet_since=timezone.now())
