@@ -11,11 +11,12 @@ end time back.
 Every server process starts `start()` (dashboard.asgi); the one holding the lock
 file `culler.lock` in DOCKDASH_LOCK_DIR checks every CULL_INTERVAL seconds, so a
 host culls once however many processes serve (another takes over when it exits).
-Its CPU figures come from a stats sweep of its own (the sampler's, once per check:
-the rate is the mean over the whole interval, from the cgroup counters); no Docker
-stats stream is opened. Each stop is the gate's `lab.cull` row, done by the
-dashboard itself (`dashboard.access.SYSTEM`: username "dockdash", role "system")
-with the reason in the audit row.
+Its CPU figures come from the process's shared stats sampler (containers_app.stats:
+the CPU counters it last read, or one sweep the culler asks for while no viewer keeps
+it ticking), so a host's cgroups are read once per tick; the rate is the mean over the
+culler's whole interval, from the cgroup counters. Each stop is the gate's `lab.cull`
+row, done by the dashboard itself (`dashboard.access.SYSTEM`: username "dockdash",
+role "system") with the reason in the audit row.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import dataclasses
 import fcntl
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +39,10 @@ from django.utils import timezone
 
 from classes_app.labs import CLASS_LABEL, LAB_LABEL
 from classes_app.models import LabSeat, LabWatch
-from containers_app import gate, translate
-from containers_app.engine import client as engine_client
+from containers_app import gate, stats, translate
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import exec_inspect
-from containers_app.stats import ContainerSample, StatsSampler
 from dashboard import audit
 from dashboard.access import SYSTEM
 from dashboard.models import Lab
@@ -169,35 +167,53 @@ class _Seen:
     seat: LabSeat
 
 
+@dataclass(frozen=True)
+class _Use:
+    """What a container used between two of the culler's checks."""
+
+    cpu_seconds: float
+    cpu_percent: float  # the mean over the interval, of one core
+    mem_usage: int  # at the later check
+
+
+def _use_between(
+    before: stats.ContainerTotals | None, after: stats.ContainerTotals | None
+) -> _Use | None:
+    """None without a reading at both checks, or when the counter went back (a restart)."""
+    if before is None or after is None or after.t <= before.t:
+        return None
+    if before.cpu_seconds is None or after.cpu_seconds is None:
+        return None
+    seconds = after.cpu_seconds - before.cpu_seconds
+    if seconds < 0:
+        return None
+    return _Use(seconds, seconds / (after.t - before.t) * 100, after.sample["mem_usage"])
+
+
 class Culler:
     """One host's culler: `check()` once per interval, in one process."""
 
     def __init__(self) -> None:
-        self.sampler = StatsSampler(engine_client.endpoint())
-        self.measured: set[str] = set()  # containers with a reading at the previous check
+        self.sampler = stats.sampler_for()
+        self.totals: dict[str, stats.ContainerTotals] = {}  # at the previous check
         self.last_check = timezone.now()
-        self.last_tick = time.monotonic()
 
     def check(self) -> list[str]:
         """Record each lab container's use, restart or run its idle clock, stop what is due.
 
         Answers the names of the containers it stopped.
         """
-        self.sampler.relist_next()
-        frame = self.sampler.sweep()
-        now, tick = timezone.now(), time.monotonic()
-        elapsed, since = tick - self.last_tick, self.last_check
-        samples = {s["id"]: s for s in frame["containers"]}
-        measured, self.measured = self.measured, set(samples)
-        self.last_check, self.last_tick = now, tick
+        totals = {t.sample["id"]: t for t in self.sampler.fresh_totals()}
+        now, since = timezone.now(), self.last_check
+        before, self.totals = self.totals, totals
+        self.last_check = now
         due = []
         for seen in self._lab_containers():
             cid = seen.row["id"]
-            sample = samples.get(cid) if cid in measured else None
             watch, _ = LabWatch.objects.get_or_create(
                 container_id=cid, defaults={"seat": seen.seat, "name": seen.row["name"]}
             )
-            quiet_since = self._judge(watch, sample, elapsed, since)
+            quiet_since = self._judge(watch, _use_between(before.get(cid), totals.get(cid)), since)
             found = deadline(seen.lab, seen.seat, quiet_since)
             if found is not None and found.at <= now:
                 due.append((seen, found.reason))
@@ -223,21 +239,18 @@ class Culler:
                 found.append(_Seen(row, lab, seat))
         return found
 
-    def _judge(
-        self, watch: LabWatch, sample: ContainerSample | None, elapsed: float, since: datetime
-    ) -> datetime | None:
+    def _judge(self, watch: LabWatch, use: _Use | None, since: datetime) -> datetime | None:
         """Add the interval's use to `watch`; answer since when it is quiet (None: busy)."""
         watches = LabWatch.objects.filter(pk=watch.pk)
-        if sample is None:  # first seen (or no reading): no evidence of quiet yet
+        if use is None:  # first seen (or no reading): no evidence of quiet yet
             watches.update(quiet_since=None, last_seen=timezone.now())
             return None
         watches.update(
-            cpu_seconds=F("cpu_seconds") + sample["cpu_percent"] / 100 * elapsed,
-            peak_memory=Greatest(F("peak_memory"), sample["mem_usage"]),
+            cpu_seconds=F("cpu_seconds") + use.cpu_seconds,
+            peak_memory=Greatest(F("peak_memory"), use.mem_usage),
             last_seen=timezone.now(),
         )
-        cpu = sample["cpu_percent"]
-        if cpu >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
+        if use.cpu_percent >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
             watches.update(quiet_since=None)
             return None
         # Quiet over the interval (its mean CPU): quiet since the previous check, unless
