@@ -16,7 +16,9 @@ the CPU counters it last read, or one sweep the culler asks for while no viewer 
 it ticking), so a host's cgroups are read once per tick; the rate is the mean over the
 culler's whole interval, from the cgroup counters. Each stop is the gate's `lab.cull`
 row, done by the dashboard itself (`dashboard.access.SYSTEM`: username "dockdash",
-role "system") with the reason in the audit row.
+role "system") with the reason in the audit row; the culler marks the container's
+`LabWatch` no longer running, as it does for those it no longer sees running, so the
+warning of a stop ahead (`upcoming_stops`) is read from the database alone.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ import dataclasses
 import fcntl
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -44,14 +47,15 @@ from containers_app.engine.containers import inspect_container, running_containe
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import exec_inspect
 from dashboard import audit
-from dashboard.access import SYSTEM
-from dashboard.models import Lab
+from dashboard.access import SYSTEM, role_of
+from dashboard.models import Lab, Role
 from dashboard.records import OWNER_LABEL
 from dashboard.refusals import PolicyViolation, Refusal
 
 log = logging.getLogger(__name__)
 
 PARALLEL = 8  # containers stopped at once when a lab ends
+LAB_ENDED = "lab ended"  # the reason of a stop at the lab's end time
 EXTEND_STEP_MINUTES = 15  # an extension of a lab without an idle window
 
 
@@ -100,15 +104,64 @@ def deadline(lab: Lab, seat: LabSeat, quiet_since: datetime | None) -> Deadline 
         found.append(Deadline(quiet_since + window, f"idle {_words(window)}"))
     end = end_of(lab, seat)
     if end is not None:
-        found.append(Deadline(end, "lab ended"))
+        found.append(Deadline(end, LAB_ENDED))
     return min(found, key=lambda d: d.at) if found else None
 
 
 def seat_deadline(lab: Lab, seat: LabSeat) -> Deadline | None:
-    """The first stop ahead among a student's running lab containers (for the warning)."""
+    """The first stop ahead among a student's running lab containers (`seat.watches`)."""
     watches = [w for w in seat.watches.all() if w.quiet_since is not None] or [None]
     found = [deadline(lab, seat, w.quiet_since if w else None) for w in watches]
     return min((d for d in found if d is not None), key=lambda d: d.at, default=None)
+
+
+@dataclass(frozen=True)
+class UpcomingStop:
+    """A stop of a student's running lab containers, CULL_WARN_MINUTES away or less."""
+
+    lab: Lab
+    deadline: Deadline
+    seconds: int  # left when it was read (0: due, the culler's next check stops them)
+
+    @property
+    def left(self) -> str:
+        return f"{self.seconds // 60}:{self.seconds % 60:02d}"
+
+    @property
+    def idle(self) -> bool:
+        return self.deadline.reason != LAB_ENDED
+
+
+def warned(user: Any) -> bool:
+    """Whether `user` is warned of stops ahead: students only (of their own labs)."""
+    return role_of(user) == Role.STUDENT
+
+
+def upcoming_stops(student: Any, running_labs: Collection[int] | None = None) -> list[UpcomingStop]:
+    """The stops to warn `student` of, soonest first, in two queries and no engine call.
+
+    Of the labs (ids) in `running_labs`, where the caller saw the student's containers
+    run; by default of those the culler saw running at its last check.
+    """
+    if not warned(student):
+        return []
+    seats = LabSeat.objects.filter(student=student)
+    if running_labs is None:
+        seats = seats.filter(watches__running=True).distinct()
+    else:
+        seats = seats.filter(lab__in=running_labs)
+    seats = seats.select_related("lab__course").prefetch_related(
+        Prefetch("watches", queryset=LabWatch.objects.filter(running=True))
+    )
+    now = timezone.now()
+    soon = now + timedelta(minutes=settings.CULL_WARN_MINUTES)
+    found = []
+    for seat in seats:
+        stop = seat_deadline(seat.lab, seat)
+        if stop is not None and stop.at <= soon:
+            seconds = max(int((stop.at - now).total_seconds()), 0)
+            found.append(UpcomingStop(seat.lab, stop, seconds))
+    return sorted(found, key=lambda w: w.deadline.at)
 
 
 def extend_max(lab: Lab) -> int:
@@ -208,8 +261,10 @@ class Culler:
         before, self.totals = self.totals, totals
         self.last_check = now
         due = []
+        seen_ids = []
         for seen in self._lab_containers():
             cid = seen.row["id"]
+            seen_ids.append(cid)
             watch, _ = LabWatch.objects.get_or_create(
                 container_id=cid, defaults={"seat": seen.seat, "name": seen.row["name"]}
             )
@@ -217,6 +272,10 @@ class Culler:
             found = deadline(seen.lab, seen.seat, quiet_since)
             if found is not None and found.at <= now:
                 due.append((seen, found.reason))
+        # Stopped since the previous check (by hand, by a job): no stop ahead to warn of.
+        LabWatch.objects.filter(running=True).exclude(container_id__in=seen_ids).update(
+            running=False
+        )
         return self._stop_all(due)
 
     def _lab_containers(self) -> list[_Seen]:
@@ -243,11 +302,12 @@ class Culler:
         """Add the interval's use to `watch`; answer since when it is quiet (None: busy)."""
         watches = LabWatch.objects.filter(pk=watch.pk)
         if use is None:  # first seen (or no reading): no evidence of quiet yet
-            watches.update(quiet_since=None, last_seen=timezone.now())
+            watches.update(quiet_since=None, running=True, last_seen=timezone.now())
             return None
         watches.update(
             cpu_seconds=F("cpu_seconds") + use.cpu_seconds,
             peak_memory=Greatest(F("peak_memory"), use.mem_usage),
+            running=True,
             last_seen=timezone.now(),
         )
         if use.cpu_percent >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
@@ -269,6 +329,7 @@ class Culler:
     def _stop(self, seen: _Seen, reason: str) -> str:
         try:
             gate.perform(SYSTEM, "lab.cull", seen.row["id"], reason=reason)
+            LabWatch.objects.filter(container_id=seen.row["id"]).update(running=False)
         except (Refusal, EngineError) as exc:
             log.warning("culling %s: %s", seen.row["name"], getattr(exc, "message", exc))
             return ""

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from classes_app import culling
@@ -291,11 +293,14 @@ def test_a_labs_own_extension_maximum_wins_and_a_refusal_over_it_says_what_is_le
     student = logged_in(course.students.get(username=who))
 
     # The setting allows more; the lab's own 20 minutes hold. Each extension is 15 (no idle
-    # window).
+    # window), back to the page it was asked from when that is this site's.
     with override_settings(LAB_EXTEND_MAX_MINUTES=60):
-        for _ in range(2):
-            answer = student.post(f"/classes/{slug}/labs/lab3/extend/")
-            assert (answer.status_code, answer["Location"]) == (302, "/labs/")
+        first = student.post(f"/classes/{slug}/labs/lab3/extend/", {"next": "/containers/?all=1"})
+        assert (first.status_code, first["Location"]) == (302, "/containers/?all=1")
+        second = student.post(
+            f"/classes/{slug}/labs/lab3/extend/", {"next": "https://elsewhere.example/"}
+        )
+        assert (second.status_code, second["Location"]) == (302, "/labs/")
     page = student.get("/labs/").content.decode()
     assert (
         "This lab was already extended by 15 min; at most 20 min in all, so 5 min left "
@@ -304,3 +309,49 @@ def test_a_labs_own_extension_maximum_wins_and_a_refusal_over_it_says_what_is_le
     extends = AuditEntry.objects.filter(action="lab.extend", username=who).order_by("id")
     assert [(e.result, e.params["minutes"]) for e in extends] == [("ok", 15), ("error", 15)]
     assert course.labs.get().seats.get(student__username=who).extended_minutes == 15
+
+
+def _banner(client: Client, **headers: str) -> str:
+    answer = client.get("/labs/stops/", headers=headers)
+    assert answer.status_code == 200, answer.content
+    return str(answer.content.decode())
+
+
+def test_the_stops_banner_is_the_students_own_costs_two_queries_and_goes_with_the_container(
+    make_user: Callable[..., Any], teach: Callable[..., Any], test_image: str, tmp_path: Path
+) -> None:
+    who = f"sf{RUN_ID}"
+    slug, course, teacher = _class(make_user, teach, "warn", who)
+    _provisioned(teacher, slug, _shell_lab("Lab 4", "lab4", test_image))
+    shell = f"{slug}-lab4-{who}-shell"
+    # Within the warning's 5 minutes, not so near that the culler stops it during the test.
+    Lab.objects.filter(course=course).update(ends_at=timezone.now() + timedelta(minutes=3))
+    student = logged_in(course.students.get(username=who))
+
+    with _culler(tmp_path):
+        started = timezone.now()
+        rig.wait_for(lambda: _checked_after(shell, started), timeout=30, what="a check")
+        terminal = f"http://testserver/containers/{shell}/terminal/"
+        banner = _banner(student, HX_Current_URL=terminal)
+        assert 'data-field="cull-warning"' in banner and "This lab ends" in banner
+        assert f'name="next" value="{terminal}"' in banner
+        # Every page has it for the student, none for the instructor.
+        assert 'data-field="cull-warning"' in student.get("/containers/").content.decode()
+        assert 'id="lab-stops"' not in teacher.get("/containers/").content.decode()
+        assert "cull-warning" not in _banner(teacher)
+
+        # Its cost: two queries more than the same answer to someone with no stops to read.
+        with CaptureQueriesContext(connection) as for_student:
+            _banner(student)
+        with CaptureQueriesContext(connection) as for_teacher:
+            _banner(teacher)
+        assert len(for_student) - len(for_teacher) == 2, [q["sql"] for q in for_student]
+
+        docker_cli("stop", "-t", "1", shell)
+        rig.wait_for(
+            lambda: "cull-warning" not in _banner(student),
+            timeout=30,
+            what="the banner gone with the container",
+        )
+    assert not _running(shell)
+    assert not AuditEntry.objects.filter(action="lab.cull").exists()
