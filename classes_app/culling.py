@@ -4,17 +4,21 @@ A lab container is idle while its CPU stays under CULL_CPU_PERCENT of one core a
 no terminal is open in it (an exec still running, as the engine reports it, so a
 terminal served by any process counts). Quiet for its lab's `idle_minutes`, it is
 stopped; at the lab's `ends_at` every running container of the lab is stopped. A
-student's extensions (`LabSeat.extended_minutes`, at most LAB_EXTEND_MAX_MINUTES)
-restart the idle clock and push the end time back.
+student's extensions (`LabSeat.extended_minutes`, at most the lab's
+`extend_max_minutes`, else LAB_EXTEND_MAX_MINUTES) restart the idle clock and push the
+end time back.
 
 Every server process starts `start()` (dashboard.asgi); the one holding the lock
 file `culler.lock` in DOCKDASH_LOCK_DIR checks every CULL_INTERVAL seconds, so a
 host culls once however many processes serve (another takes over when it exits).
-Its CPU figures come from a stats sweep of its own (the sampler's, once per check:
-the rate is the mean over the whole interval, from the cgroup counters); no Docker
-stats stream is opened. Each stop is the gate's `lab.cull` row, done by the
-dashboard itself (`dashboard.access.SYSTEM`: username "dockdash", role "system")
-with the reason in the audit row.
+Its CPU figures come from the process's shared stats sampler (containers_app.stats:
+the CPU counters it last read, or one sweep the culler asks for while no viewer keeps
+it ticking), so a host's cgroups are read once per tick; the rate is the mean over the
+culler's whole interval, from the cgroup counters. Each stop is the gate's `lab.cull`
+row, done by the dashboard itself (`dashboard.access.SYSTEM`: username "dockdash",
+role "system") with the reason in the audit row; the culler marks the container's
+`LabWatch` no longer running, as it does for those it no longer sees running, so the
+warning of a stop ahead (`upcoming_stops`) is read from the database alone.
 """
 
 from __future__ import annotations
@@ -25,34 +29,33 @@ import dataclasses
 import fcntl
 import logging
 import threading
-import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from classes_app.labs import CLASS_LABEL, LAB_LABEL
 from classes_app.models import LabSeat, LabWatch
-from containers_app import gate, translate
-from containers_app.engine import client as engine_client
+from containers_app import gate, stats, translate
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import exec_inspect
-from containers_app.stats import ContainerSample, StatsSampler
 from dashboard import audit
-from dashboard.access import SYSTEM
-from dashboard.models import Lab
+from dashboard.access import SYSTEM, role_of
+from dashboard.models import Lab, Role
 from dashboard.records import OWNER_LABEL
 from dashboard.refusals import PolicyViolation, Refusal
 
 log = logging.getLogger(__name__)
 
 PARALLEL = 8  # containers stopped at once when a lab ends
+LAB_ENDED = "lab ended"  # the reason of a stop at the lab's end time
 EXTEND_STEP_MINUTES = 15  # an extension of a lab without an idle window
 
 
@@ -101,15 +104,71 @@ def deadline(lab: Lab, seat: LabSeat, quiet_since: datetime | None) -> Deadline 
         found.append(Deadline(quiet_since + window, f"idle {_words(window)}"))
     end = end_of(lab, seat)
     if end is not None:
-        found.append(Deadline(end, "lab ended"))
+        found.append(Deadline(end, LAB_ENDED))
     return min(found, key=lambda d: d.at) if found else None
 
 
 def seat_deadline(lab: Lab, seat: LabSeat) -> Deadline | None:
-    """The first stop ahead among a student's running lab containers (for the warning)."""
+    """The first stop ahead among a student's running lab containers (`seat.watches`)."""
     watches = [w for w in seat.watches.all() if w.quiet_since is not None] or [None]
     found = [deadline(lab, seat, w.quiet_since if w else None) for w in watches]
     return min((d for d in found if d is not None), key=lambda d: d.at, default=None)
+
+
+@dataclass(frozen=True)
+class UpcomingStop:
+    """A stop of a student's running lab containers, CULL_WARN_MINUTES away or less."""
+
+    lab: Lab
+    deadline: Deadline
+    seconds: int  # left when it was read (0: due, the culler's next check stops them)
+
+    @property
+    def left(self) -> str:
+        return f"{self.seconds // 60}:{self.seconds % 60:02d}"
+
+    @property
+    def idle(self) -> bool:
+        return self.deadline.reason != LAB_ENDED
+
+
+def warned(user: Any) -> bool:
+    """Whether `user` is warned of stops ahead: students only (of their own labs)."""
+    return role_of(user) == Role.STUDENT
+
+
+def upcoming_stops(student: Any, running_labs: Collection[int] | None = None) -> list[UpcomingStop]:
+    """The stops to warn `student` of, soonest first, in two queries and no engine call.
+
+    Of the labs (ids) in `running_labs`, where the caller saw the student's containers
+    run; by default of those the culler saw running at its last check.
+    """
+    if not warned(student):
+        return []
+    seats = LabSeat.objects.filter(student=student)
+    if running_labs is None:
+        seats = seats.filter(watches__running=True).distinct()
+    else:
+        seats = seats.filter(lab__in=running_labs)
+    seats = seats.select_related("lab__course").prefetch_related(
+        Prefetch("watches", queryset=LabWatch.objects.filter(running=True))
+    )
+    now = timezone.now()
+    soon = now + timedelta(minutes=settings.CULL_WARN_MINUTES)
+    found = []
+    for seat in seats:
+        stop = seat_deadline(seat.lab, seat)
+        if stop is not None and stop.at <= soon:
+            seconds = max(int((stop.at - now).total_seconds()), 0)
+            found.append(UpcomingStop(seat.lab, stop, seconds))
+    return sorted(found, key=lambda w: w.deadline.at)
+
+
+def extend_max(lab: Lab) -> int:
+    """The most a student may extend `lab` in all: its own maximum, else the setting's."""
+    if lab.extend_max_minutes is not None:
+        return lab.extend_max_minutes
+    return int(settings.LAB_EXTEND_MAX_MINUTES)
 
 
 def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
@@ -119,7 +178,7 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
     end time moves back by the same minutes.
     """
     step = lab.idle_minutes or EXTEND_STEP_MINUTES
-    cap = settings.LAB_EXTEND_MAX_MINUTES
+    cap = extend_max(lab)
     with audit.audited(
         request,
         "lab.extend",
@@ -130,10 +189,12 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
     ):
         seat.refresh_from_db(fields=["extended_minutes"])
         if seat.extended_minutes + step > cap:
+            left = max(cap - seat.extended_minutes, 0)
             raise PolicyViolation(
                 "extend",
                 f"This lab was already extended by {seat.extended_minutes} min; "
-                f"at most {cap} min in all.",
+                f"at most {cap} min in all, so {left} min left "
+                f"(an extension is {step} min).",
             )
         LabSeat.objects.filter(pk=seat.pk).update(extended_minutes=F("extended_minutes") + step)
         seat.watches.filter(quiet_since__isnull=False).update(quiet_since=timezone.now())
@@ -159,38 +220,62 @@ class _Seen:
     seat: LabSeat
 
 
+@dataclass(frozen=True)
+class _Use:
+    """What a container used between two of the culler's checks."""
+
+    cpu_seconds: float
+    cpu_percent: float  # the mean over the interval, of one core
+    mem_usage: int  # at the later check
+
+
+def _use_between(
+    before: stats.ContainerTotals | None, after: stats.ContainerTotals | None
+) -> _Use | None:
+    """None without a reading at both checks, or when the counter went back (a restart)."""
+    if before is None or after is None or after.t <= before.t:
+        return None
+    if before.cpu_seconds is None or after.cpu_seconds is None:
+        return None
+    seconds = after.cpu_seconds - before.cpu_seconds
+    if seconds < 0:
+        return None
+    return _Use(seconds, seconds / (after.t - before.t) * 100, after.sample["mem_usage"])
+
+
 class Culler:
     """One host's culler: `check()` once per interval, in one process."""
 
     def __init__(self) -> None:
-        self.sampler = StatsSampler(engine_client.endpoint())
-        self.measured: set[str] = set()  # containers with a reading at the previous check
+        self.sampler = stats.sampler_for()
+        self.totals: dict[str, stats.ContainerTotals] = {}  # at the previous check
         self.last_check = timezone.now()
-        self.last_tick = time.monotonic()
 
     def check(self) -> list[str]:
         """Record each lab container's use, restart or run its idle clock, stop what is due.
 
         Answers the names of the containers it stopped.
         """
-        self.sampler.relist_next()
-        frame = self.sampler.sweep()
-        now, tick = timezone.now(), time.monotonic()
-        elapsed, since = tick - self.last_tick, self.last_check
-        samples = {s["id"]: s for s in frame["containers"]}
-        measured, self.measured = self.measured, set(samples)
-        self.last_check, self.last_tick = now, tick
+        totals = {t.sample["id"]: t for t in self.sampler.fresh_totals()}
+        now, since = timezone.now(), self.last_check
+        before, self.totals = self.totals, totals
+        self.last_check = now
         due = []
+        seen_ids = []
         for seen in self._lab_containers():
             cid = seen.row["id"]
-            sample = samples.get(cid) if cid in measured else None
+            seen_ids.append(cid)
             watch, _ = LabWatch.objects.get_or_create(
                 container_id=cid, defaults={"seat": seen.seat, "name": seen.row["name"]}
             )
-            quiet_since = self._judge(watch, sample, elapsed, since)
+            quiet_since = self._judge(watch, _use_between(before.get(cid), totals.get(cid)), since)
             found = deadline(seen.lab, seen.seat, quiet_since)
             if found is not None and found.at <= now:
                 due.append((seen, found.reason))
+        # Stopped since the previous check (by hand, by a job): no stop ahead to warn of.
+        LabWatch.objects.filter(running=True).exclude(container_id__in=seen_ids).update(
+            running=False
+        )
         return self._stop_all(due)
 
     def _lab_containers(self) -> list[_Seen]:
@@ -213,21 +298,19 @@ class Culler:
                 found.append(_Seen(row, lab, seat))
         return found
 
-    def _judge(
-        self, watch: LabWatch, sample: ContainerSample | None, elapsed: float, since: datetime
-    ) -> datetime | None:
+    def _judge(self, watch: LabWatch, use: _Use | None, since: datetime) -> datetime | None:
         """Add the interval's use to `watch`; answer since when it is quiet (None: busy)."""
         watches = LabWatch.objects.filter(pk=watch.pk)
-        if sample is None:  # first seen (or no reading): no evidence of quiet yet
-            watches.update(quiet_since=None, last_seen=timezone.now())
+        if use is None:  # first seen (or no reading): no evidence of quiet yet
+            watches.update(quiet_since=None, running=True, last_seen=timezone.now())
             return None
         watches.update(
-            cpu_seconds=F("cpu_seconds") + sample["cpu_percent"] / 100 * elapsed,
-            peak_memory=Greatest(F("peak_memory"), sample["mem_usage"]),
+            cpu_seconds=F("cpu_seconds") + use.cpu_seconds,
+            peak_memory=Greatest(F("peak_memory"), use.mem_usage),
+            running=True,
             last_seen=timezone.now(),
         )
-        cpu = sample["cpu_percent"]
-        if cpu >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
+        if use.cpu_percent >= settings.CULL_CPU_PERCENT or terminal_open(watch.container_id):
             watches.update(quiet_since=None)
             return None
         # Quiet over the interval (its mean CPU): quiet since the previous check, unless
@@ -246,6 +329,7 @@ class Culler:
     def _stop(self, seen: _Seen, reason: str) -> str:
         try:
             gate.perform(SYSTEM, "lab.cull", seen.row["id"], reason=reason)
+            LabWatch.objects.filter(container_id=seen.row["id"]).update(running=False)
         except (Refusal, EngineError) as exc:
             log.warning("culling %s: %s", seen.row["name"], getattr(exc, "message", exc))
             return ""

@@ -44,6 +44,7 @@ LAB_LABEL = "dockdash.lab"
 LAB_KEYS = frozenset(
     {"name", "slug", "containers", "network", "volume", "allowed_images", "labels"}
     | {"idle_minutes", "ends_at", compose.FIELD}
+    | {"extend_max_minutes"}
 )
 TEMPLATE_KEYS = ("containers", "network", "volume")  # what a Compose file gives instead
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
@@ -166,14 +167,15 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
         "idle_minutes": _minutes(data.get("idle_minutes")),
         "ends_at": _moment(data.get("ends_at")),
         "compose": source or "",
+        "extend_max_minutes": _minutes(data.get("extend_max_minutes"), "extend_max_minutes", 0),
     }
 
 
-def _minutes(value: Any) -> int | None:
+def _minutes(value: Any, field: str = "idle_minutes", least: int = 1) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Invalid("idle_minutes is a whole number of minutes, at least 1.", "idle_minutes")
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise Invalid(f"{field} is a whole number of minutes, at least {least}.", field)
     return value
 
 
@@ -202,6 +204,7 @@ def lab_dict(lab: Lab) -> dict[str, Any]:
         "idle_minutes": lab.idle_minutes,
         "ends_at": lab.ends_at.isoformat() if lab.ends_at else None,
         "compose": lab.compose,
+        "extend_max_minutes": lab.extend_max_minutes,
     }
 
 

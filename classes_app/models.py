@@ -41,13 +41,16 @@ class LabWatch(models.Model):
     """One lab container as the culler saw it: how long it has been quiet, what it used.
 
     Shared by every server process through the database: the culler writes it each
-    check, the pages read it (the warning on My labs, the lesson report).
+    check, the pages read it (the warning of an upcoming stop, the lesson report).
     """
 
     seat = models.ForeignKey(LabSeat, on_delete=models.CASCADE, related_name="watches")
     container_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
     quiet_since = models.DateTimeField(null=True, blank=True, help_text="None: busy when last seen")
+    running = models.BooleanField(
+        default=True, help_text="at the culler's last check (False: stopped, or no longer seen)"
+    )
     cpu_seconds = models.FloatField(default=0.0, help_text="summed between the culler's checks")
     peak_memory = models.PositiveBigIntegerField(default=0, help_text="bytes, at the checks")
     first_seen = models.DateTimeField(auto_now_add=True)

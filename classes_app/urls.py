@@ -19,6 +19,7 @@ LAB = SLUG.replace("slug", "lab")
 PAGES: list[Page] = [
     ("classes/", views.class_list, "classes", CHANGE),  # its form creates a class
     ("labs/", views.my_labs, "my-labs", READ),
+    ("labs/stops/", views.lab_stops, "lab-stops", READ),
     ("classes/<slug:slug>/", views.class_detail, "class-detail", READ),
     ("classes/<slug:slug>/roster/", views.roster_import, "class-roster", CHANGE),
     ("classes/<slug:slug>/grid/", grid_views.class_grid, "class-grid", READ),

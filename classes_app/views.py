@@ -7,7 +7,6 @@ progress live (registry_app's job runner and socket), a row per student.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -18,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classes_app import class_jobs, compose, courses, culling, labs, lesson_report, rosters
@@ -296,7 +295,7 @@ def class_job(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def my_labs(request: HttpRequest) -> HttpResponse:
     """A student's labs: their containers, ports, time left, and a reset of their own."""
     me = request.user.get_username()
-    entries = []
+    entries, running = [], []
     for course in courses.visible_courses(request.user).filter(students=request.user):
         rows = labs.class_containers(course, owner=me)
         for lab in course.labs.all():
@@ -307,12 +306,15 @@ def my_labs(request: HttpRequest) -> HttpResponse:
                     "lab": lab,
                     "containers": mine,
                     "left": _left(lab),
-                    "warning": _warning(lab, request.user) if mine else None,
                 }
             )
+            if any(r["state"] == "running" for r in mine):
+                running.append(lab.pk)
     if not entries:
         messages.info(request, "You are in no class with a lab yet.")
-    return render(request, "classes_app/my_labs.html", {"entries": entries})
+    # The banner of stops ahead (base.html), of the labs seen running here on the engine.
+    context = {"entries": entries, "lab_stops": culling.upcoming_stops(request.user, running)}
+    return render(request, "classes_app/my_labs.html", context)
 
 
 def _left(lab: Any) -> str:
@@ -325,12 +327,26 @@ def _left(lab: Any) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-def _warning(lab: Any, student: Any) -> culling.Deadline | None:
-    """The next stop of the student's lab, when it is less than CULL_WARN_MINUTES away."""
-    seat = LabSeat.objects.filter(lab=lab, student=student).prefetch_related("watches").first()
-    found = culling.seat_deadline(lab, seat) if seat is not None else None
-    soon = timezone.now() + timedelta(minutes=settings.CULL_WARN_MINUTES)
-    return found if found is not None and found.at <= soon else None
+@require_GET
+def lab_stops(request: HttpRequest) -> HttpResponse:
+    """The base layout's banner of the student's stops ahead, again: the page polls it.
+
+    Its Extend buttons bring the student back to that page (htmx says which).
+    """
+    context = {
+        "lab_stops": culling.upcoming_stops(request.user),
+        "lab_stops_next": request.headers.get("HX-Current-URL", ""),
+    }
+    return render(request, "classes_app/_lab_stops.html", context)
+
+
+def _back_to(request: HttpRequest) -> str:
+    """The page the student extended from (`next`, when it is this site's), else My labs."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else reverse("my-labs")
 
 
 @require_POST
@@ -347,7 +363,7 @@ def lab_extend(request: HttpRequest, slug: str, lab: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{found.name}: {minutes} more minutes.")
-    return redirect("my-labs")
+    return redirect(_back_to(request))
 
 
 _WHEN = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")

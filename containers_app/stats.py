@@ -15,7 +15,10 @@ upstream stream per container whatever the number of viewers.
 
 The sampler starts with its first subscriber and stops GRACE seconds after the
 last one left. File reads and docker calls run on its own worker thread, never
-on the event loop.
+on the event loop. The end-of-lesson culler reads each container's counters from
+it (`fresh_totals`): the last tick's while viewers keep it ticking, else those of a
+sweep the culler's thread asks for; one sweep at a time, so a host's cgroups are read
+once per tick however many need them.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class ContainerTotals:
     (the cgroup's cumulative counters; None: not readable)."""
 
     sample: ContainerSample
+    t: float  # when read: seconds on the counters' clock (monotonic; the engine's for the API)
     course: str | None  # the class it belongs to (its dockdash.class label)
     restarts: int  # restarts by its restart policy, as its last start found them
     cpu_seconds: float | None
@@ -447,6 +451,9 @@ class StatsSampler(Watched):
         self._tracked: dict[str, _Tracked] = {}
         self._series: dict[str, _Series] = {}
         self._lock = threading.Lock()  # history is read from request threads too
+        # One sweep at a time: the ticking task's, or one a caller asks for while it is off.
+        self._sweep_lock = threading.Lock()
+        self._ticking = False
         self._host = _HostMeter()
         self._mem_total = host_memory_total()
         self._fd_budget = cgroups.open_file_budget()
@@ -460,6 +467,10 @@ class StatsSampler(Watched):
 
     def sweep(self) -> StatsFrame:
         """Sample every running container once; blocking, so never on the event loop."""
+        with self._sweep_lock:
+            return self._sweep()
+
+    def _sweep(self) -> StatsFrame:
         started = time.perf_counter()
         # The events stream broke (the engine went away?): no event would say so, ask now.
         if events.watcher.engine_error:
@@ -615,9 +626,28 @@ class StatsSampler(Watched):
                 )
             series.add(point)
 
-    def relist_next(self) -> None:
-        """List the running containers again at the next sweep (for a sweeper without events)."""
-        self._relist_needed = True
+    def fresh_totals(self) -> list[ContainerTotals]:
+        """`last_sweep()` for a caller that judges use over spans of its own (the culler).
+
+        While viewers keep the sampler ticking, the last tick's; while they do not, those
+        of one sweep now, the host's only sweep at that moment (blocking: never on the
+        event loop). A container read for the first time has no rate yet.
+        """
+        with self._sweep_lock:
+            if not self._ticking:
+                self._relist_needed = True  # no events are followed while it does not tick
+                self._sweep()
+            return self.last_sweep()
+
+    def _forget_all(self) -> None:
+        with self._sweep_lock:
+            for cid in list(self._tracked):
+                self._forget(cid)
+            self._relist_needed = True  # a sweep after this one (a start again) lists anew
+            self._host.prev = None
+            # What it last saw is not news when it starts again.
+            self.last_frame = None
+            self.last_text = ""
 
     # ------------------------------------------------------------ reading history (any thread)
 
@@ -642,6 +672,7 @@ class StatsSampler(Watched):
             rows.append(
                 ContainerTotals(
                     sample=sample,
+                    t=counters.t,
                     course=tracked.course,
                     restarts=tracked.restarts,
                     cpu_seconds=counters.cpu_ns / 1e9 if counters.cpu_ns is not None else None,
@@ -698,6 +729,7 @@ class StatsSampler(Watched):
         await layer.group_add(events.GROUP, channel)
         events.watcher.subscribe(loop)
         listener = loop.create_task(self._follow_events(layer, channel))
+        self._ticking = True
         next_tick = loop.time()
         try:
             while True:
@@ -712,17 +744,14 @@ class StatsSampler(Watched):
                     next_tick, delay = loop.time(), 0
                 await asyncio.sleep(delay)
         finally:
+            self._ticking = False
             listener.cancel()
             events.watcher.unsubscribe()
             with contextlib.suppress(Exception):  # the layer may be closing with the loop
                 await layer.group_discard(events.GROUP, channel)
-            for cid in list(self._tracked):
-                self._forget(cid)
+            # On the worker, after a sweep still under way, never in the middle of one.
+            self._executor.submit(self._forget_all)
             self._executor.shutdown(wait=False)
-            self._host.prev = None
-            # What it last saw is not news when it starts again.
-            self.last_frame = None
-            self.last_text = ""
             self._swept = None
 
 

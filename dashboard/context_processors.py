@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
+from classes_app import culling
 from containers_app.engine.client import endpoint
 from dashboard.access import Perm, can, role_of
 from dashboard.models import Role
@@ -59,4 +63,9 @@ def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
         "docker_endpoint": endpoint(),
         "nav_items": _nav(request.path, user),
         "may_have_usage": can(user, Perm.CREATE),
+        # A student's banner of stops ahead (base.html), read only by a page that shows it.
+        "warn_lab_stops": culling.warned(user),
+        "lab_stops": SimpleLazyObject(partial(culling.upcoming_stops, user)),
+        "lab_stops_next": request.get_full_path(),
+        "lab_stops_poll": settings.CULL_WARN_POLL,
     }

@@ -262,4 +262,5 @@ CULL_CPU_PERCENT = env_float("DOCKDASH_CULL_CPU_PERCENT", 5.0, minimum=0.0)
 # (0: each lab's own); for demonstrations and tests.
 CULL_IDLE_SECONDS = env_float("DOCKDASH_CULL_IDLE_SECONDS", 0.0, minimum=0.0)
 CULL_WARN_MINUTES = env_int("DOCKDASH_CULL_WARN_MINUTES", 5, minimum=1)
+CULL_WARN_POLL = env_float("DOCKDASH_CULL_WARN_POLL", 20.0, minimum=0.5)  # s between page polls
 LAB_EXTEND_MAX_MINUTES = env_int("DOCKDASH_LAB_EXTEND_MAX_MINUTES", 60, minimum=0)

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from classes_app import culling
@@ -51,7 +53,8 @@ def _class(
     return slug, teach(teacher, *students, slug=slug), logged_in(teacher)
 
 
-def _provisioned(client: Client, slug: str, lab: dict[str, Any]) -> None:
+def _provisioned(client: Client, slug: str, lab: dict[str, Any]) -> dict[str, Any]:
+    """Make the lab and every student's copy of it; answers the lab as the API gave it back."""
     made = post_json(client, f"/api/v1/classes/{slug}/labs/", {**lab, "labels": LABELS})
     assert made.status_code == 201, made.content
     answer = post_json(client, f"/api/v1/classes/{slug}/labs/{lab['slug']}/provision/", {})
@@ -63,6 +66,13 @@ def _provisioned(client: Client, slug: str, lab: dict[str, Any]) -> None:
 
     job = rig.wait_for(finished, timeout=120, interval=0.3, what="the provision job")
     assert job["state"] == "succeeded", job["error"]
+    return dict(made.json())
+
+
+def _shell_lab(name: str, slug: str, image: str) -> dict[str, Any]:
+    """A lab of one container, "shell", that sleeps (and stops at once when told to)."""
+    shell = {"name": "shell", "image": image, "command": SLEEPER}
+    return {"name": name, "slug": slug, "containers": [shell], "network": False}
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -231,13 +241,7 @@ def test_the_end_time_stops_the_lab_and_an_extension_postpones_it_within_the_max
 ) -> None:
     stays, leaves = f"sc{RUN_ID}", f"sd{RUN_ID}"
     slug, course, client = _class(make_user, teach, "end", stays, leaves)
-    lab = {
-        "name": "Lab 2",
-        "slug": "lab2",
-        "containers": [{"name": "shell", "image": test_image, "command": SLEEPER}],
-        "network": False,
-    }
-    _provisioned(client, slug, lab)
+    _provisioned(client, slug, _shell_lab("Lab 2", "lab2", test_image))
     ends_at = timezone.now() + timedelta(seconds=3)
     Lab.objects.filter(course=course).update(ends_at=ends_at)
     student = logged_in(course.students.get(username=stays))
@@ -266,3 +270,88 @@ def test_the_end_time_stops_the_lab_and_an_extension_postpones_it_within_the_max
         "dockdash",
         {"reason": "lab ended"},
     )
+
+
+def test_a_labs_own_extension_maximum_wins_and_a_refusal_over_it_says_what_is_left(
+    make_user: Callable[..., Any], teach: Callable[..., Any], test_image: str
+) -> None:
+    who = f"se{RUN_ID}"
+    slug, course, client = _class(make_user, teach, "max", who)
+    body = _shell_lab("Lab 3", "lab3", test_image)
+    for bad in (-1, "ten", True):
+        refused = post_json(
+            client, f"/api/v1/classes/{slug}/labs/", {**body, "extend_max_minutes": bad}
+        )
+        assert refused.status_code == 400, refused.content
+        assert refused.json() == {
+            "error": "extend_max_minutes is a whole number of minutes, at least 0.",
+            "field": "extend_max_minutes",
+        }
+    assert not Lab.objects.filter(course=course).exists()
+    made = _provisioned(client, slug, {**body, "extend_max_minutes": 20})
+    assert made["extend_max_minutes"] == 20
+    student = logged_in(course.students.get(username=who))
+
+    # The setting allows more; the lab's own 20 minutes hold. Each extension is 15 (no idle
+    # window), back to the page it was asked from when that is this site's.
+    with override_settings(LAB_EXTEND_MAX_MINUTES=60):
+        first = student.post(f"/classes/{slug}/labs/lab3/extend/", {"next": "/containers/?all=1"})
+        assert (first.status_code, first["Location"]) == (302, "/containers/?all=1")
+        second = student.post(
+            f"/classes/{slug}/labs/lab3/extend/", {"next": "https://elsewhere.example/"}
+        )
+        assert (second.status_code, second["Location"]) == (302, "/labs/")
+    page = student.get("/labs/").content.decode()
+    assert (
+        "This lab was already extended by 15 min; at most 20 min in all, so 5 min left "
+        "(an extension is 15 min)." in page
+    )
+    extends = AuditEntry.objects.filter(action="lab.extend", username=who).order_by("id")
+    assert [(e.result, e.params["minutes"]) for e in extends] == [("ok", 15), ("error", 15)]
+    assert course.labs.get().seats.get(student__username=who).extended_minutes == 15
+
+
+def _banner(client: Client, **headers: str) -> str:
+    answer = client.get("/labs/stops/", headers=headers)
+    assert answer.status_code == 200, answer.content
+    return str(answer.content.decode())
+
+
+def test_the_stops_banner_is_the_students_own_costs_two_queries_and_goes_with_the_container(
+    make_user: Callable[..., Any], teach: Callable[..., Any], test_image: str, tmp_path: Path
+) -> None:
+    who = f"sf{RUN_ID}"
+    slug, course, teacher = _class(make_user, teach, "warn", who)
+    _provisioned(teacher, slug, _shell_lab("Lab 4", "lab4", test_image))
+    shell = f"{slug}-lab4-{who}-shell"
+    # Within the warning's 5 minutes, not so near that the culler stops it during the test.
+    Lab.objects.filter(course=course).update(ends_at=timezone.now() + timedelta(minutes=3))
+    student = logged_in(course.students.get(username=who))
+
+    with _culler(tmp_path):
+        started = timezone.now()
+        rig.wait_for(lambda: _checked_after(shell, started), timeout=30, what="a check")
+        terminal = f"http://testserver/containers/{shell}/terminal/"
+        banner = _banner(student, HX_Current_URL=terminal)
+        assert 'data-field="cull-warning"' in banner and "This lab ends" in banner
+        assert f'name="next" value="{terminal}"' in banner
+        # Every page has it for the student, none for the instructor.
+        assert 'data-field="cull-warning"' in student.get("/containers/").content.decode()
+        assert 'id="lab-stops"' not in teacher.get("/containers/").content.decode()
+        assert "cull-warning" not in _banner(teacher)
+
+        # Its cost: two queries more than the same answer to someone with no stops to read.
+        with CaptureQueriesContext(connection) as for_student:
+            _banner(student)
+        with CaptureQueriesContext(connection) as for_teacher:
+            _banner(teacher)
+        assert len(for_student) - len(for_teacher) == 2, [q["sql"] for q in for_student]
+
+        docker_cli("stop", "-t", "1", shell)
+        rig.wait_for(
+            lambda: "cull-warning" not in _banner(student),
+            timeout=30,
+            what="the banner gone with the container",
+        )
+    assert not _running(shell)
+    assert not AuditEntry.objects.filter(action="lab.cull").exists()
