@@ -270,7 +270,7 @@ def test_a_student_of_a_class_may_run_only_the_images_it_allows(
     make_user: Callable[..., Any], teach: Any, test_image: str, docker_client: Any
 ) -> None:
     teacher = make_user(f"ta{RUN_ID}", "instructor")
-    student = make_user(f"sa{RUN_ID}", "student")
+    student = make_user(f"allow{RUN_ID}-s", "student")
     course = teach(teacher, student, slug=f"allow{RUN_ID}")
     lab = post_json(
         logged_in(teacher), f"/api/v1/classes/{course.slug}/labs/", _lab_body(test_image)
