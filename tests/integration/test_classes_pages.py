@@ -66,6 +66,7 @@ def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_
 
     box = {"name": "box", "image": test_image, "command": SLEEPER, "memory": "32m"}
     body = {"name": "Lab A", "slug": "laba", "labels": LABELS, "containers": [box]}
+    body["idle_minutes"] = 20
     lab = json.dumps({**body, "containers": [{**box, "ports": [{"container_port": 80}]}]})
     assert page.post(f"/classes/{slug}/labs/", {"lab": lab}).status_code == 302
     refused = page.post(f"/classes/{slug}/labs/", {"lab": '{"name": "x"}'})
@@ -85,6 +86,7 @@ def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_
     assert f"{slug}-laba-pa{RUN_ID}-box" in labs_page and f"pb{RUN_ID}-box" not in labs_page
     port = rig.docker_inspect(f"{slug}-laba-pa{RUN_ID}-box")["HostConfig"]["PortBindings"]
     assert f"<code data-port>{port['80/tcp'][0]['HostPort']}</code>" in labs_page
+    assert "left idle for 20 min" in labs_page  # what stops it, before it is stopped
     other = {"student": f"pb{RUN_ID}"}
     assert mine.post(f"/classes/{slug}/labs/laba/reset/", other).status_code == 404
     assert mine.get(f"/classes/{slug}/").status_code == 404
