@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,17 @@ def remove_test_resources(client: Any, label: str = f"{TEST_LABEL}={RUN_ID}") ->
             client.images.remove(img.id, force=True)
 
 
+MAKE_CLASS = """\
+from dashboard.accounts import create_user
+from dashboard.models import Course
+course = Course.objects.create(name={slug!r}, slug={slug!r})
+course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
+course.students.add(*(create_user(name, "student", {password!r})[0] for name in {students!r}))
+for lab in {labs!r}:
+    course.labs.create(**lab)
+"""
+
+
 @dataclass
 class LiveServer:
     """A real dashboard: daphne serving the project on a free port, with its own database."""
@@ -198,6 +209,24 @@ class LiveServer:
         if proc.returncode != 0:
             raise AssertionError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
         return proc.stdout
+
+    def make_class(
+        self,
+        slug: str,
+        teacher: str,
+        password: str,
+        students: Sequence[str] = (),
+        labs: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """A class `slug` taught by a new instructor, with new students (all with `password`)
+        and labs (Lab fields), made in this server's database."""
+        self.manage(
+            "shell",
+            "-c",
+            MAKE_CLASS.format(
+                slug=slug, teacher=teacher, password=password, students=[*students], labs=[*labs]
+            ),
+        )
 
     def add_user(self, name: str, role: str, password: str) -> None:
         pw = self.workdir / f"{name}.pw"

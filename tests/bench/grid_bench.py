@@ -35,13 +35,6 @@ from tests.rig import LABELS, RUN_ID
 
 SLUG = f"bench{RUN_ID}"
 TEACHER = f"bt{RUN_ID}"
-MAKE_CLASS = """\
-from dashboard.accounts import create_user
-from dashboard.models import Course
-course = Course.objects.create(name="Bench class", slug={slug!r})
-course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
-course.students.add(*(create_user(n, "student", {password!r})[0] for n in {students!r}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +67,7 @@ def test_grid_bench(lab_containers: Any, bench_server: rig.LiveServer) -> None:
     students, made = lab_containers
     viewers = bench_count("GRID_VIEWERS", 5)
     seconds = bench_count("GRID_SECONDS", 20)
-    bench_server.manage(
-        "shell",
-        "-c",
-        MAKE_CLASS.format(slug=SLUG, teacher=TEACHER, students=students, password=BENCH_PASSWORD),
-    )
+    bench_server.make_class(SLUG, TEACHER, BENCH_PASSWORD, students)
     cookie = login_cookie(bench_server, TEACHER, BENCH_PASSWORD)
     url = ws_url(bench_server, f"/ws/classes/{SLUG}/")
     # One short look first: the grid and the sampler up, every container in the frame.

@@ -19,13 +19,6 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "grid-pass-1"
 BURN = ("sh", "-c", "while :; do :; done")
-MAKE_CLASS = """\
-from dashboard.accounts import create_user
-from dashboard.models import Course
-course = Course.objects.create(name="Grid class", slug={slug!r})
-course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
-course.students.add(*(create_user(name, "student", {password!r})[0] for name in {students!r}))
-"""
 MEASURE = """() => ({
   over: document.documentElement.scrollWidth - window.innerWidth,
   tilesOver: [...document.querySelectorAll('.grid-tile, .grid-meter')]
@@ -46,8 +39,7 @@ def test_a_burner_started_by_a_student_rises_to_the_top_of_the_grid_within_2s(
 ) -> None:
     base, slug, teacher = live_server_proc.url, f"v{RUN_ID}", f"gv{RUN_ID}"
     students = [f"gv{c}{RUN_ID}" for c in "abcd"]
-    made = MAKE_CLASS.format(slug=slug, teacher=teacher, students=students, password=PASSWORD)
-    live_server_proc.manage("shell", "-c", made)
+    live_server_proc.make_class(slug, teacher, PASSWORD, students)
 
     def lab_container(owner: str, name: str, *command: str, **kwargs: Any) -> Any:
         labels = {"dockdash.owner": owner, "dockdash.class": slug, "dockdash.lab": "lab1"}

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.browser.test_class_grid_page import MAKE_CLASS
 from tests.conftest import login
 from tests.rig import RUN_ID
 
@@ -34,8 +33,7 @@ def test_a_class_job_fills_in_live_on_its_page_under_the_class(
 ) -> None:
     base, slug, teacher = live_server_proc.url, f"k{RUN_ID}", f"kt{RUN_ID}"
     students = [f"k{c}{RUN_ID}" for c in "abc"]
-    made = MAKE_CLASS.format(slug=slug, teacher=teacher, students=students, password=PASSWORD)
-    live_server_proc.manage("shell", "-c", made)
+    live_server_proc.make_class(slug, teacher, PASSWORD, students)
     boxes = {}
     for name in students:
         labels = {"dockdash.owner": name, "dockdash.class": slug, "dockdash.lab": "lab1"}

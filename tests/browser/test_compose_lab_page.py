@@ -15,12 +15,6 @@ from tests.rig import RUN_ID
 pytestmark = pytest.mark.browser
 
 PASSWORD = "compose-pass-1"
-MAKE_CLASS = """\
-from dashboard.accounts import create_user
-from dashboard.models import Course
-course = Course.objects.create(name="Compose class", slug={slug!r})
-course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
-"""
 GOOD = "services:\n  shell:\n    image: busybox:latest\n    command: sleep 3600\n"
 BAD = GOOD + "    cap_add: [NET_ADMIN]\n"
 
@@ -29,9 +23,7 @@ def test_a_refused_compose_file_is_named_next_to_its_box_and_kept_to_mend(
     browser_page: Any, live_server_proc: rig.LiveServer
 ) -> None:
     base, slug, teacher = live_server_proc.url, f"cp{RUN_ID}", f"tcp{RUN_ID}"
-    live_server_proc.manage(
-        "shell", "-c", MAKE_CLASS.format(slug=slug, teacher=teacher, password=PASSWORD)
-    )
+    live_server_proc.make_class(slug, teacher, PASSWORD)
     page = browser_page
     login(page, base, teacher, PASSWORD)
     page.goto(f"{base}/classes/{slug}/")
@@ -55,7 +47,7 @@ def test_a_refused_compose_file_is_named_next_to_its_box_and_kept_to_mend(
     box.fill(GOOD)
     page.locator("[data-compose-lab] button[type=submit]").click()
     page.wait_for_url(f"{base}/classes/{slug}/")
-    row = page.locator("[data-labs] tbody tr", has_text="Shell lab")
+    row = page.locator("[data-labs] tbody tr[data-lab]", has_text="Shell lab")
     assert "shell (busybox:latest)" in row.inner_text()
     row.locator("[data-compose-source] summary").click()
     assert row.locator("[data-compose-source] pre").inner_text().strip() == GOOD.strip()

@@ -17,14 +17,6 @@ from tests.rig import RUN_ID, docker_cli
 pytestmark = pytest.mark.browser
 
 PASSWORD = "lab-edit-pass-1"
-MAKE_CLASS = """\
-from dashboard.accounts import create_user
-from dashboard.models import Course
-course = Course.objects.create(name="Edit class", slug={slug!r})
-course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
-course.students.add(create_user({student!r}, "student", {password!r})[0])
-course.labs.create(name="First lab", slug="lab1", containers={containers!r})
-"""
 
 
 def test_an_instructor_edits_a_lab_then_removes_it_once_its_containers_are_gone(
@@ -36,10 +28,8 @@ def test_an_instructor_edits_a_lab_then_removes_it_once_its_containers_are_gone(
     base, slug = live_server_proc.url, f"e{RUN_ID}"
     teacher, student = f"et{RUN_ID}", f"es{RUN_ID}"
     containers = [{"name": "box", "image": test_image, "command": ["sleep", "3600"]}]
-    made = MAKE_CLASS.format(
-        slug=slug, teacher=teacher, student=student, password=PASSWORD, containers=containers
-    )
-    live_server_proc.manage("shell", "-c", made)
+    lab = {"name": "First lab", "slug": "lab1", "containers": containers}
+    live_server_proc.make_class(slug, teacher, PASSWORD, [student], [lab])
     box = make_container(
         name=f"{slug}-lab1-{student}-box",
         labels={"dockdash.owner": student, "dockdash.class": slug, "dockdash.lab": "lab1"},

@@ -24,13 +24,6 @@ pytestmark = pytest.mark.engine
 
 PASSWORD = "shoulder-pass-1"
 BEAT = 0.5  # DOCKDASH_SESSION_HEARTBEAT of both servers: a gone process's sessions go soon
-MAKE_CLASS = """\
-from dashboard.accounts import create_user
-from dashboard.models import Course
-course = Course.objects.create(name="Two processes", slug={slug!r})
-course.instructors.add(create_user({teacher!r}, "instructor", {password!r})[0])
-course.students.add(create_user({student!r}, "student", {password!r})[0])
-"""
 
 
 class Tab(TabSocket):
@@ -78,8 +71,7 @@ async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_an
         log_path=tmp_path / "pages-daphne.log",
     )
     try:
-        made = MAKE_CLASS.format(slug=slug, teacher=teacher, student=student, password=PASSWORD)
-        shells.manage("shell", "-c", made)
+        shells.make_class(slug, teacher, PASSWORD, [student])
         box = make_container(labels={"dockdash.owner": student}).id
         pages.serve()
         mine = await asyncio.to_thread(login_cookie, shells.url, student, PASSWORD)
