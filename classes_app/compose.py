@@ -52,6 +52,7 @@ from dashboard.refusals import Invalid
 FIELD = "compose"  # the field of a lab's body (and of the page's form) a Compose file is in
 MAX_CHARS = 200_000
 MAX_VALUES = 20_000  # values in the file once its YAML aliases are expanded
+MAX_DEPTH = 32  # mappings and lists within each other (a Compose file needs about 6)
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
 CANNOT = "a lab cannot honour this key"
 
@@ -193,6 +194,8 @@ def _load(text: str) -> Any:
         raise Invalid(f"The Compose file is not YAML: {exc.problem}{where}.", FIELD) from None
     except yaml.YAMLError as exc:
         raise Invalid(f"The Compose file is not YAML: {exc}.", FIELD) from None
+    except RecursionError:  # PyYAML composes nested collections by recursion
+        raise _too_deep() from None
     if document is None:
         raise Invalid("The Compose file is empty.", FIELD)
     return document
@@ -204,12 +207,22 @@ def _at(at: str, key: str | int) -> str:
     return f"{at}.{key}" if at else key
 
 
-def _literal(value: Any, at: str, count: list[int]) -> Any:
+def _too_deep() -> Invalid:
+    return Invalid(
+        f"The Compose file nests more than {MAX_DEPTH} levels deep (or an alias holds itself).",
+        FIELD,
+    )
+
+
+def _literal(value: Any, at: str, count: list[int], depth: int = 0) -> Any:
     """`value` with `$$` read as `$`, refusing variables (a lab substitutes none); and
-    refusing a file that its aliases expand past MAX_VALUES values."""
+    refusing a file that its aliases expand past MAX_VALUES values, or nest past
+    MAX_DEPTH levels (an alias within what it names never ends)."""
     count[0] += 1
     if count[0] > MAX_VALUES:
         raise Invalid(f"The Compose file holds more than {MAX_VALUES} values.", FIELD)
+    if depth > MAX_DEPTH:
+        raise _too_deep()
     if isinstance(value, str):
         parts = value.split("$$")
         if any("$" in part for part in parts):
@@ -226,10 +239,12 @@ def _literal(value: Any, at: str, count: list[int]) -> Any:
                     f"{_at(at, str(key))}: write this key in quotes (keys are text).", FIELD
                 )
         if not at:  # the top: x- keys are fragments for anchors, read where they are used
-            return {k: v if k.startswith("x-") else _literal(v, k, count) for k, v in value.items()}
-        return {key: _literal(item, _at(at, key), count) for key, item in value.items()}
+            return {
+                k: v if k.startswith("x-") else _literal(v, k, count, 1) for k, v in value.items()
+            }
+        return {key: _literal(item, _at(at, key), count, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_literal(item, _at(at, i), count) for i, item in enumerate(value)]
+        return [_literal(item, _at(at, i), count, depth + 1) for i, item in enumerate(value)]
     return value
 
 

@@ -208,6 +208,25 @@ def test_a_key_a_lab_cannot_honour_is_refused_by_its_path(
     _refused_with_no_lab(*_class(make_user, teach, "hon"), text, said)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # An alias inside what it names: a mapping that holds itself.
+        "services: &all\n  web:\n    image: busybox\n    labels: *all\n",
+        # Lists within lists, deeper than PyYAML's recursion reaches.
+        "services:\n  web:\n    image: busybox\n    command: " + "[" * 5000 + "]" * 5000,
+        "services:\n  web:\n    image: busybox\n    command: " + "[" * 40 + "]" * 40,
+    ],
+    ids=["alias-in-itself", "deeper-than-the-parser", "deeper-than-a-lab"],
+)
+def test_a_compose_file_nested_without_end_is_refused_not_a_server_error(
+    make_user: Callable[..., Any], teach: Callable[..., Any], text: str
+) -> None:
+    _refused_with_no_lab(
+        *_class(make_user, teach, "deep"), text, "The Compose file nests more than 32 levels"
+    )
+
+
 def test_a_compose_service_is_refused_as_the_same_container_of_a_json_lab(
     make_user: Callable[..., Any], teach: Callable[..., Any], test_image: str
 ) -> None:
