@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -42,7 +41,7 @@ def _entry(username: Any, full_name: Any, email: Any, where: str, field: str) ->
         str(username or "").strip(), str(full_name or "").strip(), str(email or "").strip()
     )
     try:
-        UnicodeUsernameValidator()(entry.username)
+        accounts.check_username(entry.username)
         if entry.email:
             validate_email(entry.email)
     except ValidationError as exc:

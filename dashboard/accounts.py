@@ -20,14 +20,22 @@ def generate_password() -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
+def check_username(username: str) -> None:
+    """ValidationError unless `username` may name a new account (taken or not)."""
+    UnicodeUsernameValidator()(username)
+    longest = User._meta.get_field("username").max_length
+    if longest is not None and len(username) > longest:
+        raise ValidationError(f"a username is at most {longest} characters, not {len(username)}")
+    if username == SYSTEM.username:
+        raise ValidationError(f"{username!r} is the name the dashboard's own actions go by")
+
+
 def create_user(username: str, role: str, password: str | None = None) -> tuple[User, str]:
     """Create `username` with `role`; returns the user and its password (generated if None)."""
-    UnicodeUsernameValidator()(username)
+    check_username(username)
     if role not in Role.values:
         raise ValidationError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
     model = get_user_model()
-    if username == SYSTEM.username:
-        raise ValidationError(f"{username!r} is the name the dashboard's own actions go by")
     if model.objects.filter(username=username).exists():
         raise ValidationError(f"a user named {username!r} already exists")
     password = password or generate_password()

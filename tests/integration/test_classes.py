@@ -311,6 +311,28 @@ def test_a_roster_with_a_bad_line_is_refused_whole_with_the_line(
     assert not course.students.exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("dockdash", "'dockdash' is the name the dashboard's own actions go by"),
+        ("x" * 151, "a username is at most 150 characters, not 151"),
+    ],
+    ids=["the-dashboards-own-name", "too-long"],
+)
+def test_a_roster_naming_an_account_that_cannot_be_made_is_refused_with_the_line(
+    make_user: Callable[..., Any], teach: Any, name: str, said: str
+) -> None:
+    teacher = make_user(f"tn{RUN_ID}", "instructor")
+    course = teach(teacher, slug=f"nm{RUN_ID}")
+    answer = post_json(
+        logged_in(teacher), f"/api/v1/classes/{course.slug}/roster/", {"csv": f"ok{RUN_ID}\n{name}"}
+    )
+    assert answer.status_code == 400, answer.content
+    assert answer.json() == {"error": f"line 2: {said}", "field": "csv"}
+    assert not course.students.exists()
+    assert not User.objects.filter(username__in=[name, f"ok{RUN_ID}"]).exists()
+
+
 def test_an_instructor_adds_only_students_in_no_class_or_in_one_of_theirs(
     two_classes: dict[str, Any], make_user: Callable[..., Any], admin_user: Any
 ) -> None:
