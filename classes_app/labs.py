@@ -395,12 +395,18 @@ def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
 
 
 def class_containers(course: Course, owner: str = "", lab: str = "") -> list[dict[str, Any]]:
-    """The containers a class's labs made (of one student, of one lab), as list rows."""
+    """The containers a class's labs made (of one student, of one lab), as list rows.
+
+    Only its students' count: anyone may write the class's labels on a container of
+    theirs (or inherit them from an image's LABEL), which must not hold the class's
+    lab changes or reach its pages, jobs and grid."""
+    students = set(course.students.values_list("username", flat=True))
     rows = [translate.container_row(raw) for raw in list_containers(all=True)]
     return [
         row
         for row in sorted(rows, key=lambda r: r["name"])
         if row["labels"].get(CLASS_LABEL) == course.slug
+        and row["labels"].get(OWNER_LABEL) in students
         and (not owner or row["labels"].get(OWNER_LABEL) == owner)
         and (not lab or row["labels"].get(LAB_LABEL) == lab)
     ]

@@ -169,6 +169,44 @@ def test_a_lab_is_removed_only_once_its_containers_are(lab_class: dict[str, Any]
     assert [r["result"] for r in shown] == ["ok", "error"]
 
 
+def test_a_container_of_another_class_labelled_as_this_lab_holds_nothing_of_it(
+    lab_class: dict[str, Any], make_user: Callable[..., Any], teach: Any
+) -> None:
+    """Anyone may write dockdash.class and dockdash.lab on their own container: one of
+    another class's student, labelled as lab1, neither keeps lab1 from being removed nor
+    is touched by the class's remove job."""
+    p = lab_class
+    client, slug, lab_url = p["client"], p["slug"], f"{p['base']}lab1/"
+    outsider = make_user(f"lz{RUN_ID}", "student")
+    teach(make_user(f"lw{RUN_ID}", "instructor"), outsider, slug=f"lw{RUN_ID}")
+    spoof = {**LABELS, "dockdash.class": slug, "dockdash.lab": "lab1"}
+    made = post_json(
+        logged_in(outsider),
+        "/api/v1/containers/",
+        {"image": p["image"], "name": f"lz{RUN_ID}-box", "command": SLEEPER, "labels": spoof},
+    )
+    assert made.status_code == 201, made.content
+    try:
+        assert len(_names(slug, "lab1")) == 3
+
+        refused = client.delete(lab_url)
+        assert refused.status_code == 409
+        assert "2 containers of 2 students" in refused.json()["error"]
+        job = _finished_job(
+            client, post_json(client, f"/api/v1/classes/{slug}/remove/", {"lab": "lab1"})
+        )
+        assert job["state"] == "succeeded", job["error"]
+        assert sorted(job["progress"]["items"]) == sorted(p["students"])
+        assert client.delete(lab_url).status_code == 204
+        assert _names(slug, "lab1") == [f"lz{RUN_ID}-box"]
+        running = docker_cli("inspect", "-f", "{{.State.Running}}", f"lz{RUN_ID}-box")
+        assert running.strip() == "true"
+        page = client.get(f"/classes/{slug}/").content.decode()
+        assert f"lz{RUN_ID}-box" not in page
+    finally:
+        docker_cli("rm", "-f", f"lz{RUN_ID}-box")
+
+
 def test_others_are_told_a_lab_does_not_exist_and_nothing_changes(
     lab_class: dict[str, Any], make_user: Callable[..., Any], teach: Any
 ) -> None:
