@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 
 from containers_app import gate, sessions, stats, translate
 from containers_app.engine.errors import EngineError
@@ -27,6 +27,7 @@ from containers_app.logs import (
     parse_options,
 )
 from containers_app.lookup import container_for_user
+from containers_app.push_sockets import PushOnlyConsumer
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
 from dashboard import audit
 from dashboard.access import Perm
@@ -69,7 +70,7 @@ async def _container_or_close(
 # ---------------------------------------------------------------- stats
 
 
-class _SamplerViewer(AsyncJsonWebsocketConsumer):
+class _SamplerViewer(PushOnlyConsumer):
     """A viewer of the process's stats sampler: in its group while connected."""
 
     sampler: stats.StatsSampler | None = None

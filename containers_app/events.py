@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypedDict
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from containers_app.engine.errors import EngineError
 from containers_app.engine.networks import inspect_network
 from containers_app.engine.system import EventStream
 from containers_app.engine.volumes import inspect_volume
+from containers_app.push_sockets import PushOnlyConsumer
 from dashboard import access
 from dashboard.access import OWNER_LABEL, Perm
 
@@ -207,7 +207,7 @@ class EventsWatcher:
 watcher = EventsWatcher()
 
 
-class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class EventsConsumer(PushOnlyConsumer):
     """`/ws/events/`: the Docker events this user may see, batched."""
 
     async def connect(self) -> None:

@@ -31,7 +31,7 @@ MIN_SIZE, MAX_SIZE = 2, 1000
 def clamp_size(value: Any, default: int) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e999 is infinity
         return default
     return max(MIN_SIZE, min(MAX_SIZE, number))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from containers_app.push_sockets import PushOnlyConsumer
 from dashboard import access
 from dashboard.access import Perm
 from registry_app import jobs
@@ -21,7 +21,7 @@ def _visible_job(user: Any, pk: int) -> Job | None:
     return job
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
+class JobConsumer(PushOnlyConsumer):
     group = ""
 
     async def connect(self) -> None:
@@ -45,9 +45,6 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Viewers only watch; anything they send is ignored."""
 
     async def job_frame(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])

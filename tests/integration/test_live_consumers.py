@@ -21,6 +21,7 @@ from containers_app import logs, stats
 from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
+from registry_app.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -318,6 +319,20 @@ async def _read_until(communicator: WebsocketCommunicator, needle: bytes) -> byt
     return seen
 
 
+async def test_a_resize_of_sizes_no_number_can_hold_leaves_the_terminal_working(
+    admin_socket_to_new_container: Any,
+) -> None:
+    _, communicator = await admin_socket_to_new_container("exec/?shell=sh&cols=100&rows=30")
+    try:
+        # JSON reads 1e999 as infinity, which no int can hold.
+        await communicator.send_to(text_data='{"type": "resize", "cols": 1e999, "rows": -1e999}')
+        await communicator.send_to(bytes_data=b"stty size; echo al''ive\n")
+        output = await _read_until(communicator, b"alive")
+        assert b"30 100" in output  # kept as it was
+    finally:
+        await communicator.disconnect(timeout=10)
+
+
 async def test_terminal_runs_a_command_and_closing_ends_the_exec(
     admin_socket_to_new_container: Any, docker_client: Any
 ) -> None:
@@ -372,3 +387,22 @@ async def test_viewer_may_not_open_a_terminal(
     connected, code = await communicator.connect(timeout=10)
     assert not connected and code == 4403
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/stats/", "/ws/events/", "/ws/jobs/{job}/"])
+async def test_a_frame_that_is_not_json_leaves_a_watching_socket_open(
+    admin_user: Any, path: str
+) -> None:
+    job = await Job.objects.acreate(
+        kind=Job.Kind.PULL, state=Job.State.SUCCEEDED, user=admin_user, username="admin"
+    )
+    communicator = await _open_as(admin_user, path.format(job=job.pk))
+    try:
+        for junk in ("not json", "{", "null", "[]"):
+            await communicator.send_to(text_data=junk)
+        await communicator.send_to(bytes_data=b"\xff")
+        await asyncio.sleep(0.5)
+        # The application still runs: no server error (1011) ended it.
+        assert not communicator.future.done(), communicator.future
+    finally:
+        await communicator.disconnect()
