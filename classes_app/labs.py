@@ -151,11 +151,8 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
     allowed = data.get("allowed_images") or []
     if not isinstance(allowed, list) or not all(isinstance(i, str) and i for i in allowed):
         raise Invalid("allowed_images is a list of image references.", "allowed_images")
-    try:
-        labels = validation.parse_labels(data.get("labels"))
-        network = validation.parse_bool(data.get("network", True))
-    except ValueError as exc:
-        raise Invalid(str(exc), "labels" if "labels" in str(exc) else "network") from None
+    labels = _parsed(validation.parse_labels, data.get("labels"), "labels")
+    network = _parsed(validation.parse_bool, data.get("network", True), "network")
     return {
         "name": name,
         "slug": parse_slug(data.get("slug")),
@@ -169,6 +166,13 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
         "compose": source or "",
         "extend_max_minutes": _minutes(data.get("extend_max_minutes"), "extend_max_minutes", 0),
     }
+
+
+def _parsed(parse: Callable[[Any], Any], value: Any, field: str) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise Invalid(str(exc), field) from None
 
 
 def _minutes(value: Any, field: str = "idle_minutes", least: int = 1) -> int | None:

@@ -107,6 +107,8 @@ def test_a_changed_lab_is_checked_whole_and_a_reset_makes_the_new_template(
         ),
         ({"name": ""}, "name", 400),
         ({"colour": "red"}, None, 400),
+        ({"labels": {"dockdash.owner": p["students"][1]}}, "labels", 400),
+        ({"network": "sometimes"}, "network", 400),
         ({"slug": "renamed"}, "slug", 409),  # its slug names its students' containers
     ):
         refused = _patch(client, lab_url, body)
@@ -115,7 +117,7 @@ def test_a_changed_lab_is_checked_whole_and_a_reset_makes_the_new_template(
         assert client.get(lab_url).json() == after, body
     assert "remove" in _patch(client, lab_url, {"slug": "renamed"}).json()["error"]
     rows = AuditEntry.objects.filter(action="lab.update", username=p["teacher"].username)
-    assert [r.result for r in rows.order_by("id")] == ["ok"] + ["error"] * 6
+    assert [r.result for r in rows.order_by("id")] == ["ok"] + ["error"] * 8
 
     # The students' containers follow at their reset: two host ports now, and the env.
     mine = f"{slug}-lab1-{p['students'][0]}-box"
