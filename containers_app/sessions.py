@@ -31,6 +31,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -239,6 +240,11 @@ def watchable_by(user: Any, owner: str = "") -> list[OpenSession]:
         ),
         key=lambda s: s.opened,
     )
+
+
+def open_per_owner() -> Counter[str]:
+    """How many sessions are open in each owner's containers."""
+    return Counter(s.owner for s in _sessions().all() if s.owner)
 
 
 def keep_recent(buffer: bytearray, data: bytes) -> None:

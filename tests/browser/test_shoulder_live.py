@@ -1,7 +1,7 @@
 """In Chromium: the over-the-shoulder page lists the student's terminals live. The instructor
 keeps the page open, unreloaded; the terminal the student opens appears on it within 2 s,
 its Watch link opens the mirror of that terminal, and its row goes when the student closes
-the tab."""
+the tab. The class grid beside it marks the student's tile while the terminal is open."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests import rig
+from tests.browser.class_grid import tiles_shown
 from tests.browser.xterm import TERM_HAS, type_line
 from tests.conftest import screenshot, send_login, signed_in
 from tests.rig import RUN_ID
@@ -30,6 +31,11 @@ LIST_LIVE = "() => document.querySelector('#open-terminals [data-status]').datas
 ROWS = "#open-terminals tr[data-session]"
 NO_ROWS = f"() => !document.querySelector('{ROWS}')"
 CONNECTED = "() => document.querySelector('[data-status]').textContent.startsWith('Connected')"
+
+
+def tile_mark(student: str) -> str:
+    """The class grid's "terminal open" mark on `student`'s tile."""
+    return f"[data-tiles] > li[data-student='{student}'] [data-terminals]"
 
 
 def test_a_terminal_the_student_opens_appears_on_the_open_shoulder_page_and_goes_when_closed(
@@ -52,6 +58,10 @@ def test_a_terminal_the_student_opens_appears_on_the_open_shoulder_page_and_goes
     shoulder.wait_for_function(LIST_LIVE)
     assert "No terminal open" in shoulder.locator("#open-terminals").inner_text()
     shoulder.evaluate("() => { window.notReloaded = true; }")
+    grid = shoulder.context.new_page()
+    grid.goto(f"{base}/classes/{slug}/grid/")
+    grid.wait_for_function(tiles_shown(1))
+    assert grid.locator(tile_mark(student)).count() == 0
 
     desk.goto(f"{base}/containers/{box.id}/terminal/")
     desk.wait_for_function(CONNECTED)
@@ -63,6 +73,8 @@ def test_a_terminal_the_student_opens_appears_on_the_open_shoulder_page_and_goes
     assert row.count() == 1
     assert f"{student}-box" in row.inner_text() and student in row.inner_text()
     screenshot(shoulder, "shoulder-live-terminal-listed")
+    assert grid.locator(tile_mark(student)).inner_text(timeout=5_000) == "terminal open"
+    screenshot(grid, "shoulder-live-grid-mark")
 
     # Its Watch link, opened in a tab of its own, mirrors that terminal.
     type_line(desk, "echo wat''ched-$((6*7))")
@@ -77,3 +89,4 @@ def test_a_terminal_the_student_opens_appears_on_the_open_shoulder_page_and_goes
     shoulder.wait_for_function(NO_ROWS, timeout=5_000)
     assert "No terminal open" in shoulder.locator("#open-terminals").inner_text()
     assert shoulder.evaluate("() => window.notReloaded") is True
+    grid.locator(tile_mark(student)).wait_for(state="detached", timeout=5_000)
