@@ -7,7 +7,10 @@ samples with the class's lab containers and roster, writes one JSON text and
 tells its viewers' group; consumers only forward that text. The class's
 containers are listed again only when an event names one of its students (at
 most once per tick), and the roster is read again every ROSTER_EVERY ticks:
-nothing is asked of the engine per viewer or per tick.
+nothing is asked of the engine per viewer or per tick. The open terminal sessions
+(containers_app.sessions) are counted again when one of a student's opens or closes,
+which the grid hears in their groups, and every ROSTER_EVERY ticks (with REDIS_URL, a
+process that died announced nothing).
 
 Badges come from what is already read: OOM kills from the cgroup's counter
 (and the engine's `oom` events, for a container that died of it), throttling
@@ -25,13 +28,14 @@ import logging
 import os
 import time
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from classes_app.labs import LAB_LABEL, class_containers
-from containers_app import events, stats
+from containers_app import events, sessions, stats
 from containers_app.engine.errors import EngineError
 from containers_app.watched import Watched
 from dashboard.access import OWNER_LABEL
@@ -65,6 +69,7 @@ class GridStudent(TypedDict):
     username: str
     full_name: str
     load: int  # the highest cpu_of_limit of their containers, in whole percents
+    terminals: int  # terminal sessions open in their containers
     containers: list[GridContainer]
 
 
@@ -157,8 +162,10 @@ def grid_frame(
     rows: list[dict[str, Any]],
     samples: dict[str, stats.ContainerSample],
     dies: _Dies,
+    terminals: Mapping[str, int],
 ) -> GridFrame:
-    """The frame of one tick: each student of `roster` (username, full name) with their rows."""
+    """The frame of one tick: each student of `roster` (username, full name) with their rows
+    and the number of `terminals` open in their containers."""
     by_owner: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_owner[str(row["labels"].get(OWNER_LABEL, ""))].append(row)
@@ -174,7 +181,13 @@ def grid_frame(
         busiest = max((c["cpu_of_limit"] for c in containers), default=0)
         load = round(busiest)  # whole percents: idle students tie, and sort by name
         students.append(
-            {"username": username, "full_name": full_name, "load": load, "containers": containers}
+            {
+                "username": username,
+                "full_name": full_name,
+                "load": load,
+                "terminals": terminals.get(username, 0),
+                "containers": containers,
+            }
         )
     every = [c for s in students for c in s["containers"]]
     return {
@@ -219,6 +232,9 @@ class ClassGrid(Watched):
         self._rows_stale = True
         self._dies = _Dies()
         self._ticks = 0
+        self._channel = ""  # the grid's own, in the groups of its students' sessions
+        self._terminals: Mapping[str, int] = {}
+        self._terminals_stale = True
 
     def _note(self, event: events.DockerEvent) -> None:
         if event["kind"] != "container":
@@ -227,9 +243,20 @@ class ClassGrid(Watched):
             self._dies.note(event)
             self._rows_stale = True
 
+    async def _follow_sessions_of(self, roster: list[tuple[str, str]]) -> None:
+        """Hear of the terminals of `roster`'s students (no longer of those who left)."""
+        layer = get_channel_layer()
+        before, after = {name for name, _ in self._roster}, {name for name, _ in roster}
+        for name in after - before:
+            await layer.group_add(sessions.owner_group(name), self._channel)
+        for name in before - after:
+            await layer.group_discard(sessions.owner_group(name), self._channel)
+
     async def _tick(self, sampler: stats.StatsSampler) -> None:
         if self._ticks % ROSTER_EVERY == 0:
-            self._course, self._roster = await _roster(self.slug)
+            self._course, roster = await _roster(self.slug)
+            await self._follow_sessions_of(roster)
+            self._roster, self._terminals_stale = roster, True
         self._ticks += 1
         course, frame = self._course, sampler.last_frame
         if course is None or frame is None:
@@ -240,8 +267,13 @@ class ClassGrid(Watched):
                 self._rows = await asyncio.to_thread(class_containers, course)
             except EngineError as exc:
                 log.warning("class grid %s: cannot list containers: %s", self.slug, exc.message)
+        if self._terminals_stale:
+            self._terminals_stale = False
+            self._terminals = await asyncio.to_thread(sessions.open_per_owner)
         samples = {s["id"]: s for s in frame["containers"]}
-        grid = grid_frame(self.slug, frame["t"], self._roster, self._rows, samples, self._dies)
+        grid = grid_frame(
+            self.slug, frame["t"], self._roster, self._rows, samples, self._dies, self._terminals
+        )
         self.last_frame = grid
         self.last_text = json.dumps(grid, separators=(",", ":"))
         await get_channel_layer().group_send(self.group, {"type": "grid.tick"})
@@ -250,12 +282,12 @@ class ClassGrid(Watched):
         loop = asyncio.get_running_loop()
         layer = get_channel_layer()
         sampler = stats.sampler_for()
-        channel = await layer.new_channel()
+        channel = self._channel = await layer.new_channel()
         await layer.group_add(sampler.group, channel)
         await layer.group_add(events.GROUP, channel)
         await sampler.subscribe()
         events.watcher.subscribe(loop)
-        self._ticks, self._rows_stale = 0, True
+        self._ticks, self._rows_stale, self._roster = 0, True, []
         try:
             while True:
                 message = await layer.receive(channel)
@@ -263,11 +295,14 @@ class ClassGrid(Watched):
                     await self._tick(sampler)
                 elif message.get("type") == "docker.event":
                     self._note(message["event"])
+                elif message.get("type") == "sessions.changed":
+                    self._terminals_stale = True
         finally:
             events.watcher.unsubscribe()
             with contextlib.suppress(Exception):  # the layer may be closing with the loop
                 await layer.group_discard(sampler.group, channel)
                 await layer.group_discard(events.GROUP, channel)
+                await self._follow_sessions_of([])
             await sampler.unsubscribe()
 
 

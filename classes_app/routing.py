@@ -1,4 +1,5 @@
-"""Websocket routes of classes: the class grid and a student's merged lab logs."""
+"""Websocket routes of classes: the class grid, a student's merged lab logs and open
+terminals."""
 
 from __future__ import annotations
 
@@ -11,5 +12,9 @@ websocket_urlpatterns: list[URLPattern] = [
     path(
         "ws/classes/<slug:slug>/students/<str:username>/logs/",
         consumers.StudentLogsConsumer.as_asgi(),
+    ),
+    path(
+        "ws/classes/<slug:slug>/students/<str:username>/sessions/",
+        consumers.StudentSessionsConsumer.as_asgi(),
     ),
 ]

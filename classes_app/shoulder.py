@@ -1,5 +1,5 @@
-"""Over a student's shoulder: their open terminal sessions and their lab's merged logs,
-for whoever teaches them (and admins).
+"""Over a student's shoulder: their open terminal sessions (listed live) and their lab's
+merged logs, for whoever teaches them (and admins).
 
 The student comes through their class: an instructor of another class gets the
 same 404 as for a student who does not exist. Watching and taking over a
@@ -8,10 +8,11 @@ session are the gate's exec.watch / exec.takeover (containers_app.consumers).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from classes_app import courses, labs
@@ -24,6 +25,22 @@ def student_for_watcher(user: Any, slug: str, username: str) -> tuple[Course, Us
     """The class `slug` and its student `username`, if `user` teaches that class."""
     course = courses.course_for(user, slug)
     return course, courses.student_of(user, course, username)
+
+
+class OpenTerminals(TypedDict):
+    """The page's table of the student's open terminals (sent again when one opens or closes)."""
+
+    type: Literal["sessions"]
+    rows: str  # the table's body, as the page renders it
+
+
+def open_terminals(user: Any, student: User) -> OpenTerminals:
+    """The rows of the student's open terminal sessions `user` may watch (no engine call)."""
+    found = sessions.watchable_by(user, owner=student.get_username())
+    rows = render_to_string(
+        "classes_app/_open_terminals.html", {"sessions": found, "student": student}
+    )
+    return {"type": "sessions", "rows": rows}
 
 
 def lab_sources(user: Any, course: Course, student: User) -> list[Source]:
@@ -39,14 +56,13 @@ def lab_sources(user: Any, course: Course, student: User) -> list[Source]:
 def student_page(request: HttpRequest, slug: str, username: str) -> HttpResponse:
     """A student's open terminals (Watch, Take over) and their lab's logs merged."""
     course, student = student_for_watcher(request.user, slug, username)
-    open_sessions = sessions.watchable_by(request.user, owner=student.get_username())
     return render(
         request,
         "classes_app/student_shoulder.html",
         {
             "course": course,
             "student": student,
-            "sessions": open_sessions,
+            "terminals": open_terminals(request.user, student),
             "containers": lab_sources(request.user, course, student),
         },
     )

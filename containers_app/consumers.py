@@ -250,18 +250,16 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         self.watchers: dict[str, str] = {}  # channel -> username
         self.typist: tuple[str, str] | None = None  # the watcher who took over: channel, name
         self.recent = bytearray()
-        await asyncio.to_thread(
-            sessions.add,
-            sessions.OpenSession(
-                key=self.key,
-                container_id=self.container_id,
-                container_name=self.container_name,
-                owner=self.container_owner,
-                opened_by=self.scope["user"].get_username(),
-                channel=self.channel_name,
-                exec_id=session.exec_id,
-            ),
+        self.listed = sessions.OpenSession(
+            key=self.key,
+            container_id=self.container_id,
+            container_name=self.container_name,
+            owner=self.container_owner,
+            opened_by=self.scope["user"].get_username(),
+            channel=self.channel_name,
+            exec_id=session.exec_id,
         )
+        await sessions.add(self.listed)
 
     async def _fail(self, message: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "message": message}))
@@ -359,7 +357,7 @@ class ContainerExecConsumer(AsyncWebsocketConsumer):
         session, self.session = self.session, None
         if session is None:
             return
-        await asyncio.to_thread(sessions.remove, self.key)
+        await sessions.remove(self.listed)
         await self.channel_layer.group_send(sessions.group_of(self.key), {"type": "watch.ended"})
         await asyncio.to_thread(session.close)
         with contextlib.suppress(Exception):

@@ -13,23 +13,31 @@ serves every socket from one process). With REDIS_URL it is shared by every serv
 process: a hash in that Redis, each process keeping its own entries fresh every
 SESSION_HEARTBEAT seconds; an entry STALE_BEATS beats old (its process is gone,
 and its shells with it) is left out and dropped.
+
+A session that opens or closes is announced, as `{"type": "sessions.changed"}`, to its
+owner's group `owner_group(owner)`, which the pages listing that student's terminals
+join: through the channel layer, so to every process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypedDict
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard import access
@@ -186,13 +194,34 @@ def group_of(key: str) -> str:
     return f"exec-watch.{key}"
 
 
-def add(session: OpenSession) -> None:
-    """List `session` (it blocks on Redis with REDIS_URL: call it off the event loop)."""
-    _sessions().add(session)
+def owner_group(owner: str) -> str:
+    """The group told when a session in `owner`'s containers opens or closes (hashed: a
+    group's name is ASCII, a username need not be)."""
+    return f"sessions-of.{hashlib.sha256(owner.encode()).hexdigest()[:32]}"
 
 
-def remove(key: str) -> None:
-    _sessions().remove(key)
+async def add(session: OpenSession) -> None:
+    """List `session` and announce it to its owner's group."""
+    await asyncio.to_thread(_sessions().add, session)  # blocks on Redis with REDIS_URL
+    await _announce(session.owner)
+
+
+async def remove(session: OpenSession) -> None:
+    """Unlist `session` and announce it to its owner's group."""
+    await asyncio.to_thread(_sessions().remove, session.key)
+    await _announce(session.owner)
+
+
+async def _announce(owner: str | None) -> None:
+    if owner:  # a container without an owner is no student's: no page lists its sessions
+        await get_channel_layer().group_send(owner_group(owner), {"type": "sessions.changed"})
+
+
+def recheck_every() -> float | None:
+    """How often a page listing sessions reads the list again, for those of a process that
+    died (its sessions end unannounced and leave the shared list within STALE_BEATS
+    beats); None when the list is this process's own (it dies with its pages)."""
+    return settings.SESSION_HEARTBEAT if settings.REDIS_URL else None
 
 
 def get(key: str) -> OpenSession | None:
@@ -211,6 +240,11 @@ def watchable_by(user: Any, owner: str = "") -> list[OpenSession]:
         ),
         key=lambda s: s.opened,
     )
+
+
+def open_per_owner() -> Counter[str]:
+    """How many sessions are open in each owner's containers."""
+    return Counter(s.owner for s in _sessions().all() if s.owner)
 
 
 def keep_recent(buffer: bytearray, data: bytes) -> None:

@@ -64,6 +64,13 @@ function tile(student) {
   head.append(el("strong", {}, student.username));
   if (student.full_name) head.append(el("span", { class: "muted" }, student.full_name));
   link.append(head);
+  if (student.terminals) {
+    // A line of its own: the head's width goes to the username.
+    const text = student.terminals > 1 ? `${student.terminals} terminals open` : "terminal open";
+    const mark = el("div", { class: "grid-tile-mark" });
+    mark.append(el("span", { class: "badge warn", "data-terminals": String(student.terminals) }, text));
+    link.append(mark);
+  }
   const list = el("ul", { class: "grid-containers" });
   for (const c of student.containers) list.append(containerLine(c));
   if (!student.containers.length) list.append(el("li", { class: "muted" }, "no lab containers"));

@@ -179,6 +179,12 @@ def burst(base_url: str, path: str, cookies: list[str], count: int) -> Burst:
     return Burst(path, answers)
 
 
+def session_keys(html: str) -> list[str]:
+    """The terminal sessions a student's over-the-shoulder page lists (its whole HTML, or
+    the rows its sessions socket sends), by their rows."""
+    return re.findall(r'data-session="([^"]+)"', html)
+
+
 async def session_headers(user: Any) -> list[tuple[bytes, bytes]]:
     """Headers of a logged-in browser tab: a real session cookie and our own Origin."""
     from channels.db import database_sync_to_async

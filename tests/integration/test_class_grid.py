@@ -254,3 +254,37 @@ async def test_grid_is_for_the_class_instructors_and_admins_only(
     assert await asyncio.to_thread(page, teacher) == 200
     assert await asyncio.to_thread(page, other) == 404
     assert await asyncio.to_thread(page, student) == 404
+
+
+async def test_grid_marks_a_student_with_a_terminal_open_until_it_closes(
+    make_user: Callable[..., Any],
+    teach: Callable[..., Any],
+    make_container: Callable[..., Any],
+    fast_grid: None,
+) -> None:
+    slug = f"t{RUN_ID}"
+    teacher = await asyncio.to_thread(make_user, f"tt{RUN_ID}", "instructor")
+    student = await asyncio.to_thread(make_user, f"ts{RUN_ID}", "student")
+    await asyncio.to_thread(teach, teacher, student, f"tq{RUN_ID}", slug=slug)
+    box = await asyncio.to_thread(_lab_container, make_container, slug, student.username, "shell")
+
+    def terminals(frame: dict[str, Any]) -> dict[str, int]:
+        return {s["username"]: s["terminals"] for s in frame["students"]}
+
+    communicator = await _open(teacher, slug)
+    shell = WebsocketCommunicator(
+        application, f"/ws/containers/{box.id}/exec/", headers=await session_headers(student)
+    )
+    try:
+        frame = await _frame_until(communicator, lambda f: True, timeout=10)
+        assert terminals(frame) == {student.username: 0, f"tq{RUN_ID}": 0}
+        connected, _ = await shell.connect(timeout=10)
+        assert connected
+        frame = await _frame_until(communicator, lambda f: any(terminals(f).values()), timeout=3)
+        assert terminals(frame) == {student.username: 1, f"tq{RUN_ID}": 0}
+    finally:
+        await shell.disconnect(timeout=10)
+    try:
+        await _frame_until(communicator, lambda f: not any(terminals(f).values()), timeout=3)
+    finally:
+        await communicator.disconnect()

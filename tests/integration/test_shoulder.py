@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,12 @@ from django.test import Client
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from tests import rig
-from tests.integration.live_helpers import TabSocket, session_headers, socket_answer
+from tests.integration.live_helpers import (
+    TabSocket,
+    session_headers,
+    session_keys,
+    socket_answer,
+)
 from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -66,7 +70,7 @@ def _session_keys(user: Any, slug: str, student: str) -> list[str]:
     """The sessions the student page lists for `user`, by their Watch buttons."""
     answer = _page(user, f"/classes/{slug}/students/{student}/")
     assert answer.status_code == 200, answer.status_code
-    return re.findall(r'data-session="([^"]+)"', answer.content.decode())
+    return session_keys(answer.content.decode())
 
 
 def _audit(action: str, username: str) -> list[AuditEntry]:
@@ -168,6 +172,47 @@ async def test_an_instructor_of_another_class_may_not_watch(two_classes: dict[st
         await student.communicator.disconnect(timeout=10)
     refused = await database_sync_to_async(_audit)("exec.watch", p["ib"].username)
     assert [r.result for r in refused] == ["error"]
+
+
+def _keys_in(frame: dict[str, Any]) -> list[str]:
+    """The sessions a frame of the student page's sessions socket lists, by their rows."""
+    assert frame["type"] == "sessions", frame
+    return session_keys(frame["rows"])
+
+
+async def test_the_student_page_hears_of_each_terminal_of_that_student_only(
+    two_classes: dict[str, Any],
+) -> None:
+    p = two_classes
+    a1, b1 = p["a1"].username, p["b1"].username
+    of_a1 = f"/ws/classes/a{RUN_ID}/students/{a1}/sessions/"
+    # Another class's instructor (and the student themself) are told it does not exist.
+    assert await socket_answer(p["ib"], of_a1) == 4404
+    assert await socket_answer(p["a1"], of_a1) == 4404
+    assert await socket_answer(p["ia"], f"/ws/classes/a{RUN_ID}/students/{b1}/sessions/") == 4404
+    listing = await _open(p["ia"], of_a1)
+    shells: list[Socket] = []
+    try:
+        first = await listing.until_frame(lambda f: True)
+        assert _keys_in(first) == [] and "No terminal open" in first["rows"]
+
+        # Another class's student opens a shell, then a1: a1's page hears of a1's alone.
+        for who in ("b1", "a1"):
+            shells.append(await _open(p[who], f"/ws/containers/{p[who + '_box']}/exec/?shell=sh"))
+        opened = await listing.until_frame(lambda f: True)
+        keys = _keys_in(opened)
+        page_keys = await database_sync_to_async(_session_keys)(p["ia"], f"a{RUN_ID}", a1)
+        assert len(keys) == 1 and keys == page_keys
+        assert f'href="/sessions/{keys[0]}/watch/"' in opened["rows"]
+
+        await shells.pop().communicator.disconnect(timeout=10)  # a1 closes theirs
+        assert _keys_in(await listing.until_frame(lambda f: True)) == []
+        # Three frames in all: b1's shell, still open, never showed on a1's page.
+        assert [_keys_in(f) for f in listing.frames] == [[], keys, []]
+    finally:
+        for shell in shells:
+            await shell.communicator.disconnect(timeout=10)
+        await listing.communicator.disconnect(timeout=10)
 
 
 def _docker_log_lines(container_id: str) -> list[tuple[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -17,7 +16,7 @@ import pytest
 import websockets
 
 from tests import rig
-from tests.integration.live_helpers import TabSocket, login_cookie
+from tests.integration.live_helpers import TabSocket, login_cookie, session_keys
 from tests.rig import RUN_ID
 
 pytestmark = pytest.mark.engine
@@ -55,7 +54,7 @@ def _listed(server: rig.LiveServer, cookie: str, slug: str, student: str) -> lis
     """The sessions the student's over-the-shoulder page on `server` lists."""
     status, page = _get(server, f"/classes/{slug}/students/{student}/", cookie)
     assert status == 200, page[:300]
-    return re.findall(r'data-session="([^"]+)"', page)
+    return session_keys(page)
 
 
 async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_another(
@@ -77,12 +76,19 @@ async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_an
         mine = await asyncio.to_thread(login_cookie, shells.url, student, PASSWORD)
         theirs = await asyncio.to_thread(login_cookie, pages.url, teacher, PASSWORD)
 
-        async with _open(shells, f"/ws/containers/{box}/exec/?shell=sh", mine) as ws:
+        listing_path = f"/ws/classes/{slug}/students/{student}/sessions/"
+        async with (
+            _open(pages, listing_path, theirs) as lws,
+            _open(shells, f"/ws/containers/{box}/exec/?shell=sh", mine) as ws,
+        ):
+            listing = Tab(lws)
             shell = Tab(ws)
             await ws.send(b"echo bef''ore-$((2*3))\n")
             await shell.until_output(b"before-6")
             keys = await asyncio.to_thread(_listed, pages, theirs, slug, student)
             assert len(keys) == 1, "the other process does not list the session"
+            # The page open on the other process lists it too.
+            await listing.until_frame(lambda f: session_keys(f["rows"]) == keys)
             status, _ = await asyncio.to_thread(_get, pages, f"/sessions/{keys[0]}/watch/", theirs)
             assert status == 200
 
@@ -105,22 +111,27 @@ async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_an
 
                 await ws.close()  # the student closes the terminal: the mirror ends
                 await mirror.until_frame(lambda f: f["type"] == "end")
+            await listing.until_frame(lambda f: session_keys(f["rows"]) == [])
         assert await asyncio.to_thread(_listed, pages, theirs, slug, student) == []
 
-        # A process that dies takes its shells with it: its sessions leave the other's list.
-        async with _open(shells, f"/ws/containers/{box}/exec/?shell=sh", mine) as ws:
+        # A process that dies takes its shells with it: its sessions leave the other's list,
+        # and the open page's, unannounced.
+        async with (
+            _open(pages, listing_path, theirs) as lws,
+            _open(shells, f"/ws/containers/{box}/exec/?shell=sh", mine) as ws,
+        ):
+            listing = Tab(lws)
             await ws.send(b"echo rea''dy\n")
             await Tab(ws).until_output(b"ready")
             [key] = await asyncio.to_thread(_listed, pages, theirs, slug, student)
+            await listing.until_frame(lambda f: session_keys(f["rows"]) == [key])
             assert shells.process is not None
             shells.process.kill()
             shells.process.wait(timeout=10)
-            await asyncio.to_thread(
-                rig.wait_for,
-                lambda: _listed(pages, theirs, slug, student) == [],
-                timeout=BEAT * 10,
-                what="the killed process's session to leave the list",
+            await asyncio.wait_for(
+                listing.until_frame(lambda f: session_keys(f["rows"]) == []), timeout=BEAT * 10
             )
+            assert await asyncio.to_thread(_listed, pages, theirs, slug, student) == []
         status, _ = await asyncio.to_thread(_get, pages, f"/sessions/{key}/watch/", theirs)
         assert status == 404
     finally:
