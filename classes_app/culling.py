@@ -24,9 +24,7 @@ warning of a stop ahead (`upcoming_stops`) is read from the database alone.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
-import fcntl
 import logging
 import threading
 from collections.abc import Collection
@@ -48,6 +46,7 @@ from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import exec_inspect
 from dashboard import audit
 from dashboard.access import SYSTEM, role_of
+from dashboard.hostlocks import HostLock
 from dashboard.models import Lab, Role
 from dashboard.records import OWNER_LABEL
 from dashboard.refusals import PolicyViolation, Refusal
@@ -357,11 +356,11 @@ class Loop:
         self._thread.join(timeout=settings.CULL_INTERVAL + settings.DOCKER_TIMEOUT)
 
     def _run(self) -> None:
-        settings.LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        with open(settings.LOCK_DIR / "culler.lock", "a+b") as lock:
-            culler: Culler | None = None
+        lock = HostLock("culler.lock")
+        culler: Culler | None = None
+        try:
             while not self._stop.is_set():
-                if culler is None and _take(lock):
+                if culler is None and lock.take():
                     culler = Culler()
                 if culler is not None:
                     try:
@@ -371,16 +370,8 @@ class Loop:
                     finally:
                         connection.close()
                 self._stop.wait(settings.CULL_INTERVAL)
-            with contextlib.suppress(OSError):
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _take(lock: Any) -> bool:
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+        finally:
+            lock.close()
 
 
 def start() -> Loop | None:

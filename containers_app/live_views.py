@@ -15,12 +15,13 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from containers_app import logs, stats, translate
+from containers_app import gate, history, logs, stats, translate
 from containers_app.engine.system import version
 from containers_app.lookup import container_for_user, container_page_context, record_for_user
 from containers_app.terminal import SHELLS
 from dashboard import access
 from dashboard.access import Perm
+from dashboard.refusals import NotVisible
 
 
 @require_GET
@@ -98,10 +99,22 @@ def api_container_logs(request: Request, ref: str) -> HttpResponse | Response:
 
 
 @extend_schema(
-    summary="A container's latest stats sample and recent history", responses={200: dict}
+    summary="A container's latest stats sample and recent history, or its stored history",
+    parameters=[
+        OpenApiParameter(
+            "range",
+            str,
+            enum=list(history.RANGES),
+            description="the stored history over this range instead (also of a removed"
+            " container, until retention)",
+        )
+    ],
+    responses={200: dict},
 )
 @api_view(["GET"])
 def api_container_stats(request: Request, ref: str) -> Response:
+    if "range" in request.query_params:
+        return _stored_stats(request, ref, request.query_params["range"])
     container = record_for_user(request.user, ref)
     sampler = stats.sampler_for()
     latest = sampler.latest(container.id) if sampler.running else None
@@ -114,5 +127,35 @@ def api_container_stats(request: Request, ref: str) -> Response:
             "interval": sampler.interval,
             "latest": latest,
             "history": sampler.history(container.id),
+        }
+    )
+
+
+def _stored_stats(request: Request, ref: str, range_name: str) -> Response:
+    span = history.RANGES.get(range_name)
+    if span is None:
+        words = ", ".join(history.RANGES)
+        return Response(
+            {"error": f"range must be one of {words}, not {range_name!r}", "field": "range"},
+            status=400,
+        )
+    try:
+        found = gate.find_container(request.user, ref)
+        container_id, name, owner = found.id, found.name, found.owner
+    except NotVisible:  # not on the engine: a removed container's history, until retention
+        kept = history.kept_container(ref)
+        if kept is None:
+            raise
+        container_id, name, owner = kept.container_id, kept.name, kept.owner or None
+    access.require(request.user, Perm.VIEW, owner, what="container", ref=ref)
+    points = history.stored_points(container_id, span)
+    return Response(
+        {
+            "id": container_id,
+            "name": name,
+            "range": range_name,
+            "step": span.step,
+            "fields": list(history.FIELDS),
+            "points": history.columns(points),
         }
     )

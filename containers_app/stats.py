@@ -18,7 +18,9 @@ last one left. File reads and docker calls run on its own worker thread, never
 on the event loop. The end-of-lesson culler reads each container's counters from
 it (`fresh_totals`): the last tick's while viewers keep it ticking, else those of a
 sweep the culler's thread asks for; one sweep at a time, so a host's cgroups are read
-once per tick however many need them.
+once per tick however many need them. In the process that writes the host's stats
+history, each reading also goes to its `recorder` (containers_app.history), which only
+adds it to a bucket: the database is written on the history writer's thread.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import Stream, stats_stream
+from containers_app.history import FIELDS, Recorder, columns
 from containers_app.watched import Watched
 from dashboard import access
 from dashboard.records import CLASS_LABEL, ContainerRecord
@@ -63,18 +66,6 @@ COARSE_STEP = 10.0
 # first, so that its first CFS periods weigh little) reads its CPU on its first tick.
 FRESH_START = (0.5, 5.0)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Fields of a history point, in the order of the columns the websocket sends.
-FIELDS = (
-    "t",
-    "cpu_percent",
-    "mem_usage",
-    "mem_limit",
-    "net_rx",
-    "net_tx",
-    "blk_read",
-    "blk_write",
-    "pids",
-)
 
 
 class ContainerSample(TypedDict):
@@ -418,11 +409,6 @@ class _Series:
         self.bucket.append(point)
 
 
-def _columns(points: Iterable[tuple[float, ...]]) -> list[list[float | None]]:
-    rows = list(points)
-    return [[row[i] for row in rows] for i in range(len(FIELDS))]
-
-
 # ---------------------------------------------------------------- the sampler
 
 
@@ -450,6 +436,8 @@ class StatsSampler(Watched):
         self.sweep_seconds = 0.0
         self._tracked: dict[str, _Tracked] = {}
         self._series: dict[str, _Series] = {}
+        # Set by the history writer of the process that writes this host's history.
+        self.recorder: Recorder | None = None
         self._lock = threading.Lock()  # history is read from request threads too
         # One sweep at a time: the ticking task's, or one a caller asks for while it is off.
         self._sweep_lock = threading.Lock()
@@ -482,11 +470,12 @@ class StatsSampler(Watched):
         wall = round(time.time(), 3)
         samples: list[ContainerSample] = []
         for tracked in list(self._tracked.values()):
+            rated = tracked.prev is not None  # else its rates are no reading yet
             sample = self._sample(tracked)
             if sample is None:
                 continue
             samples.append(sample)
-            self._record(wall, sample)
+            self._record(wall, sample, rated)
         frame: StatsFrame = {
             "type": "stats",
             "t": wall,
@@ -605,7 +594,7 @@ class StatsSampler(Watched):
         }
         return tracked.last
 
-    def _record(self, t: float, s: ContainerSample) -> None:
+    def _record(self, t: float, s: ContainerSample, rated: bool) -> None:
         point = (
             t,
             s["cpu_percent"],
@@ -625,6 +614,9 @@ class StatsSampler(Watched):
                     coarse=deque(maxlen=int(COARSE_SECONDS / COARSE_STEP)),
                 )
             series.add(point)
+        recorder = self.recorder
+        if recorder is not None and rated:
+            recorder.add(s["id"], s["name"], s["owner"], point)
 
     def fresh_totals(self) -> list[ContainerTotals]:
         """`last_sweep()` for a caller that judges use over spans of its own (the culler).
@@ -633,11 +625,18 @@ class StatsSampler(Watched):
         of one sweep now, the host's only sweep at that moment (blocking: never on the
         event loop). A container read for the first time has no rate yet.
         """
+        self.sweep_unless_ticking()
+        return self.last_sweep()
+
+    def sweep_unless_ticking(self) -> None:
+        """One sweep now, unless viewers keep the sampler ticking (then its ticks sweep).
+
+        Blocking: never on the event loop.
+        """
         with self._sweep_lock:
             if not self._ticking:
                 self._relist_needed = True  # no events are followed while it does not tick
                 self._sweep()
-            return self.last_sweep()
 
     def _forget_all(self) -> None:
         with self._sweep_lock:
@@ -658,7 +657,7 @@ class StatsSampler(Watched):
             coarse = list(series.coarse) if series else []
         if fine_points is not None:
             fine = fine[-fine_points:]
-        return {"fields": list(FIELDS), "fine": _columns(fine), "coarse": _columns(coarse)}
+        return {"fields": list(FIELDS), "fine": columns(fine), "coarse": columns(coarse)}
 
     def last_sweep(self) -> list[ContainerTotals]:
         """Every container the last sweep sampled, with its cumulative counters."""

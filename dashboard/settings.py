@@ -212,6 +212,17 @@ DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).
 STATS_GRACE = env_float("DOCKDASH_STATS_GRACE", 30.0, minimum=0.0)
+# Stats history in the database (containers_app.history), written by one server process
+# per host: HISTORY_FINE_STEP-second means kept HISTORY_FINE_RETENTION seconds, and
+# HISTORY_COARSE_STEP-second means kept HISTORY_COARSE_RETENTION seconds; pruned every
+# HISTORY_PRUNE_INTERVAL seconds. While no page watches, that process samples once a
+# fine step (rates are then the means over the step, from the cgroup counters).
+STATS_HISTORY = env_bool("DOCKDASH_STATS_HISTORY", True)
+HISTORY_FINE_STEP = env_int("DOCKDASH_HISTORY_FINE_STEP", 10, minimum=1)
+HISTORY_COARSE_STEP = env_int("DOCKDASH_HISTORY_COARSE_STEP", 60, minimum=1)
+HISTORY_FINE_RETENTION = env_int("DOCKDASH_HISTORY_FINE_RETENTION", 24 * 3600, minimum=1)
+HISTORY_COARSE_RETENTION = env_int("DOCKDASH_HISTORY_COARSE_RETENTION", 7 * 24 * 3600, minimum=1)
+HISTORY_PRUNE_INTERVAL = env_float("DOCKDASH_HISTORY_PRUNE_INTERVAL", 600.0, minimum=0.5)
 # Log streams followed at once per process (each holds one thread while it reads).
 LOG_STREAM_WORKERS = env_int("DOCKDASH_LOG_STREAM_WORKERS", 32, minimum=2)
 # Log views one user may follow at once (instructors and admins twice as many, still below

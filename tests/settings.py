@@ -8,6 +8,8 @@ os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
 os.environ.setdefault("DOCKDASH_LAB_SUBNETS", "198.19.0.0/16")
 # The culler runs in servers only when a test starts one (it would stop other tests' labs).
 os.environ.setdefault("DOCKDASH_CULL", "0")
+# Likewise history writing: a test that wants it starts a server with it on.
+os.environ.setdefault("DOCKDASH_STATS_HISTORY", "0")
 
 from dashboard.settings import *  # noqa: E402,F403
 

@@ -1,13 +1,19 @@
 // The Stats tab: uPlot graphs of one container (CPU, memory against its limit,
 // network, block I/O, pids). History arrives on connect, then one point a tick.
-// Ranges: 1 min and 15 min from the per-tick points, 6 h from the 10 s means.
+// Ranges: 1 min and 15 min from the per-tick points; 1 h, 24 h and 7 d from the
+// stored history (GET .../stats/?range=), read again each step, its newest end
+// filled in from the per-tick points. A gap in sampling is drawn as a gap.
 import { connect } from "./socket.js";
 import { formatBytes, formatPercent, formatRate } from "./format.js";
 
 const root = document.getElementById("container-stats");
 const containerId = root.dataset.containerId;
-const RANGES = { "1m": 60, "15m": 15 * 60, "6h": 6 * 3600 };
+const RANGES = { "1m": 60, "15m": 15 * 60, "1h": 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600 };
+const STORED = new Set(["1h", "24h", "7d"]);
+const YOUNG = 60; // a container younger than this is drawn over this many seconds
 let range = "15m";
+let stored = null; // the API's answer for the stored range shown: {fields, points, step}
+let storedTimer = null;
 
 const css = getComputedStyle(document.documentElement);
 const color = (name) => css.getPropertyValue(name).trim() || "#1d63ed";
@@ -15,7 +21,6 @@ const color = (name) => css.getPropertyValue(name).trim() || "#1d63ed";
 // Columns as the server sends them (FIELDS in containers_app/stats.py).
 let fields = [];
 let fine = [];
-let coarse = [];
 let interval = 1;
 
 const col = (data, name) => data[fields.indexOf(name)] || [];
@@ -70,17 +75,57 @@ function clock(t, minutesOnly) {
   return minutesOnly ? hm : `${hm}:${pad(d.getSeconds())}`;
 }
 
+// Tick labels of the 7 d range: Tue 14:05.
+function day(t) {
+  const d = new Date(t * 1000);
+  return `${d.toLocaleDateString(undefined, { weekday: "short" })} ${clock(t, true)}`;
+}
+
 const plots = new Map();
 
-function chartData(chart) {
-  const source = range === "6h" ? coarse : fine;
-  const times = col(source, "t");
+// Rows [t, ...values] of the range shown, oldest first.
+function rowsShown(names) {
   const since = Date.now() / 1000 - RANGES[range];
-  let start = 0;
-  while (start < times.length && times[start] < since) start += 1;
-  const out = [times.slice(start)];
-  for (const s of chart.series) out.push(col(source, s.field).slice(start));
+  const rows = [];
+  const add = (data, fieldNames, after) => {
+    const times = data[fieldNames.indexOf("t")] || [];
+    const cols = names.map((n) => data[fieldNames.indexOf(n)] || []);
+    times.forEach((t, i) => {
+      if (t >= since && t > after) rows.push([t, ...cols.map((c) => c[i])]);
+    });
+  };
+  if (STORED.has(range) && stored) add(stored.points, stored.fields, -Infinity);
+  // The newest end from the per-tick points (the stored ones lag by a step or two).
+  add(fine, fields, rows.length ? rows[rows.length - 1][0] : -Infinity);
+  return rows;
+}
+
+// A null after each point followed by none for more than 2.5 steps: uPlot breaks
+// the line there instead of drawing a slope across the time nothing was sampled.
+function withGaps(rows, step) {
+  const out = [];
+  rows.forEach((row, i) => {
+    if (i > 0 && row[0] - rows[i - 1][0] > 2.5 * step) {
+      out.push([rows[i - 1][0] + step, ...row.slice(1).map(() => null)]);
+    }
+    out.push(row);
+  });
   return out;
+}
+
+function chartData(chart) {
+  const names = chart.series.map((s) => s.field);
+  const step = STORED.has(range) && stored ? stored.step : interval;
+  const rows = withGaps(rowsShown(names), step);
+  return [rows.map((r) => r[0]), ...names.map((_, i) => rows.map((r) => r[i + 1]))];
+}
+
+// The x axis ends now and spans the range, or only the last minute or so of a young
+// container, so its first points are readable instead of a sliver at the edge.
+function xRange(u, min) {
+  const now = Math.max(u.data[0].length ? u.data[0][u.data[0].length - 1] : 0, Date.now() / 1000);
+  const first = u.data[0].length ? u.data[0][0] : now;
+  return [Math.max(now - RANGES[range], Math.min(first, now - YOUNG)), now];
 }
 
 function makePlot(chart) {
@@ -91,18 +136,14 @@ function makePlot(chart) {
     height: 180,
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
-    // The x axis always spans the chosen range, ending now, so a young container's
-    // few points sit at the right edge instead of being stretched over the width.
-    scales: {
-      x: { time: true, range: (u, min, max) => [Math.max(max, Date.now() / 1000) - RANGES[range], Math.max(max, Date.now() / 1000)] },
-    },
+    scales: { x: { time: true, range: xRange } },
     axes: [
       {
         stroke: color("--muted"),
         grid: { stroke: color("--line") },
         space: 70,
-        incrs: [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800],
-        values: (u, ticks) => ticks.map((t) => clock(t, RANGES[range] > 3600)),
+        incrs: [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400],
+        values: (u, ticks) => ticks.map((t) => (RANGES[range] > 86400 ? day(t) : clock(t, RANGES[range] > 3600))),
       },
       {
         stroke: color("--muted"),
@@ -135,6 +176,42 @@ function redraw() {
     else makePlot(chart);
   }
   root.dataset.points = String(col(fine, "t").length);
+}
+
+const status = root.querySelector("[data-status]");
+const rangeError = root.querySelector("[data-range-error]");
+
+async function loadStored() {
+  const shown = range;
+  try {
+    const response = await fetch(`/api/v1/containers/${containerId}/stats/?range=${shown}`, {
+      headers: { Accept: "application/json" },
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    if (range !== shown) return; // another range was chosen meanwhile
+    stored = body;
+    rangeError.hidden = true;
+    root.dataset.stored = String(col(body.points, "t").length);
+    root.dataset.storedRange = shown;
+  } catch (error) {
+    rangeError.textContent = `The stored history could not be read: ${error.message}`;
+    rangeError.hidden = false;
+  }
+  redraw();
+}
+
+function chooseRange(name) {
+  range = name;
+  clearInterval(storedTimer);
+  stored = null;
+  delete root.dataset.storedRange;
+  if (STORED.has(name)) {
+    loadStored();
+    // Read again once a step: each brings a new stored point.
+    storedTimer = setInterval(loadStored, (name === "7d" ? 60 : 10) * 1000);
+  }
+  redraw();
 }
 
 function showLatest(sample) {
@@ -173,13 +250,12 @@ function addPoint(t, sample) {
 }
 
 connect(`/ws/containers/${containerId}/stats/`, {
-  status: root.querySelector("[data-status]"),
+  status,
   onMessage(event) {
     const message = JSON.parse(event.data);
     if (message.type === "history") {
       fields = message.fields;
       fine = message.fine;
-      coarse = message.coarse;
       interval = message.interval || 1;
       redraw();
     } else if (message.type === "sample") {
@@ -194,9 +270,8 @@ connect(`/ws/containers/${containerId}/stats/`, {
 
 root.querySelectorAll("[data-range]").forEach((button) => {
   button.addEventListener("click", () => {
-    range = button.dataset.range;
     root.querySelectorAll("[data-range]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
-    redraw();
+    chooseRange(button.dataset.range);
   });
 });
 
