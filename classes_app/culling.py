@@ -186,8 +186,10 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
         target_name=f"{lab.course.slug}-{lab.slug}-{seat.student.username}",
         params={"minutes": step, "student": seat.student.username},
     ):
-        seat.refresh_from_db(fields=["extended_minutes"])
-        if seat.extended_minutes + step > cap:
+        # One conditional update: two processes extending at once cannot pass the cap.
+        within = LabSeat.objects.filter(pk=seat.pk, extended_minutes__lte=cap - step)
+        if not within.update(extended_minutes=F("extended_minutes") + step):
+            seat.refresh_from_db(fields=["extended_minutes"])
             left = max(cap - seat.extended_minutes, 0)
             raise PolicyViolation(
                 "extend",
@@ -195,7 +197,6 @@ def extend(request: Any, lab: Lab, seat: LabSeat) -> int:
                 f"at most {cap} min in all, so {left} min left "
                 f"(an extension is {step} min).",
             )
-        LabSeat.objects.filter(pk=seat.pk).update(extended_minutes=F("extended_minutes") + step)
         seat.watches.filter(quiet_since__isnull=False).update(quiet_since=timezone.now())
     return step
 
