@@ -23,3 +23,9 @@ export function formatPercent(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return "–";
   return `${n.toFixed(n >= 100 ? 0 : 1)} %`;
 }
+
+// A tick of a percent axis: as many decimals as its step needs (0.05 % apart: 0.05, 0.10).
+export function formatPercentTick(n, step) {
+  const digits = Math.min(2, Math.max(0, -Math.floor(Math.log10(step || 1))));
+  return `${n.toFixed(digits)} %`;
+}

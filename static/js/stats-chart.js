@@ -4,7 +4,7 @@
 // stored history (GET .../stats/?range=), read again each step, its newest end
 // filled in from the per-tick points. A gap in sampling is drawn as a gap.
 import { connect } from "./socket.js";
-import { formatBytes, formatPercent, formatRate } from "./format.js";
+import { formatBytes, formatPercent, formatPercentTick, formatRate } from "./format.js";
 
 const root = document.getElementById("container-stats");
 const containerId = root.dataset.containerId;
@@ -31,6 +31,7 @@ const CHARTS = [
     title: "CPU (% of one core)",
     series: [{ label: "CPU", field: "cpu_percent", stroke: "--accent", fill: true }],
     fmt: formatPercent,
+    tick: formatPercentTick,
   },
   {
     key: "mem",
@@ -149,7 +150,7 @@ function makePlot(chart) {
         stroke: color("--muted"),
         grid: { stroke: color("--line") },
         size: 80,
-        values: (u, ticks) => ticks.map((v) => chart.fmt(v)),
+        values: (u, ticks, axis, space, step) => ticks.map((v) => (chart.tick ? chart.tick(v, step) : chart.fmt(v))),
       },
     ],
     series: [
