@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,23 @@ for lab in {labs!r}:
 """
 
 
+# Runs the management commands given as JSON in argv[1], each one's output (what it
+# writes and what it prints) kept apart; the outputs as JSON on the last line.
+_MANAGE_EACH = """
+import contextlib, io, json, sys
+import django
+from django.core.management import call_command
+django.setup()
+outputs = []
+for command in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        call_command(*command, stdout=out)
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
+"""
+
+
 @dataclass
 class LiveServer:
     """A real dashboard: daphne serving the project on a free port, with its own database."""
@@ -195,20 +212,27 @@ class LiveServer:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
 
-    def manage(self, *args: str, input_text: str | None = None) -> str:
+    def manage(self, *args: str) -> str:
+        """`manage.py ARGS` on this server's settings and database; its output."""
+        return self.manage_each(args)[0]
+
+    def manage_each(self, *commands: Sequence[str]) -> list[str]:
+        """Several management commands, in order, in one process (Django starts once, not
+        once per command: a second or more each on this host); the output of each."""
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            [sys.executable, "-c", _MANAGE_EACH, json.dumps([list(c) for c in commands])],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
             text=True,
-            input=input_text,
             timeout=120,
             check=False,
         )
         if proc.returncode != 0:
-            raise AssertionError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
-        return proc.stdout
+            shown = "; ".join(" ".join(c) for c in commands)
+            raise AssertionError(f"manage.py {shown} failed: {proc.stderr[-2000:]}")
+        outputs: list[str] = json.loads(proc.stdout.splitlines()[-1])
+        return outputs
 
     def make_class(
         self,
@@ -228,10 +252,14 @@ class LiveServer:
             ),
         )
 
-    def add_user(self, name: str, role: str, password: str) -> None:
+    def adduser_command(self, name: str, role: str, password: str) -> list[str]:
+        """The `adduser` command that makes `name` with `role` and `password`."""
         pw = self.workdir / f"{name}.pw"
         pw.write_text(password)
-        self.manage("adduser", name, "--role", role, "--password-file", str(pw))
+        return ["adduser", name, "--role", role, "--password-file", str(pw)]
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        self.manage(*self.adduser_command(name, role, password))
 
     def serve(self) -> None:
         """Start daphne on this server's port (again, after `stop`) and wait until it answers."""
@@ -268,8 +296,14 @@ class LiveServer:
 
 
 def start_live_server(
-    workdir: Path, *, docker_host: str | None = None, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    *,
+    docker_host: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    users: Mapping[str, tuple[str, str]] | None = None,
 ) -> LiveServer:
+    """A live dashboard on a migrated database of its own, with `users` (name: (role,
+    password)) made before it serves."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -288,7 +322,10 @@ def start_live_server(
     if docker_host:
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
-    server.manage("migrate", "--noinput", "-v", "0")
+    server.manage_each(
+        ["migrate", "--noinput", "-v", "0"],
+        *(server.adduser_command(name, *made) for name, made in (users or {}).items()),
+    )
     server.log_path = workdir / "daphne.log"
     server.serve()
     return server
@@ -320,10 +357,13 @@ def live_server_with_users(
 ) -> Iterator[LiveServer]:
     """A live dashboard server with `users` (name: role), all with `password`; stopped on
     leaving."""
-    server = start_live_server(workdir, docker_host=docker_host, extra_env=extra_env)
+    server = start_live_server(
+        workdir,
+        docker_host=docker_host,
+        extra_env=extra_env,
+        users={name: (role, password) for name, role in users.items()},
+    )
     try:
-        for name, role in users.items():
-            server.add_user(name, role, password)
         yield server
     finally:
         server.stop()

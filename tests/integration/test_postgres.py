@@ -56,9 +56,12 @@ def postgres_url(tmp_socket_dir: Path) -> Iterator[str]:
 def test_dashboard_migrates_and_serves_on_postgresql(
     postgres_url: str, tmp_path: Path, docker_client: object
 ) -> None:
-    server = rig.start_live_server(tmp_path, extra_env={"DATABASE_URL": postgres_url})
+    server = rig.start_live_server(
+        tmp_path,
+        extra_env={"DATABASE_URL": postgres_url},
+        users={"pgadmin": ("admin", "pg-admin-pass-1")},
+    )
     try:
-        server.add_user("pgadmin", "admin", "pg-admin-pass-1")
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         login_page = opener.open(server.url + "/login/").read().decode()
