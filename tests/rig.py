@@ -202,6 +202,25 @@ print(json.dumps(outputs))
 """
 
 
+def manage_each(env: dict[str, str], *commands: Sequence[str]) -> list[str]:
+    """Several management commands, in order, in one process with environment `env` (Django
+    starts once, not once per command: a second or more each on this host); each one's output."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MANAGE_EACH, json.dumps([list(c) for c in commands])],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        shown = "; ".join(" ".join(c) for c in commands)
+        raise AssertionError(f"manage.py {shown} failed: {proc.stderr[-2000:]}")
+    outputs: list[str] = json.loads(proc.stdout.splitlines()[-1])
+    return outputs
+
+
 @dataclass
 class LiveServer:
     """A real dashboard: daphne serving the project on a free port, with its own database."""
@@ -217,22 +236,8 @@ class LiveServer:
         return self.manage_each(args)[0]
 
     def manage_each(self, *commands: Sequence[str]) -> list[str]:
-        """Several management commands, in order, in one process (Django starts once, not
-        once per command: a second or more each on this host); the output of each."""
-        proc = subprocess.run(
-            [sys.executable, "-c", _MANAGE_EACH, json.dumps([list(c) for c in commands])],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if proc.returncode != 0:
-            shown = "; ".join(" ".join(c) for c in commands)
-            raise AssertionError(f"manage.py {shown} failed: {proc.stderr[-2000:]}")
-        outputs: list[str] = json.loads(proc.stdout.splitlines()[-1])
-        return outputs
+        """Several management commands on this server's settings and database."""
+        return manage_each(self.env, *commands)
 
     def make_class(
         self,
