@@ -77,7 +77,7 @@ def pg_env(postgres_url: str, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
     pw.write_text("pass-for-lock-test")
     rig.manage_each(
         env,
-        ["migrate", "--noinput", "-v", "0"],
+        rig.MIGRATE,
         *(
             ["adduser", name, "--role", "student", "--password-file", str(pw)]
             for name in ("ann", "bob")
