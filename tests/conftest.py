@@ -253,10 +253,21 @@ def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]
     context.close()
 
 
+@pytest.fixture(scope="session")
+def admin_session(chromium: Any, live_server_proc: rig.LiveServer) -> list[dict[str, Any]]:
+    """The cookies of one admin login on the live dashboard, through the real login form
+    (a login costs seconds here: the password hash, then the landing page)."""
+    context = chromium.new_context()
+    login(context.new_page(), live_server_proc.url, "admin", ADMIN_PASSWORD)
+    cookies: list[dict[str, Any]] = context.cookies()
+    context.close()
+    return cookies
+
+
 @pytest.fixture
-def admin_page(browser_page: Any, live_server_proc: rig.LiveServer) -> Any:
-    """A tab logged in as admin on the live dashboard (the real login form)."""
-    login(browser_page, live_server_proc.url, "admin", ADMIN_PASSWORD)
+def admin_page(browser_page: Any, admin_session: list[dict[str, Any]]) -> Any:
+    """A fresh tab (blank, its own storage) with the admin's session on the live dashboard."""
+    browser_page.context.add_cookies(admin_session)
     return browser_page
 
 

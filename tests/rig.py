@@ -8,6 +8,7 @@ never touched and concurrent runs keep out of each other's way.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import io
 import json
@@ -17,12 +18,13 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,42 @@ for lab in {labs!r}:
 """
 
 
+# Runs the management commands given as JSON in argv[1], each one's output (what it
+# writes and what it prints) kept apart; the outputs as JSON on the last line.
+_MANAGE_EACH = """
+import contextlib, io, json, sys
+import django
+from django.core.management import call_command
+django.setup()
+outputs = []
+for command in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        call_command(*command, stdout=out)
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
+"""
+
+
+def manage_each(env: dict[str, str], *commands: Sequence[str]) -> list[str]:
+    """Several management commands, in order, in one process with environment `env` (Django
+    starts once, not once per command: a second or more each on this host); each one's output."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MANAGE_EACH, json.dumps([list(c) for c in commands])],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        shown = "; ".join(" ".join(c) for c in commands)
+        raise AssertionError(f"manage.py {shown} failed: {proc.stderr[-2000:]}")
+    outputs: list[str] = json.loads(proc.stdout.splitlines()[-1])
+    return outputs
+
+
 @dataclass
 class LiveServer:
     """A real dashboard: daphne serving the project on a free port, with its own database."""
@@ -195,20 +233,13 @@ class LiveServer:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
 
-    def manage(self, *args: str, input_text: str | None = None) -> str:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            input=input_text,
-            timeout=120,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
-        return proc.stdout
+    def manage(self, *args: str) -> str:
+        """`manage.py ARGS` on this server's settings and database; its output."""
+        return self.manage_each(args)[0]
+
+    def manage_each(self, *commands: Sequence[str]) -> list[str]:
+        """Several management commands on this server's settings and database."""
+        return manage_each(self.env, *commands)
 
     def make_class(
         self,
@@ -228,10 +259,14 @@ class LiveServer:
             ),
         )
 
-    def add_user(self, name: str, role: str, password: str) -> None:
+    def adduser_command(self, name: str, role: str, password: str) -> list[str]:
+        """The `adduser` command that makes `name` with `role` and `password`."""
         pw = self.workdir / f"{name}.pw"
         pw.write_text(password)
-        self.manage("adduser", name, "--role", role, "--password-file", str(pw))
+        return ["adduser", name, "--role", role, "--password-file", str(pw)]
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        self.manage(*self.adduser_command(name, role, password))
 
     def serve(self) -> None:
         """Start daphne on this server's port (again, after `stop`) and wait until it answers."""
@@ -267,9 +302,32 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+MIGRATE = ["migrate", "--noinput", "-v", "0"]
+# An SQLite database migrated once per run, which each live server starts from a copy of
+# (migrating takes seconds on a busy host; what it makes depends on no setting).
+MIGRATED_SQLITE = Path(tempfile.gettempdir()) / f"dockdash-migrated-{RUN_ID}-{os.getpid()}.sqlite3"
+atexit.register(MIGRATED_SQLITE.unlink, missing_ok=True)
+
+
+def copy_migrated_sqlite(env: dict[str, str], target: Path) -> None:
+    """`target`: an SQLite database with every migration applied and nothing else."""
+    if not MIGRATED_SQLITE.exists():
+        making = MIGRATED_SQLITE.with_suffix(".making")
+        making.unlink(missing_ok=True)
+        manage_each({**env, "DATABASE_URL": f"sqlite:///{making}"}, MIGRATE)
+        making.rename(MIGRATED_SQLITE)  # whole or not at all
+    shutil.copyfile(MIGRATED_SQLITE, target)
+
+
 def start_live_server(
-    workdir: Path, *, docker_host: str | None = None, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    *,
+    docker_host: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    users: Mapping[str, tuple[str, str]] | None = None,
 ) -> LiveServer:
+    """A live dashboard on a migrated database of its own, with `users` (name: (role,
+    password)) made before it serves."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -288,7 +346,14 @@ def start_live_server(
     if docker_host:
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
-    server.manage("migrate", "--noinput", "-v", "0")
+    setup = [server.adduser_command(name, *made) for name, made in (users or {}).items()]
+    own_sqlite = workdir / "db.sqlite3"
+    if env["DATABASE_URL"] == f"sqlite:///{own_sqlite}":
+        copy_migrated_sqlite(env, own_sqlite)
+    else:
+        setup.insert(0, MIGRATE)
+    if setup:
+        server.manage_each(*setup)
     server.log_path = workdir / "daphne.log"
     server.serve()
     return server
@@ -320,10 +385,13 @@ def live_server_with_users(
 ) -> Iterator[LiveServer]:
     """A live dashboard server with `users` (name: role), all with `password`; stopped on
     leaving."""
-    server = start_live_server(workdir, docker_host=docker_host, extra_env=extra_env)
+    server = start_live_server(
+        workdir,
+        docker_host=docker_host,
+        extra_env=extra_env,
+        users={name: (role, password) for name, role in users.items()},
+    )
     try:
-        for name, role in users.items():
-            server.add_user(name, role, password)
         yield server
     finally:
         server.stop()

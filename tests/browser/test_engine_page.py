@@ -44,9 +44,12 @@ def test_engine_down_banner_then_page_recovers_by_itself(
     browser_page: Any, tmp_socket_dir: Path, tmp_path: Path, docker_client: Any
 ) -> None:
     link = tmp_socket_dir / "docker.sock"
-    server = rig.start_live_server(tmp_path / "live", docker_host=f"unix://{link}")
+    server = rig.start_live_server(
+        tmp_path / "live",
+        docker_host=f"unix://{link}",
+        users={"admin": ("admin", ADMIN_PASSWORD)},
+    )
     try:
-        server.add_user("admin", "admin", ADMIN_PASSWORD)
         page = browser_page
         page.goto(server.url + "/login/")
         page.fill("#id_username", "admin")

@@ -14,12 +14,13 @@ from tests.rig import RUN_ID, docker_cli
 
 pytestmark = pytest.mark.browser
 
+ADMIN = {"admin": ("admin", ADMIN_PASSWORD)}
+
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[rig.LiveServer]:
     """A dashboard of this test's own, so restarting it disturbs no other test."""
-    server = rig.start_live_server(tmp_path / "restart")
-    server.add_user("admin", "admin", ADMIN_PASSWORD)
+    server = rig.start_live_server(tmp_path / "restart", users=ADMIN)
     yield server
     server.stop()
 
@@ -77,9 +78,8 @@ def test_live_page_says_the_engine_is_unreachable_and_carries_on_once_it_answers
     busy = make_container(["sh", "-c", "while :; do :; done"])
     engine = rig.SocketProxy(tmp_socket_dir / "docker.sock")
     engine.start()
-    server = rig.start_live_server(tmp_path / "enginedown", docker_host=engine.url)
+    server = rig.start_live_server(tmp_path / "enginedown", docker_host=engine.url, users=ADMIN)
     try:
-        server.add_user("admin", "admin", ADMIN_PASSWORD)
         page = browser_page
         login(page, server.url, "admin", ADMIN_PASSWORD)
         page.goto(server.url + "/live/")

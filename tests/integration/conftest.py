@@ -19,7 +19,8 @@ def two_classes(
     make_user: Callable[..., Any], teach: Any, make_container: Callable[..., Any]
 ) -> dict[str, Any]:
     """Class A (instructor ia, student a1) and class B (instructor ib, student b1), each
-    student with a running container."""
+    student with a running container (that a stop ends at once: its `sleep` as PID 1
+    ignores SIGTERM, which would cost the engine's 10 s grace)."""
     people = {
         "ia": make_user(f"ia{RUN_ID}", "instructor"),
         "ib": make_user(f"ib{RUN_ID}", "instructor"),
@@ -29,7 +30,8 @@ def two_classes(
     teach(people["ia"], people["a1"], slug=f"a{RUN_ID}")
     teach(people["ib"], people["b1"], slug=f"b{RUN_ID}")
     for who in ("a1", "b1"):
-        people[f"{who}_box"] = make_container(labels={"dockdash.owner": people[who].username}).id
+        owner = {"dockdash.owner": people[who].username}
+        people[f"{who}_box"] = make_container(labels=owner, stop_signal="SIGKILL").id
     return people
 
 

@@ -170,9 +170,12 @@ def test_a_locked_out_user_still_reaches_the_api_with_a_token(
 
 @pytest.mark.engine
 def test_the_running_server_locks_after_the_limit(tmp_path: Path) -> None:
-    server = rig.start_live_server(tmp_path / "live", extra_env={"DOCKDASH_LOGIN_FAILURES": "3"})
+    server = rig.start_live_server(
+        tmp_path / "live",
+        extra_env={"DOCKDASH_LOGIN_FAILURES": "3"},
+        users={"ann": ("student", PASSWORD)},
+    )
     try:
-        server.add_user("ann", "student", PASSWORD)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 
         def post_login(password: str) -> tuple[int, str]:

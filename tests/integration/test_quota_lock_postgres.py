@@ -73,27 +73,16 @@ def pg_env(postgres_url: str, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
         SECRET_KEY="dockdash-lock-test",
         DATABASE_URL=postgres_url,
     )
-    for args in (["migrate", "--noinput", "-v", "0"],):
-        subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=rig.ROOT, check=True)
-    for name in ("ann", "bob"):
-        pw = tmp_path / f"{name}.pw"
-        pw.write_text("pass-for-lock-test")
-        subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "adduser",
-                name,
-                "--role",
-                "student",
-                "--password-file",
-                str(pw),
-            ],
-            env=env,
-            cwd=rig.ROOT,
-            check=True,
-            capture_output=True,
-        )
+    pw = tmp_path / "students.pw"
+    pw.write_text("pass-for-lock-test")
+    rig.manage_each(
+        env,
+        rig.MIGRATE,
+        *(
+            ["adduser", name, "--role", "student", "--password-file", str(pw)]
+            for name in ("ann", "bob")
+        ),
+    )
     return env
 
 
