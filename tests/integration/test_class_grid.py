@@ -217,7 +217,9 @@ async def test_grid_badges_oom_kills_and_restart_loops(
     finally:
         await communicator.disconnect()
     hog = _container(frame, student, "hog")
-    assert hog is not None and hog["oom_kills"] >= 1 and hog["state"] == "running"
+    # (Which process the kernel kills is its choice: sometimes the shell, and the container
+    # ends; the badge is the count either way.)
+    assert hog is not None and hog["oom_kills"] >= 1
     inspected = await asyncio.to_thread(rig.docker_inspect, f"{slug}-lab1-{student}-crash")
     assert inspected["RestartCount"] >= 2
     assert frame["totals"]["oom"] == 1 and frame["totals"]["restarts"] == 1
