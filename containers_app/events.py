@@ -30,6 +30,7 @@ from containers_app.engine.volumes import inspect_volume
 from containers_app.push_sockets import PushOnlyConsumer
 from dashboard import access
 from dashboard.access import OWNER_LABEL, Perm
+from dashboard.records import CLASS_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class DockerEvent(TypedDict):
     id: str
     name: str
     owner: str  # "" when the object carries no owner label
+    course: str  # its dockdash.class label, "" without one
+    exit_code: int | None  # a container's `die`: the code its process ended with
     time: float
 
 
@@ -61,12 +64,15 @@ def slim(raw: dict[str, Any]) -> DockerEvent | None:
         return None
     actor = raw.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
+    code = str(attrs.get("exitCode", ""))
     return {
         "kind": kind,
         "action": action,
         "id": str(actor.get("ID", "")),
         "name": str(attrs.get("name", "")),
         "owner": str(attrs.get(OWNER_LABEL, "")),
+        "course": str(attrs.get(CLASS_LABEL, "")),
+        "exit_code": int(code) if code.lstrip("-").isdigit() else None,
         "time": raw.get("timeNano", 0) / 1e9 or float(raw.get("time", 0)),
     }
 
@@ -140,10 +146,13 @@ class EventsWatcher:
     def listen(self, listener: Callable[[DockerEvent], None]) -> None:
         self._listeners.append(listener)
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+    def subscribe(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Follow the stream; events reach pages through `loop`'s channel layer (None: a
+        subscriber that only listens, in a thread of its own: the alert engine)."""
         with self._lock:
             self._subscribers += 1
-            self._loop = loop
+            if loop is not None:
+                self._loop = loop
             if self._thread is None:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(

@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -438,6 +438,9 @@ class StatsSampler(Watched):
         self._series: dict[str, _Series] = {}
         # Set by the history writer of the process that writes this host's history.
         self.recorder: Recorder | None = None
+        # Called with each sweep's frame on the sweeping thread (the alert rules): quick,
+        # in memory, never a query or an engine call.
+        self.observers: list[Callable[[StatsFrame, dict[str, str | None]], None]] = []
         self._lock = threading.Lock()  # history is read from request threads too
         # One sweep at a time: the ticking task's, or one a caller asks for while it is off.
         self._sweep_lock = threading.Lock()
@@ -446,6 +449,7 @@ class StatsSampler(Watched):
         self._mem_total = host_memory_total()
         self._fd_budget = cgroups.open_file_budget()
         self._relist_needed = True
+        self._events_generation = -1  # the events stream whose news it has followed
         self.engine_error = ""
         self._ticks = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -460,9 +464,12 @@ class StatsSampler(Watched):
 
     def _sweep(self) -> StatsFrame:
         started = time.perf_counter()
-        # The events stream broke (the engine went away?): no event would say so, ask now.
-        if events.watcher.engine_error:
+        # The events stream broke (the engine went away?), or nobody follows it (or it was
+        # opened again, events in between unheard): no event would say what changed, ask now.
+        stream = events.watcher.generation if events.watcher.following else -2
+        if events.watcher.engine_error or stream != self._events_generation:
             self._relist_needed = True
+        self._events_generation = stream
         if self._relist_needed or self._ticks % RELIST_EVERY == 0:
             self._relist()
         self._ticks += 1
@@ -486,6 +493,12 @@ class StatsSampler(Watched):
         self.last_frame = frame
         self.last_text = json.dumps(frame, separators=(",", ":"))
         self.sweep_seconds = time.perf_counter() - started
+        courses = {cid: t.course for cid, t in self._tracked.items()} if self.observers else {}
+        for observer in self.observers:
+            try:
+                observer(frame, courses)
+            except Exception:  # an observer's bug must not stop the sampling
+                log.exception("stats observer failed")
         return frame
 
     def _relist(self) -> None:
@@ -635,7 +648,6 @@ class StatsSampler(Watched):
         """
         with self._sweep_lock:
             if not self._ticking:
-                self._relist_needed = True  # no events are followed while it does not tick
                 self._sweep()
 
     def _forget_all(self) -> None:
@@ -705,16 +717,6 @@ class StatsSampler(Watched):
                 return sample
         return None
 
-    # ------------------------------------------------------------ events (event loop)
-
-    async def _follow_events(self, layer: Any, channel: str) -> None:
-        # Any container start/die/... may change the running set: re-list next tick.
-        while True:
-            message = await layer.receive(channel)
-            event = message.get("event") or {}
-            if event.get("kind") == "container" and event.get("action") in RELIST_ACTIONS:
-                self._relist_needed = True
-
     # ------------------------------------------------------------ lifecycle (event loop)
 
     async def _run(self) -> None:
@@ -722,12 +724,9 @@ class StatsSampler(Watched):
         layer = get_channel_layer()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="stats-sampler")
         self._relist_needed = True
-        # The process's one Docker events stream (containers_app.events) says when
-        # the running set changed; this sampler listens on a channel of its own.
-        channel = await layer.new_channel()
-        await layer.group_add(events.GROUP, channel)
+        # The process's one Docker events stream (containers_app.events) says when the
+        # running set changed (`_heard`): it is followed while the sampler ticks.
         events.watcher.subscribe(loop)
-        listener = loop.create_task(self._follow_events(layer, channel))
         self._ticking = True
         next_tick = loop.time()
         try:
@@ -744,10 +743,7 @@ class StatsSampler(Watched):
                 await asyncio.sleep(delay)
         finally:
             self._ticking = False
-            listener.cancel()
             events.watcher.unsubscribe()
-            with contextlib.suppress(Exception):  # the layer may be closing with the loop
-                await layer.group_discard(events.GROUP, channel)
             # On the worker, after a sweep still under way, never in the middle of one.
             self._executor.submit(self._forget_all)
             self._executor.shutdown(wait=False)
@@ -755,6 +751,16 @@ class StatsSampler(Watched):
 
 
 _samplers: dict[str, StatsSampler] = {}
+
+
+def _heard(event: events.DockerEvent) -> None:
+    # Any container start/die/... may change the running set: re-list at the next sweep.
+    if event["kind"] == "container" and event["action"] in RELIST_ACTIONS:
+        for sampler in list(_samplers.values()):
+            sampler._relist_needed = True
+
+
+events.watcher.listen(_heard)
 
 
 def sampler_for(endpoint: str | None = None) -> StatsSampler:

@@ -31,8 +31,16 @@ def test_container_event_carries_its_owner_label() -> None:
         "id": "c0ffee" * 10,
         "name": "web1",
         "owner": "ann",
+        "course": "",
+        "exit_code": None,
         "time": pytest.approx(1764280000.123456789),
     }
+
+
+def test_a_die_carries_its_exit_code_and_class() -> None:
+    raw = raw_event("container", "die", exitCode="137", **{"dockdash.class": "os101"})
+    event = slim(raw)
+    assert event is not None and (event["exit_code"], event["course"]) == (137, "os101")
 
 
 @pytest.mark.parametrize(
