@@ -45,3 +45,94 @@ class StatsPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.container_id}@{self.t}/{self.step}s"
+
+
+class Alert(models.Model):
+    """Something wrong with a container (or with a user's quota): firing until its
+    condition ends (resolved), acknowledged meanwhile by an instructor or an admin."""
+
+    class State(models.TextChoices):
+        FIRING = "firing"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    kind = models.CharField(max_length=16)  # dashboard.alert_rules.Kind
+    state = models.CharField(max_length=16, choices=State.choices, default=State.FIRING)
+    # The container's full id and name; both "" for a user's quota alert.
+    container_id = models.CharField(max_length=64, blank=True, db_index=True)
+    container_name = models.CharField(max_length=255, blank=True)
+    owner = models.CharField(max_length=150, blank=True, db_index=True)  # "": an admin's
+    course = models.CharField(max_length=50, blank=True, db_index=True)  # its class's slug
+    summary = models.TextField()
+    started = models.DateTimeField()
+    changed = models.DateTimeField()  # fired again, acknowledged or resolved
+    resolved = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    fired = models.PositiveIntegerField(default=1)  # times its condition began (reopened)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "owner"], name="alert_state_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.container_name or self.owner} ({self.state})"
+
+    @property
+    def open(self) -> bool:
+        return self.state != self.State.RESOLVED
+
+
+class AlertTarget(models.Model):
+    """Where a user's or a class's alerts are sent: a webhook or an email address."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+
+    user = models.ForeignKey(
+        "dashboard.User", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    course = models.ForeignKey(
+        "dashboard.Course", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=500)  # the webhook's URL or the email address
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True, course__isnull=False)
+                | models.Q(user__isnull=False, course__isnull=True),
+                name="alert_target_user_or_class",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.address}"
+
+
+class AlertDelivery(models.Model):
+    """One alert's notification to one address: tried a bounded number of times."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"  # over the address's rate limit
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8)
+    address = models.CharField(max_length=500)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    done = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "channel", "address"], name="delivery_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} -> {self.address} ({self.state})"

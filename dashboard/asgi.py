@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from classes_app import culling  # noqa: E402
-from containers_app import history, stats  # noqa: E402
+from containers_app import alerts, history, stats  # noqa: E402
 from containers_app.socket_count import CountOpenSockets  # noqa: E402
 from dashboard.middleware import UserFactsMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
@@ -36,5 +36,7 @@ application = ProtocolTypeRouter(
 culling.start()
 # Stats history: a thread in each server process, one of them writes per host.
 history.start(stats.sampler_for())
+# Alerts: a thread in each server process, one of them evaluates per host.
+alerts.start(stats.sampler_for())
 # Jobs left running by a process that is gone are failed: at start, then now and then.
 recovery.start()

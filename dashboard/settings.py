@@ -223,6 +223,38 @@ HISTORY_COARSE_STEP = env_int("DOCKDASH_HISTORY_COARSE_STEP", 60, minimum=1)
 HISTORY_FINE_RETENTION = env_int("DOCKDASH_HISTORY_FINE_RETENTION", 24 * 3600, minimum=1)
 HISTORY_COARSE_RETENTION = env_int("DOCKDASH_HISTORY_COARSE_RETENTION", 7 * 24 * 3600, minimum=1)
 HISTORY_PRUNE_INTERVAL = env_float("DOCKDASH_HISTORY_PRUNE_INTERVAL", 600.0, minimum=0.5)
+# Alerts (containers_app.alerts, rules in dashboard.alert_rules), evaluated each
+# ALERT_INTERVAL seconds by one server process per host, which then keeps the sampler
+# sweeping. A restart loop: ALERT_RESTARTS exits within ALERT_RESTART_MINUTES; CPU pinned:
+# throttled on most ticks of ALERT_CPU_SECONDS; memory at ALERT_MEMORY_PERCENT of its limit;
+# a quota at ALERT_QUOTA_PERCENT; an OOM alert resolves ALERT_OOM_CLEAR_SECONDS after the
+# last kill; one resolved less than ALERT_REOPEN_SECONDS ago fires again as itself.
+ALERTS = env_bool("DOCKDASH_ALERTS", True)
+ALERT_INTERVAL = env_float("DOCKDASH_ALERT_INTERVAL", 1.0, minimum=0.1)
+ALERT_RESTARTS = env_int("DOCKDASH_ALERT_RESTARTS", 3, minimum=2)
+ALERT_RESTART_MINUTES = env_float("DOCKDASH_ALERT_RESTART_MINUTES", 5.0, minimum=0.1)
+ALERT_CPU_SECONDS = env_float("DOCKDASH_ALERT_CPU_SECONDS", 30.0, minimum=1.0)
+ALERT_MEMORY_PERCENT = env_float("DOCKDASH_ALERT_MEMORY_PERCENT", 90.0, minimum=1.0)
+ALERT_QUOTA_PERCENT = env_float("DOCKDASH_ALERT_QUOTA_PERCENT", 90.0, minimum=1.0)
+ALERT_OOM_CLEAR_SECONDS = env_float("DOCKDASH_ALERT_OOM_CLEAR_SECONDS", 300.0, minimum=1.0)
+ALERT_REOPEN_SECONDS = env_float("DOCKDASH_ALERT_REOPEN_SECONDS", 300.0, minimum=0.0)
+# Notifications: each address at most ALERT_NOTIFY_PER_HOUR an hour, each tried
+# ALERT_NOTIFY_TRIES times, ALERT_RETRY_SECONDS apart (doubling).
+ALERT_NOTIFY_PER_HOUR = env_int("DOCKDASH_ALERT_NOTIFY_PER_HOUR", 20, minimum=1)
+ALERT_NOTIFY_TRIES = env_int("DOCKDASH_ALERT_NOTIFY_TRIES", 3, minimum=1)
+ALERT_RETRY_SECONDS = env_float("DOCKDASH_ALERT_RETRY_SECONDS", 5.0, minimum=0.0)
+ALERT_WEBHOOK_TIMEOUT = env_float("DOCKDASH_ALERT_WEBHOOK_TIMEOUT", 5.0, minimum=0.5)
+# The dashboard's address as people reach it, for links in notifications ("": no links).
+PUBLIC_URL = env_str("DOCKDASH_PUBLIC_URL").rstrip("/")
+# Email (Django's SMTP backend): off until DOCKDASH_EMAIL_HOST is set.
+EMAIL_HOST = env_str("DOCKDASH_EMAIL_HOST")
+EMAIL_PORT = env_int("DOCKDASH_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("DOCKDASH_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("DOCKDASH_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("DOCKDASH_EMAIL_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("DOCKDASH_EMAIL_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DOCKDASH_EMAIL_FROM", "dockdash@localhost")
 # Log streams followed at once per process (each holds one thread while it reads).
 LOG_STREAM_WORKERS = env_int("DOCKDASH_LOG_STREAM_WORKERS", 32, minimum=2)
 # Log views one user may follow at once (instructors and admins twice as many, still below

@@ -10,6 +10,8 @@ os.environ.setdefault("DOCKDASH_LAB_SUBNETS", "198.19.0.0/16")
 os.environ.setdefault("DOCKDASH_CULL", "0")
 # Likewise history writing: a test that wants it starts a server with it on.
 os.environ.setdefault("DOCKDASH_STATS_HISTORY", "0")
+# And alerts, whose engine keeps the sampler sweeping.
+os.environ.setdefault("DOCKDASH_ALERTS", "0")
 
 from dashboard.settings import *  # noqa: E402,F403
 
