@@ -35,7 +35,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from classes_app.labs import LAB_LABEL, class_containers
-from containers_app import events, sessions, stats
+from containers_app import alerts, events, sessions, stats
 from containers_app.engine.errors import EngineError
 from containers_app.watched import Watched
 from dashboard.access import OWNER_LABEL
@@ -63,6 +63,7 @@ class GridContainer(TypedDict):
     restarts: int  # dies within RESTART_WINDOW
     oom_kills: int
     badges: list[Badge]
+    alerts: list[dict[str, Any]]  # its open alerts (containers_app.alerts): id, kind, state, title
 
 
 class GridStudent(TypedDict):
@@ -82,6 +83,7 @@ class GridTotals(TypedDict):
     oom: int
     restarts: int
     throttled: int
+    alerts: int  # open alerts of the class's containers
 
 
 class GridFrame(TypedDict):
@@ -124,7 +126,11 @@ def _short_name(row: dict[str, Any], owner: str) -> str:
 
 
 def grid_container(
-    row: dict[str, Any], sample: stats.ContainerSample | None, restarts: int, ooms: int
+    row: dict[str, Any],
+    sample: stats.ContainerSample | None,
+    restarts: int,
+    ooms: int,
+    alerts: list[dict[str, Any]],
 ) -> GridContainer:
     """One tile line: the list row's state and the sampler's figures (none when stopped)."""
     owner = str(row["labels"].get(OWNER_LABEL, ""))
@@ -152,6 +158,7 @@ def grid_container(
         "restarts": restarts,
         "oom_kills": oom_kills,
         "badges": badges,
+        "alerts": list(alerts),
     }
 
 
@@ -163,9 +170,10 @@ def grid_frame(
     samples: dict[str, stats.ContainerSample],
     dies: _Dies,
     terminals: Mapping[str, int],
+    alerts: Mapping[str, list[dict[str, Any]]],
 ) -> GridFrame:
-    """The frame of one tick: each student of `roster` (username, full name) with their rows
-    and the number of `terminals` open in their containers."""
+    """The frame of one tick: each student of `roster` (username, full name) with their rows,
+    the number of `terminals` open in their containers and the open `alerts` of each."""
     by_owner: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_owner[str(row["labels"].get(OWNER_LABEL, ""))].append(row)
@@ -174,7 +182,11 @@ def grid_frame(
     for username, full_name in roster:
         containers = [
             grid_container(
-                row, samples.get(row["id"]), dies.restarts(row["id"], now), dies.ooms[row["id"]]
+                row,
+                samples.get(row["id"]),
+                dies.restarts(row["id"], now),
+                dies.ooms[row["id"]],
+                alerts.get(row["id"], []),
             )
             for row in by_owner.get(username, [])
         ]
@@ -204,6 +216,7 @@ def grid_frame(
             "oom": sum("oom" in c["badges"] for c in every),
             "restarts": sum("restarts" in c["badges"] for c in every),
             "throttled": sum("throttled" in c["badges"] for c in every),
+            "alerts": sum(len(c["alerts"]) for c in every),
         },
     }
 
@@ -235,6 +248,8 @@ class ClassGrid(Watched):
         self._channel = ""  # the grid's own, in the groups of its students' sessions
         self._terminals: Mapping[str, int] = {}
         self._terminals_stale = True
+        self._alerts: Mapping[str, list[dict[str, Any]]] = {}
+        self._alerts_stale = True
 
     def _note(self, event: events.DockerEvent) -> None:
         if event["kind"] != "container":
@@ -270,9 +285,19 @@ class ClassGrid(Watched):
         if self._terminals_stale:
             self._terminals_stale = False
             self._terminals = await asyncio.to_thread(sessions.open_per_owner)
+        if self._alerts_stale or self._ticks % ROSTER_EVERY == 1:
+            self._alerts_stale = False
+            self._alerts = await database_sync_to_async(alerts.open_in_class)(self.slug)
         samples = {s["id"]: s for s in frame["containers"]}
         grid = grid_frame(
-            self.slug, frame["t"], self._roster, self._rows, samples, self._dies, self._terminals
+            self.slug,
+            frame["t"],
+            self._roster,
+            self._rows,
+            samples,
+            self._dies,
+            self._terminals,
+            self._alerts,
         )
         self.last_frame = grid
         self.last_text = json.dumps(grid, separators=(",", ":"))
@@ -285,6 +310,8 @@ class ClassGrid(Watched):
         channel = self._channel = await layer.new_channel()
         await layer.group_add(sampler.group, channel)
         await layer.group_add(events.GROUP, channel)
+        await layer.group_add(alerts.ALERTS_GROUP, channel)
+        alerts.listen_from(loop)
         await sampler.subscribe()
         events.watcher.subscribe(loop)
         self._ticks, self._rows_stale, self._roster = 0, True, []
@@ -297,11 +324,14 @@ class ClassGrid(Watched):
                     self._note(message["event"])
                 elif message.get("type") == "sessions.changed":
                     self._terminals_stale = True
+                elif message.get("type") == "alerts.changed":
+                    self._alerts_stale = True
         finally:
             events.watcher.unsubscribe()
             with contextlib.suppress(Exception):  # the layer may be closing with the loop
                 await layer.group_discard(sampler.group, channel)
                 await layer.group_discard(events.GROUP, channel)
+                await layer.group_discard(alerts.ALERTS_GROUP, channel)
                 await self._follow_sessions_of([])
             await sampler.unsubscribe()
 

@@ -1,4 +1,4 @@
-"""Websocket consumers for live stats, logs and the terminal.
+"""Websocket consumers for live stats, logs, the terminal and the alerts bell.
 
 Thin: check the user and the container, join the sampler's group or start a
 stream service (containers_app.stats, .logs, .terminal), forward frames. The
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from containers_app import gate, sessions, stats, translate
+from containers_app import alerts, gate, sessions, stats, translate
 from containers_app.engine.errors import EngineError
 from containers_app.logs import (
     LogEnd,
@@ -457,3 +457,43 @@ class WatchConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(sessions.group_of(self.key), self.channel_name)
         await self._ask("watch.leave")
         self.session = None
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertsConsumer(PushOnlyConsumer):
+    """/ws/alerts/: `{"type": "alerts", "firing": N}` for the bell, on connect and whenever
+    alerts change (at most one count a second per socket)."""
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_LOGIN)
+            return
+        self.user = user
+        self.pending: asyncio.Task[None] | None = None
+        alerts.listen_from(asyncio.get_running_loop())
+        await self.channel_layer.group_add(alerts.ALERTS_GROUP, self.channel_name)
+        self.joined = True
+        await self.accept()
+        await self._send_count()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "joined", False):
+            await self.channel_layer.group_discard(alerts.ALERTS_GROUP, self.channel_name)
+        if getattr(self, "pending", None) is not None:
+            self.pending.cancel()  # type: ignore[union-attr]
+
+    async def alerts_changed(self, message: dict[str, Any]) -> None:
+        if self.pending is None:
+            self.pending = asyncio.create_task(self._count_soon())
+
+    async def _count_soon(self) -> None:
+        await self._send_count()
+        await asyncio.sleep(1.0)  # a burst of changes: one more count after it
+        self.pending = None
+
+    async def _send_count(self) -> None:
+        firing = await database_sync_to_async(alerts.firing_count)(self.user)
+        await self.send_json({"type": "alerts", "firing": firing})

@@ -1,4 +1,4 @@
-"""Websocket routes of the engine side: Docker events, live stats, logs and the terminal."""
+"""Websocket routes of the engine side: Docker events, live stats, logs, the terminal, alerts."""
 
 from __future__ import annotations
 
@@ -14,4 +14,5 @@ websocket_urlpatterns: list[URLPattern] = [
     path("ws/containers/<str:ref>/logs/", consumers.ContainerLogsConsumer.as_asgi()),
     path("ws/containers/<str:ref>/exec/", consumers.ContainerExecConsumer.as_asgi()),
     path("ws/sessions/<str:key>/watch/", consumers.WatchConsumer.as_asgi()),
+    path("ws/alerts/", consumers.AlertsConsumer.as_asgi()),
 ]

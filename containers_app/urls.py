@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, register_converter
 
-from containers_app import api, internals_views, live_views, views
+from containers_app import alert_views, api, internals_views, live_views, views
 from dashboard.endpoints import CHANGE, READ, Page, pages, route_kinds, routes
 
 
@@ -112,9 +112,20 @@ PAGES: list[Page] = [
         "api-container-stats",
         READ,
     ),
+    # alerts, and where they are sent
+    ("alerts/", alert_views.alert_list, "alerts", READ),
+    ("alerts/targets/", alert_views.alert_target_add, "alert-target-add", CHANGE),
+    (
+        "alerts/targets/<int:pk>/remove/",
+        alert_views.alert_target_remove,
+        "alert-target-remove",
+        CHANGE,
+    ),
+    ("alerts/<int:pk>/ack/", alert_views.alert_acknowledge, "alert-ack", CHANGE),
 ]
+ENDPOINTS = [*api.ENDPOINTS, *alert_views.ENDPOINTS]
 
-urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(api.ENDPOINTS)]
+urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(ENDPOINTS)]
 
 # Each route's name and whether it reads or changes: every change goes through the gate.
-ROUTE_KINDS = route_kinds(PAGES, api.ENDPOINTS)
+ROUTE_KINDS = route_kinds(PAGES, ENDPOINTS)

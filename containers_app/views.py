@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from containers_app import containers, gate, images, networks, translate, volumes
+from containers_app import alert_views, containers, gate, images, networks, translate, volumes
 from containers_app.engine.errors import EngineError, EngineUnavailable
 from containers_app.engine.system import DISK_USAGE_NOTE, host_cpus, system_df
 from containers_app.forms import (
@@ -204,6 +204,7 @@ def container_detail(request: HttpRequest, ref: str) -> HttpResponse:
         "can_remove": access.can(request.user, Perm.REMOVE, owner),
         "rename_form": RenameForm(initial={"name": name}),
         "remove_command": containers.docker_command("remove", name, force=True, volumes=True),
+        "container_alerts": alert_views.container_alerts(request.user, record.id),
     }
     if request.GET.get("partial") == "overview":
         return render(request, "containers_app/_container_overview.html", context)

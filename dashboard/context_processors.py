@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from classes_app import culling
+from containers_app import alerts
 from containers_app.engine.client import endpoint
 from dashboard.access import Perm, can, role_of
 from dashboard.models import Role
@@ -68,4 +69,6 @@ def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
         "lab_stops": SimpleLazyObject(partial(culling.upcoming_stops, user)),
         "lab_stops_next": request.get_full_path(),
         "lab_stops_poll": settings.CULL_WARN_POLL,
+        # The bell's count (base.html), read only by a page that shows it.
+        "alerts_firing": SimpleLazyObject(partial(alerts.firing_count, user)),
     }

@@ -45,6 +45,11 @@ function containerLine(c) {
   for (const badge of c.badges) {
     head.append(el("span", { class: "badge error", "data-badge": badge }, BADGES[badge] || badge));
   }
+  for (const alert of c.alerts || []) {
+    const kind = alert.state === "acknowledged" ? "warn" : "error";
+    const mark = el("span", { class: `badge ${kind}`, "data-alert": alert.kind, title: `alert ${alert.state}` }, `⚠ ${alert.title}`);
+    head.append(mark);
+  }
   item.append(head);
   if (c.state === "running") {
     item.append(meter("CPU", c.cpu_of_limit, formatPercent(c.cpu_of_limit)));
@@ -101,8 +106,8 @@ function draw(frame) {
   setTotal("containers", `of ${t.containers} lab containers`);
   setTotal("cpu", formatPercent(t.cpu_percent));
   setTotal("mem", formatBytes(t.mem_usage));
-  setTotal("alerts", String(t.oom + t.restarts + t.throttled));
-  setTotal("alerts-sub", `${t.oom} OOM · ${t.restarts} restarting · ${t.throttled} throttled`);
+  setTotal("alerts", String(t.alerts));
+  setTotal("alerts-sub", `now: ${t.oom} OOM · ${t.restarts} restarting · ${t.throttled} throttled`);
   tiles.replaceChildren(...sorted(frame.students).map(tile));
   root.dataset.frameT = String(frame.t);
 }

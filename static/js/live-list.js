@@ -1,6 +1,7 @@
 // Live pages: one websocket to /ws/events/; an engine event of a kind this page shows
 // re-renders the page's live region from the server (same template, same filters),
-// keeping the user's row selection. Also: select-all, confirmations, copy buttons.
+// keeping the user's row selection; one marked data-live-alerts also when alerts change.
+// Also: select-all, confirmations, copy buttons.
 import { connect } from "./socket.js";
 
 const live = [...document.querySelectorAll("[data-live-url]")];
@@ -114,6 +115,11 @@ document.addEventListener("click", (e) => {
       () => { copy.textContent = "Select and copy by hand"; },
     );
   }
+});
+
+// Regions marked data-live-alerts also follow the alerts (the bell says when they change).
+document.addEventListener("dockdash:alerts", () => {
+  for (const el of live) if ("liveAlerts" in el.dataset && el.dataset.liveUrl) schedule(el);
 });
 
 if (live.length) {

@@ -84,6 +84,11 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-lab-provision": ("post", {}),
     "api-lab-reset": ("post", {"student": f"cov{RUN_ID}-s0"}),
     "api-class-action": ("post", {}),
+    # alerts: a viewer acknowledges nothing and gets no notifications
+    "alert-ack": ("post", {}),
+    "api-alert-ack": ("post", {}),
+    "alert-target-add": ("post", {"channel": "email", "address": "v@example.org"}),
+    "alert-target-remove": ("post", {}),
 }
 READS = {name for name, kind in ROUTE_KINDS.items() if kind == READ}
 
