@@ -1,5 +1,5 @@
-"""Users with a role, the append-only audit log, the quotas of a shared host, and the
-classes (rosters and lab templates) that decide whom an instructor sees."""
+"""Users with a role and their API tokens, the append-only audit log, the quotas of a shared
+host, and the classes (rosters and lab templates) that decide whom an instructor sees."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -52,6 +53,60 @@ class User(AbstractUser):
     def load_facts(self) -> None:
         """Read those facts now, for code that may not query later (a websocket's loop)."""
         _ = self.taught, self.allowed_images
+
+
+class ApiToken(models.Model):
+    """A key a script sends as `Authorization: Token <key>` to act as its owner.
+
+    Only a SHA-256 of the key is kept (the key is shown once, when it is made); `prefix`,
+    which the key carries in the clear, finds the row. See dashboard.api_tokens.
+    """
+
+    class Scope(models.TextChoices):
+        READ_ONLY = "read-only", "read-only"
+        READ_WRITE = "read-write", "read-write"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="what it is for, in its owner's words")
+    prefix = models.CharField(max_length=16, db_index=True)
+    secret_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.READ_ONLY)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    last_used = models.DateTimeField(null=True, blank=True)
+    last_used_addr = models.CharField(max_length=64, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}) of {self.owner_id}"
+
+    @property
+    def state(self) -> str:
+        """ "revoked", "expired" or "active"."""
+        if self.revoked is not None:
+            return "revoked"
+        return "expired" if self.expires <= timezone.now() else "active"
+
+
+class ApiTokenAddress(models.Model):
+    """An address a token was used from: a use from one not here is audited, once."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="addresses")
+    address = models.CharField(max_length=64)
+    first_used = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "address"], name="unique_token_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} (token {self.token_id})"
 
 
 class AuditEntry(models.Model):

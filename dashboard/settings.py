@@ -48,7 +48,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     # Before dashboard: its login-failure receiver runs first, so ours sees the lockout it set.
     "axes",
@@ -187,7 +186,7 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous call answers 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "dashboard.api_tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -203,6 +202,16 @@ SPECTACULAR_SETTINGS = {
     # The schema maps every endpoint: like the API itself, for signed-in users only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# API tokens (dashboard.api_tokens): the days a new one lasts unless its maker picks another
+# lifetime, and the longest they may pick; every token expires.
+API_TOKEN_DAYS = env_int("DOCKDASH_API_TOKEN_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("DOCKDASH_API_TOKEN_MAX_DAYS", 365, minimum=1)
+if API_TOKEN_DAYS > API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured(
+        f"DOCKDASH_API_TOKEN_DAYS ({API_TOKEN_DAYS}) must not exceed "
+        f"DOCKDASH_API_TOKEN_MAX_DAYS ({API_TOKEN_MAX_DAYS}): new tokens would outlive the limit."
+    )
 
 # The Docker engine this dashboard drives.
 DOCKER_HOST = env_str("DOCKDASH_DOCKER_HOST") or env_str(

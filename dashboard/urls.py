@@ -5,7 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from dashboard import api, audit_views, user_views, views
+from dashboard import api, audit_views, token_views, user_views, views
+from dashboard.endpoints import routes
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -33,10 +34,13 @@ urlpatterns = [
     path("users/bulk/", user_views.user_bulk_create, name="user-bulk-create"),
     path("users/quotas/", user_views.role_quotas, name="role-quotas"),
     path("users/me/", user_views.my_usage, name="my-usage"),
+    path("users/me/tokens/", token_views.my_tokens, name="api-tokens"),
+    path("users/tokens/<int:pk>/revoke/", token_views.token_revoke, name="api-token-revoke"),
     path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
     path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
     path("users/<int:pk>/quota/", user_views.user_quota, name="user-quota"),
     path("users/<int:pk>/password/", user_views.user_password, name="user-password"),
     path("users/<int:pk>/active/", user_views.user_active, name="user-active"),
     path("users/<int:pk>/unlock/", user_views.user_unlock, name="user-unlock"),
+    *routes(token_views.ENDPOINTS),
 ]

@@ -23,7 +23,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from containers_app import gate
-from dashboard import access, accounts, login_throttle, quotas
+from dashboard import access, accounts, api_tokens, login_throttle, quotas
 from dashboard.access import Perm
 from dashboard.audit import audited
 from dashboard.models import Quota, QuotaLimits, Role, RoleQuota, User
@@ -268,6 +268,10 @@ def _detail_context(request: HttpRequest, target: User, **extra: Any) -> dict[st
         "locked_from": login_throttle.locked_addresses(target.username),
         "locked_until": login_throttle.locked_until(target.username),
         "may_unlock": access.can(request.user, Perm.MANAGE_QUOTAS),
+        # Admins see and revoke anyone's API tokens; an instructor, no student's.
+        "tokens": api_tokens.tokens_of(target)
+        if access.can(request.user, Perm.MANAGE_QUOTAS)
+        else None,
         "role_form": role_form if role_choices else None,
         "role_refusal": access.may_set_role(request.user, target, target.effective_role),
         "quota_form": QuotaForm(initial=QuotaForm.initial_from(own), fallback=defaults),

@@ -1,7 +1,7 @@
 // Live pages: one websocket to /ws/events/; an engine event of a kind this page shows
 // re-renders the page's live region from the server (same template, same filters),
 // keeping the user's row selection; one marked data-live-alerts also when alerts change.
-// Also: select-all, confirmations, copy buttons.
+// Also: select-all and confirmations.
 import { connect } from "./socket.js";
 
 const live = [...document.querySelectorAll("[data-live-url]")];
@@ -107,14 +107,6 @@ document.addEventListener("change", (e) => {
 document.addEventListener("click", (e) => {
   const button = e.target.closest("[data-confirm]");
   if (button && !confirm(button.dataset.confirm)) e.preventDefault();
-  const copy = e.target.closest(".copy-button");
-  if (copy) {
-    const text = document.querySelector(copy.dataset.copyTarget).textContent;
-    navigator.clipboard.writeText(text).then(
-      () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1500); },
-      () => { copy.textContent = "Select and copy by hand"; },
-    );
-  }
 });
 
 // Regions marked data-live-alerts also follow the alerts (the bell says when they change).

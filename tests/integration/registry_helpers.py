@@ -141,8 +141,10 @@ def live_dashboard(workdir: Path, docker_host: str | None = None) -> Iterator[Da
     """A live dashboard with the USERS (and an API token each), stopped on leaving."""
     server = rig.start_live_server(workdir, docker_host=docker_host, users=USERS)
     try:
-        made = server.manage_each(*(["drf_create_token", name] for name in USERS))
-        tokens = {name: out.split()[2] for name, out in zip(USERS, made, strict=True)}
+        made = server.manage_each(
+            *(["token", "create", name, "--scope", "read-write"] for name in USERS)
+        )
+        tokens = {name: out.strip() for name, out in zip(USERS, made, strict=True)}
         yield Dashboard(server, tokens, {name: pw for name, (_, pw) in USERS.items()})
     finally:
         server.stop()

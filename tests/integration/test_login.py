@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
 
+from dashboard import api_tokens
 from dashboard.models import User
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +42,8 @@ def test_login_page_logs_in_and_rejects_a_wrong_password(client: Any, make_user:
 
 
 def test_token_authenticates_api_calls(api_client: Any, admin_user: Any, docker_client: Any):
-    token = Token.objects.create(user=admin_user)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_tokens.issue(admin_user, "script", "read-only", 1)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = api_client.get("/api/v1/engine/")
     assert response.status_code == 200
     assert response.json()["engine"]["version"] == docker_client.version()["Version"]

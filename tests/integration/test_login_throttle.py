@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from dashboard import api_tokens
 from dashboard.models import AuditEntry
 from tests import rig
 
@@ -162,8 +162,8 @@ def test_a_locked_out_user_still_reaches_the_api_with_a_token(
     for i in range(5):
         login(client, "ann", f"guess-{i}", addr="127.0.0.1")
     assert login(client, "ann", PASSWORD, addr="127.0.0.1").status_code == 429
-    token = Token.objects.create(user=ann)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_tokens.issue(ann, "script", "read-only", 1)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = api_client.get("/api/v1/engine/")
     assert response.status_code == 200 and "engine" in response.json()
 

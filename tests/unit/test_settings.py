@@ -60,3 +60,13 @@ def test_bad_setting_value_is_a_clear_error() -> None:
     proc = load_settings(SECRET_KEY="x" * 50, DOCKDASH_DOCKER_TIMEOUT="soon")
     assert proc.returncode != 0
     assert "DOCKDASH_DOCKER_TIMEOUT must be a whole number, not 'soon'" in proc.stderr
+
+
+def test_new_api_tokens_may_not_outlive_the_longest_lifetime() -> None:
+    proc = load_settings(
+        SECRET_KEY="x" * 50, DOCKDASH_API_TOKEN_DAYS="400", DOCKDASH_API_TOKEN_MAX_DAYS="365"
+    )
+    assert proc.returncode != 0
+    assert "DOCKDASH_API_TOKEN_DAYS (400) must not exceed DOCKDASH_API_TOKEN_MAX_DAYS" in (
+        proc.stderr
+    )
