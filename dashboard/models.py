@@ -21,6 +21,9 @@ class Role(models.TextChoices):
 
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    directory_role = models.BooleanField(
+        default=False, help_text="the role follows directory groups, set again at each sign-in"
+    )
 
     @property
     def effective_role(self) -> str:
@@ -239,6 +242,10 @@ class Course(models.Model):
         settings.AUTH_USER_MODEL, related_name="courses_taught", blank=True
     )
     students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="courses", blank=True)
+    # Directory groups (by name) whose members are the class's students, and its instructors
+    # (members with the instructor role), set again at each sign-in (dashboard.directory).
+    directory_group = models.CharField(max_length=255, blank=True)
+    directory_staff_group = models.CharField(max_length=255, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from dashboard.envconf import (
     env_bool,
     env_float,
     env_int,
+    env_ldap,
     env_list,
     env_port_range,
     env_str,
@@ -82,7 +83,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes). Its backend comes first so that every backend after it
-# (the model backend today, LDAP or OIDC later) is refused while a name+address is locked.
+# (the model backend, the LDAP one when configured) is refused while a name+address is locked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -98,6 +99,17 @@ AXES_RESET_ON_SUCCESS = True
 # Tries during a lockout do not extend it: the page can say when it ends.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
+
+# Sign-in against the school's LDAP directory (dashboard.ldap_directory), off unless
+# DOCKDASH_LDAP_URI is set: django-auth-ldap's AUTH_LDAP_* settings and dockdash's LDAP_*.
+# Its backend comes after the model backend, so local accounts (the admin `make run`
+# makes) sign in whether the directory answers or not.
+LDAP_ROLES = ("admin", "instructor", "student", "viewer")  # dashboard.models.Role's values
+_ldap = env_ldap(LDAP_ROLES)  # {} when off
+globals().update(_ldap)
+LDAP_ENABLED = bool(_ldap)
+if LDAP_ENABLED:
+    AUTHENTICATION_BACKENDS.append("dashboard.ldap_directory.DirectoryBackend")
 
 TEMPLATES = [
     {
