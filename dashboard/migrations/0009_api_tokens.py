@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0007_lab_extension_and_compose"),
+        ("dashboard", "0008_course_directory_group"),
     ]
 
     operations = [
