@@ -10,6 +10,7 @@ from django.utils.functional import SimpleLazyObject
 
 from classes_app import culling
 from containers_app.engine.client import endpoint
+from dashboard import oidc
 from dashboard.access import Perm, can, role_of
 from dashboard.models import Role
 
@@ -69,3 +70,8 @@ def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
         "lab_stops_next": request.get_full_path(),
         "lab_stops_poll": settings.CULL_WARN_POLL,
     }
+
+
+def sign_in(request: HttpRequest) -> dict[str, Any]:
+    """The login page's "Sign in with <provider>" button, when a provider is configured."""
+    return {"sign_in_with": oidc.provider_name() if oidc.enabled() else ""}

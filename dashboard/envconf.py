@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -132,3 +132,90 @@ def env_abs_paths(name: str) -> list[str]:
         if not path.startswith("/"):
             raise ImproperlyConfigured(f"{name} lists {path!r}, which is not an absolute path")
     return [os.path.normpath(path) for path in paths]
+
+
+# ---------------------------------------------------------------- OpenID Connect sign-in
+
+OIDC_DEFAULT_SCOPES = "openid email profile"
+
+
+def env_url(name: str) -> str:
+    """An http(s) URL with a host and no query or fragment, without its trailing `/`; ""
+    when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an http(s) URL like https://sso.example.org/realms/school, not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _env_required(name: str, because: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when {because} is")
+    return value
+
+
+def _env_claim(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    if any(char.isspace() for char in raw):
+        raise ImproperlyConfigured(f"{name} must be a claim name like {default}, not {raw!r}")
+    return raw
+
+
+def env_oidc(roles: tuple[str, ...]) -> dict[str, Any]:
+    """The settings of sign-in through an OpenID Connect provider (mozilla-django-oidc's
+    OIDC_RP_* and dockdash's OIDC_*), from the DOCKDASH_OIDC_* variables; only OIDC_ISSUER,
+    empty, when DOCKDASH_OIDC_ISSUER is unset. `roles`: the roles DOCKDASH_OIDC_ROLE_GROUPS
+    may name."""
+    issuer = env_url("DOCKDASH_OIDC_ISSUER")
+    if not issuer:
+        return {"OIDC_ISSUER": ""}
+    scopes = os.environ.get("DOCKDASH_OIDC_SCOPES", "").replace(",", " ").split()
+    scopes = scopes or OIDC_DEFAULT_SCOPES.split()
+    if "openid" not in scopes:
+        raise ImproperlyConfigured(
+            f"DOCKDASH_OIDC_SCOPES must include openid, not {' '.join(scopes)!r}"
+        )
+    return {
+        "OIDC_ISSUER": issuer,
+        "OIDC_NAME": os.environ.get("DOCKDASH_OIDC_NAME", "").strip(),
+        "OIDC_RP_CLIENT_ID": _env_required("DOCKDASH_OIDC_CLIENT_ID", "DOCKDASH_OIDC_ISSUER"),
+        "OIDC_RP_CLIENT_SECRET": _env_required(
+            "DOCKDASH_OIDC_CLIENT_SECRET", "DOCKDASH_OIDC_ISSUER"
+        ),
+        "OIDC_RP_SCOPES": " ".join(dict.fromkeys(scopes)),
+        # What OpenID Connect Core makes the default (and what Keycloak, Google and Entra
+        # sign ID tokens with); the keys come from the provider's jwks_uri.
+        "OIDC_RP_SIGN_ALGO": "RS256",
+        "OIDC_USE_PKCE": True,
+        "OIDC_TIMEOUT": env_float("DOCKDASH_OIDC_TIMEOUT", 10.0, minimum=0.5),
+        "OIDC_CREATE_USER": env_bool("DOCKDASH_OIDC_CREATE_USERS", True),
+        "OIDC_USERNAME_CLAIM": _env_claim("DOCKDASH_OIDC_USERNAME_CLAIM", "preferred_username"),
+        "OIDC_EMAIL_CLAIM": _env_claim("DOCKDASH_OIDC_EMAIL_CLAIM", "email"),
+        "OIDC_GROUPS_CLAIM": _env_claim("DOCKDASH_OIDC_GROUPS_CLAIM", "groups"),
+        "OIDC_ROLE_GROUPS": _env_role_groups("DOCKDASH_OIDC_ROLE_GROUPS", roles),
+    }
+
+
+def _env_role_groups(name: str, roles: tuple[str, ...]) -> dict[str, str]:
+    """`role=group;role=group` (groups by name) -> {role: group}."""
+    raw = os.environ.get(name, "")
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(";")):
+        if not item:
+            continue
+        role, sep, group = (text.strip() for text in item.partition("="))
+        if not sep or not group or role not in roles:
+            raise ImproperlyConfigured(
+                f"{name} must be ROLE=GROUP pairs separated by ';' (roles: {', '.join(roles)}), "
+                f"like instructor=teachers;admin=it-staff, not {item!r}"
+            )
+        if role in mapping:
+            raise ImproperlyConfigured(f"{name} names the role {role} twice")
+        mapping[role] = group
+    return mapping

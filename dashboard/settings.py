@@ -16,6 +16,7 @@ from dashboard.envconf import (
     env_float,
     env_int,
     env_list,
+    env_oidc,
     env_port_range,
     env_str,
     env_subnet,
@@ -100,6 +101,15 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 
+# Sign-in through an OpenID Connect provider (dashboard.oidc), off unless DOCKDASH_OIDC_ISSUER
+# is set: mozilla-django-oidc's OIDC_RP_* settings and dockdash's OIDC_*. Its backend comes
+# last; it checks the axes lock itself once the provider has named the account.
+OIDC_ROLES = ("admin", "instructor", "student", "viewer")  # dashboard.models.Role's values
+OIDC_SETTINGS = env_oidc(OIDC_ROLES)  # only OIDC_ISSUER, empty, when off
+globals().update(OIDC_SETTINGS)
+if OIDC_SETTINGS["OIDC_ISSUER"]:
+    AUTHENTICATION_BACKENDS.append("dashboard.oidc.ProviderBackend")
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -111,6 +121,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.engine_endpoint",
+                "dashboard.context_processors.sign_in",
             ],
             "builtins": ["dashboard.templatetags.units"],
         },
