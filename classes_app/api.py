@@ -71,6 +71,12 @@ def _roster(request: Request, slug: str) -> Response:
     return response
 
 
+def _roster_from_directory(request: Request, slug: str) -> dict[str, Any]:
+    course = courses.course_to_change(request, "class.roster.sync", slug)
+    group = _body(request).get("group", course.directory_group)
+    return rosters.sync_with_group(request, course, str(group or ""))
+
+
 # ---------------------------------------------------------------- labs
 
 
@@ -160,6 +166,17 @@ ENDPOINTS = [
             _roster,
             request=BODY,
             operation_id="class_roster_import",
+        ),
+    ),
+    Endpoint(
+        "api/v1/classes/<slug:slug>/roster/directory/",
+        "api-class-roster-directory",
+        post=Op(
+            'The students from a directory group, {"group": name} (default: the class\'s '
+            "directory_group): accounts made without password, members added, others removed",
+            _roster_from_directory,
+            request=BODY,
+            operation_id="class_roster_directory_sync",
         ),
     ),
     Endpoint(

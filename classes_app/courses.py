@@ -26,7 +26,10 @@ from dashboard.audit import audited, record
 from dashboard.models import TAUGHT_ROLES, Course, Lab, Role, User
 from dashboard.refusals import Forbidden, InUse, Invalid, Refusal
 
-COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"})
+# Who is in the class by their directory groups (dashboard.directory): admins' to set, since
+# an instructor naming a group would take its members from other instructors' classes.
+DIRECTORY_KEYS = frozenset({"directory_group", "directory_staff_group"})
+COURSE_KEYS = frozenset({"name", "slug", "instructors", "students"}) | DIRECTORY_KEYS
 TEACHING_ROLES: tuple[str, ...] = (str(Role.INSTRUCTOR), str(Role.ADMIN))
 
 
@@ -99,6 +102,7 @@ def course_dict(course: Course, user: Any) -> dict[str, Any]:
         "instructors": sorted(u.username for u in course.instructors.all()),
         "students": sorted(u.username for u in course.students.all()) if shown else [],
         "labs": [labs.lab_dict(lab) for lab in course.labs.all()],
+        **({key: getattr(course, key) for key in sorted(DIRECTORY_KEYS)} if shown else {}),
     }
 
 
@@ -148,6 +152,12 @@ def _fields(data: Mapping[str, Any], actor: Any, *, partial: bool) -> dict[str, 
         values["instructors"] = _users(data["instructors"], TEACHING_ROLES, "instructors")
     if "students" in data:
         values["students"] = _enrolled(actor, _users(data["students"], TAUGHT_ROLES, "students"))
+    for key in sorted(DIRECTORY_KEYS & set(data)):
+        if access.role_of(actor) != Role.ADMIN:
+            raise Forbidden("Only admins may tie a class to directory groups.", key)
+        if not isinstance(data[key], str) or len(data[key]) > 255:
+            raise Invalid(f"{key} is the name of a directory group (at most 255 characters).", key)
+        values[key] = data[key].strip()
     return values
 
 

@@ -7,6 +7,9 @@ why, and the rest of the roster still goes in.
 
 A password is generated for each account made, without look-alike characters
 (dashboard.accounts), and answered once: it is kept nowhere.
+
+A roster may also be a directory group (`sync_with_group`): the accounts it makes have no
+password, their owners sign in against the directory (dashboard.ldap_directory).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from dashboard import access, accounts
+from dashboard import access, accounts, ldap_directory
 from dashboard.audit import audited
 from dashboard.models import TAUGHT_ROLES, Course, Role, User
 from dashboard.refusals import Forbidden, Invalid, Refusal
@@ -102,8 +105,11 @@ def _names(full_name: str) -> tuple[str, str]:
     return first[:150], last[:150]
 
 
-def add_one(request: Any, course: Course, entry: Entry) -> dict[str, Any]:
-    """Make `entry`'s account (or find it) and put it in `course`: one audit row."""
+def add_one(request: Any, course: Course, entry: Entry, *, group: str = "") -> dict[str, Any]:
+    """Make `entry`'s account (or find it) and put it in `course`: one audit row.
+
+    `group`: the directory group the entry comes from; an account made for it has no
+    password (its owner signs in against the directory)."""
     answer: dict[str, Any] = {"username": entry.username, "full_name": entry.full_name}
     answer["email"] = entry.email
     try:
@@ -115,8 +121,14 @@ def add_one(request: Any, course: Course, entry: Entry) -> dict[str, Any]:
         ):
             user = User.objects.filter(username=entry.username).first()
             row["params"] = {"class": course.slug, "created": user is None}
+            if group:
+                row["params"]["group"] = group
             if user is None:
-                user, answer["password"] = accounts.create_user(entry.username, str(Role.STUDENT))
+                user, password = accounts.create_user(
+                    entry.username, str(Role.STUDENT), directory=bool(group)
+                )
+                if password:
+                    answer["password"] = password
                 user.first_name, user.last_name = _names(entry.full_name)
                 user.email = entry.email
                 user.save(update_fields=["first_name", "last_name", "email"])
@@ -132,10 +144,52 @@ def add_one(request: Any, course: Course, entry: Entry) -> dict[str, Any]:
             row["target_id"] = str(user.pk)
     except Refusal as exc:
         return {**answer, "error": exc.message}
-    answer["created"] = "password" in answer
+    answer["created"] = row["params"]["created"]
     return answer
 
 
 def import_roster(request: Any, course: Course, entries: Iterable[Entry]) -> list[dict[str, Any]]:
     """Each student's answer: made (with their password, this once), added, or why not."""
     return [add_one(request, course, entry) for entry in entries]
+
+
+def remove_one(request: Any, course: Course, student: User, *, group: str = "") -> dict[str, Any]:
+    """Take `student` out of `course` (their account and containers stay): one audit row."""
+    params = {"class": course.slug, **({"group": group} if group else {})}
+    with audited(
+        request,
+        "class.roster.remove",
+        target_kind="user",
+        target_id=str(student.pk),
+        target_name=student.username,
+        params=params,
+    ):
+        course.students.remove(student)
+    return {"username": student.username, "full_name": student.get_full_name()}
+
+
+def sync_with_group(request: Any, course: Course, group: str) -> dict[str, Any]:
+    """Make `course`'s students the members of directory group `group`: accounts made for
+    those who have none (no password: they sign in against the directory), members added
+    as a roster adds them, and students not in the group taken out. One audit row for the
+    whole (refusals included), then one per student added or taken out."""
+    group = group.strip()
+    with audited(
+        request,
+        "class.roster.sync",
+        target_kind="class",
+        target_id=str(course.pk),
+        target_name=course.slug,
+        params={"group": group},
+    ) as row:
+        if not group:
+            raise Invalid("Name the directory group to take the students from.", "group")
+        members = ldap_directory.group_members(group)
+        row["params"] = {"group": group, "members": len(members)}
+    added = [
+        add_one(request, course, Entry(m.username, m.full_name, m.email), group=group)
+        for m in members
+    ]
+    gone = course.students.exclude(username__in=[m.username for m in members])
+    removed = [remove_one(request, course, s, group=group) for s in gone.order_by("username")]
+    return {"group": group, "students": added, "removed": removed}

@@ -22,6 +22,12 @@ PAGES: list[Page] = [
     ("labs/stops/", views.lab_stops, "lab-stops", READ),
     ("classes/<slug:slug>/", views.class_detail, "class-detail", READ),
     ("classes/<slug:slug>/roster/", views.roster_import, "class-roster", CHANGE),
+    (
+        "classes/<slug:slug>/roster/directory/",
+        views.roster_from_directory,
+        "class-roster-directory",
+        CHANGE,
+    ),
     ("classes/<slug:slug>/grid/", grid_views.class_grid, "class-grid", READ),
     ("classes/<slug:slug>/labs/", views.lab_create, "class-lab-create", CHANGE),
     ("classes/<slug:slug>/labs/compose/", views.lab_compose_create, "class-lab-compose", CHANGE),

@@ -189,6 +189,30 @@ def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+def _names(answers: list[dict[str, Any]]) -> str:
+    return ", ".join(a["username"] for a in answers) or "none"
+
+
+@require_POST
+def roster_from_directory(request: HttpRequest, slug: str) -> HttpResponse:
+    course = courses.course_to_change(request, "class.roster.sync", slug)
+    group = request.POST.get("group", "")
+    try:
+        done = rosters.sync_with_group(request, course, group)
+    except Refusal as exc:
+        context = _detail(request, course, sync_error=exc.message, sync_group=group)
+        return render(request, "classes_app/class_detail.html", context, status=exc.status)
+    added = [a for a in done["students"] if not a.get("error")]
+    messages.success(
+        request,
+        f"From directory group {done['group']}: added or kept {_names(added)}; "
+        f"taken out {_names(done['removed'])}.",
+    )
+    for refused in (a for a in done["students"] if a.get("error")):
+        messages.error(request, f"{refused['username']}: {refused['error']}")
+    return redirect("class-detail", slug=course.slug)
+
+
 def _posted_lab(request: HttpRequest) -> dict[str, Any]:
     """The lab's JSON of the form, as an object (Invalid naming the line if it is not)."""
     try:

@@ -30,18 +30,24 @@ def check_username(username: str) -> None:
         raise ValidationError(f"{username!r} is the name the dashboard's own actions go by")
 
 
-def create_user(username: str, role: str, password: str | None = None) -> tuple[User, str]:
-    """Create `username` with `role`; returns the user and its password (generated if None)."""
+def create_user(
+    username: str, role: str, password: str | None = None, *, directory: bool = False
+) -> tuple[User, str]:
+    """Create `username` with `role`; returns the user and its password (generated if None).
+
+    A `directory` account has no usable password (its owner signs in against the
+    directory, dashboard.ldap_directory): its password is answered as "".
+    """
     check_username(username)
     if role not in Role.values:
         raise ValidationError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
     model = get_user_model()
     if model.objects.filter(username=username).exists():
         raise ValidationError(f"a user named {username!r} already exists")
-    password = password or generate_password()
+    password = "" if directory else password or generate_password()
     user = model.objects.create_user(
         username=username,
-        password=password,
+        password=password or None,  # None: an unusable password
         role=role,
         is_staff=role == Role.ADMIN,
         is_superuser=role == Role.ADMIN,

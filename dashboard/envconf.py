@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -134,6 +135,126 @@ def env_abs_paths(name: str) -> list[str]:
     return [os.path.normpath(path) for path in paths]
 
 
+# ---------------------------------------------------------------- directory sign-in (LDAP)
+
+LDAP_GROUP_TYPES = ("groupOfNames", "posixGroup")
+# The LDAP attributes of a person copied to their account at each sign-in.
+LDAP_ATTRIBUTES = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
+_LDAP_SCHEMES = ("ldap://", "ldaps://", "ldapi://")
+_FILTER_USER = re.compile(r"\(([A-Za-z][A-Za-z0-9-]*)=%\(user\)s\)")
+
+
+def _env_dn(name: str, *, required: bool = False) -> str:
+    import ldap.dn
+
+    raw = os.environ.get(name, "").strip()
+    if required and not raw:
+        raise ImproperlyConfigured(f"{name} must be set when DOCKDASH_LDAP_URI is")
+    if not ldap.dn.is_dn(raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a DN like ou=people,dc=school,dc=test, not {raw!r}"
+        )
+    return raw
+
+
+def _env_user_filter(name: str) -> tuple[str, str]:
+    """The filter finding a person by the name they sign in with, and that name's attribute."""
+    raw = os.environ.get(name, "").strip() or "(uid=%(user)s)"
+    found = _FILTER_USER.search(raw)
+    balanced = raw.count("(") == raw.count(")") and raw.startswith("(") and raw.endswith(")")
+    try:
+        raw % {"user": "x"}
+    except (KeyError, ValueError, TypeError):
+        balanced = False
+    if not found or not balanced:
+        raise ImproperlyConfigured(
+            f"{name} must be an LDAP filter holding (ATTRIBUTE=%(user)s), "
+            f"like (uid=%(user)s), not {raw!r}"
+        )
+    return raw, found.group(1)
+
+
+def _env_role_groups(name: str, roles: tuple[str, ...]) -> dict[str, str]:
+    """`role=group;role=group` (groups by name, their cn) -> {role: group}."""
+    raw = os.environ.get(name, "")
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(";")):
+        if not item:
+            continue
+        role, sep, group = (text.strip() for text in item.partition("="))
+        if not sep or not group or role not in roles:
+            raise ImproperlyConfigured(
+                f"{name} must be ROLE=GROUP pairs separated by ';' (roles: {', '.join(roles)}), "
+                f"like instructor=teachers;admin=it-staff, not {item!r}"
+            )
+        if role in mapping:
+            raise ImproperlyConfigured(f"{name} names the role {role} twice")
+        mapping[role] = group
+    return mapping
+
+
+def env_ldap(roles: tuple[str, ...]) -> dict[str, Any]:
+    """The settings of sign-in against an LDAP directory (django-auth-ldap's AUTH_LDAP_*
+    and dockdash's LDAP_*), from the DOCKDASH_LDAP_* variables; {} when DOCKDASH_LDAP_URI
+    is unset. `roles`: the roles DOCKDASH_LDAP_ROLE_GROUPS may name."""
+    uri = os.environ.get("DOCKDASH_LDAP_URI", "").strip()
+    if not uri:
+        return {}
+    if not uri.lower().startswith(_LDAP_SCHEMES):
+        raise ImproperlyConfigured(
+            f"DOCKDASH_LDAP_URI must start with ldap://, ldaps:// or ldapi://, not {uri!r}"
+        )
+    import ldap
+    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, PosixGroupType
+
+    bind_dn = _env_dn("DOCKDASH_LDAP_BIND_DN")
+    user_base = _env_dn("DOCKDASH_LDAP_USER_SEARCH", required=True)
+    user_filter, username_attr = _env_user_filter("DOCKDASH_LDAP_USER_FILTER")
+    group_base = _env_dn("DOCKDASH_LDAP_GROUP_SEARCH")
+    kind = os.environ.get("DOCKDASH_LDAP_GROUP_TYPE", "").strip() or LDAP_GROUP_TYPES[0]
+    group_type = {t.lower(): t for t in LDAP_GROUP_TYPES}.get(kind.lower())
+    if group_type is None:
+        raise ImproperlyConfigured(
+            f"DOCKDASH_LDAP_GROUP_TYPE must be one of {', '.join(LDAP_GROUP_TYPES)}, not {kind!r}"
+        )
+    role_groups = _env_role_groups("DOCKDASH_LDAP_ROLE_GROUPS", roles)
+    if role_groups and not group_base:
+        raise ImproperlyConfigured(
+            "DOCKDASH_LDAP_ROLE_GROUPS needs DOCKDASH_LDAP_GROUP_SEARCH (where the groups are)"
+        )
+    timeout = env_float("DOCKDASH_LDAP_TIMEOUT", 5.0, minimum=0.1)
+    found: dict[str, Any] = {
+        "AUTH_LDAP_SERVER_URI": uri,
+        "AUTH_LDAP_BIND_DN": bind_dn,
+        "AUTH_LDAP_BIND_PASSWORD": os.environ.get("DOCKDASH_LDAP_BIND_PASSWORD", ""),
+        # With a search account, groups are read as it, not as the person signing in.
+        "AUTH_LDAP_BIND_AS_AUTHENTICATING_USER": not bind_dn,
+        "AUTH_LDAP_USER_SEARCH": LDAPSearch(user_base, ldap.SCOPE_SUBTREE, user_filter),
+        "AUTH_LDAP_USER_ATTR_MAP": dict(LDAP_ATTRIBUTES),
+        # An outage answers within the timeout: connecting, and each operation after.
+        "AUTH_LDAP_CONNECTION_OPTIONS": {
+            ldap.OPT_NETWORK_TIMEOUT: timeout,
+            ldap.OPT_TIMEOUT: timeout,
+            ldap.OPT_REFERRALS: 0,
+        },
+        "LDAP_USERNAME_ATTR": username_attr,
+        "LDAP_GROUP_TYPE": group_type,
+        "LDAP_GROUP_BASE": group_base,
+        "LDAP_ROLE_GROUPS": role_groups,
+        "LDAP_TIMEOUT": timeout,
+    }
+    if group_base:
+        found["AUTH_LDAP_GROUP_SEARCH"] = LDAPSearch(
+            group_base, ldap.SCOPE_SUBTREE, f"(objectClass={group_type})"
+        )
+        found["AUTH_LDAP_GROUP_TYPE"] = (
+            PosixGroupType(name_attr="cn")
+            if group_type == "posixGroup"
+            else GroupOfNamesType(name_attr="cn")
+        )
+    return found
+
+
 # ---------------------------------------------------------------- OpenID Connect sign-in
 
 OIDC_DEFAULT_SCOPES = "openid email profile"
@@ -200,22 +321,3 @@ def env_oidc(roles: tuple[str, ...]) -> dict[str, Any]:
         "OIDC_GROUPS_CLAIM": _env_claim("DOCKDASH_OIDC_GROUPS_CLAIM", "groups"),
         "OIDC_ROLE_GROUPS": _env_role_groups("DOCKDASH_OIDC_ROLE_GROUPS", roles),
     }
-
-
-def _env_role_groups(name: str, roles: tuple[str, ...]) -> dict[str, str]:
-    """`role=group;role=group` (groups by name) -> {role: group}."""
-    raw = os.environ.get(name, "")
-    mapping: dict[str, str] = {}
-    for item in (part.strip() for part in raw.split(";")):
-        if not item:
-            continue
-        role, sep, group = (text.strip() for text in item.partition("="))
-        if not sep or not group or role not in roles:
-            raise ImproperlyConfigured(
-                f"{name} must be ROLE=GROUP pairs separated by ';' (roles: {', '.join(roles)}), "
-                f"like instructor=teachers;admin=it-staff, not {item!r}"
-            )
-        if role in mapping:
-            raise ImproperlyConfigured(f"{name} names the role {role} twice")
-        mapping[role] = group
-    return mapping

@@ -15,6 +15,7 @@ from dashboard.envconf import (
     env_bool,
     env_float,
     env_int,
+    env_ldap,
     env_list,
     env_oidc,
     env_port_range,
@@ -84,7 +85,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes). Its backend comes first so that every backend after it
-# (the model backend today, LDAP or OIDC later) is refused while a name+address is locked.
+# (the model backend, the LDAP one when configured) is refused while a name+address is locked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -101,11 +102,21 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 
+# Sign-in against the school's LDAP directory (dashboard.ldap_directory), off unless
+# DOCKDASH_LDAP_URI is set: django-auth-ldap's AUTH_LDAP_* settings and dockdash's LDAP_*.
+# Its backend comes after the model backend, so local accounts (the admin `make run`
+# makes) sign in whether the directory answers or not.
+LDAP_ROLES = ("admin", "instructor", "student", "viewer")  # dashboard.models.Role's values
+LDAP_SETTINGS = env_ldap(LDAP_ROLES)  # {} when off
+globals().update(LDAP_SETTINGS)
+LDAP_ENABLED = bool(LDAP_SETTINGS)
+if LDAP_ENABLED:
+    AUTHENTICATION_BACKENDS.append("dashboard.ldap_directory.DirectoryBackend")
+
 # Sign-in through an OpenID Connect provider (dashboard.oidc), off unless DOCKDASH_OIDC_ISSUER
 # is set: mozilla-django-oidc's OIDC_RP_* settings and dockdash's OIDC_*. Its backend comes
 # last; it checks the axes lock itself once the provider has named the account.
-OIDC_ROLES = ("admin", "instructor", "student", "viewer")  # dashboard.models.Role's values
-OIDC_SETTINGS = env_oidc(OIDC_ROLES)  # only OIDC_ISSUER, empty, when off
+OIDC_SETTINGS = env_oidc(LDAP_ROLES)  # only OIDC_ISSUER, empty, when off
 globals().update(OIDC_SETTINGS)
 if OIDC_SETTINGS["OIDC_ISSUER"]:
     AUTHENTICATION_BACKENDS.append("dashboard.oidc.ProviderBackend")

@@ -1,5 +1,6 @@
-"""Audit rows for logins: success with the user, failure with the name that was tried,
-and a lockout once when django-axes locks a name for an address.
+"""Audit rows for logins: success with the user, failure with the name that was tried (and
+why the directory could not be asked, if it could not), and a lockout once when django-axes
+locks a name for an address.
 
 Guessing must not flood the log: a locked name's further tries write nothing (axes
 keeps counting them in its own table), and tries of names that are not accounts
@@ -16,7 +17,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.utils import timezone
 
-from dashboard import audit, login_throttle
+from dashboard import audit, ldap_directory, login_throttle
 from dashboard.models import AuditEntry
 
 UNKNOWN_NAME = "no such account"
@@ -50,11 +51,12 @@ def record_login_failure(
         return  # the lockout itself is recorded once, by record_lockout
     # Django has already masked the password in `credentials`; only the name is kept.
     minutes = login_throttle.minutes_text(login_throttle.cool_off())
+    problem = getattr(request, ldap_directory.PROBLEM_ATTR, "")
     _record_refused_login(
         request,
         "login_failed",
         str(credentials.get("username", "")),
-        "wrong username or password",
+        "wrong username or password" + (f" ({problem})" if problem else ""),
         unknown_suffix=f" (further unknown names from this address are not recorded for {minutes})",
     )
 

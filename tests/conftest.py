@@ -13,6 +13,7 @@ import pytest
 
 from tests import rig
 from tests.integration.live_helpers import CountingEngineProxy, counting_engine_proxy
+from tests.ldap_server import LdapServer, start_ldap_server
 from tests.rig import LABELS, RUN_ID
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -148,6 +149,40 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.Re
     server = rig.start_registry(tmp_path_factory.mktemp("registry"))
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------- LDAP directory (slapd)
+
+
+@pytest.fixture(scope="session")
+def ldap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
+    server = start_ldap_server(tmp_path_factory.mktemp("slapd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ldap_signin(
+    ldap_server: LdapServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., None]]:
+    """Directory sign-in on, against the test directory, as DOCKDASH_LDAP_* would set it
+    (call it again with variables to change, e.g. DOCKDASH_LDAP_GROUP_TYPE); the
+    directory's changes of the test are undone after it."""
+    from dashboard.envconf import env_ldap
+
+    backends = [*settings.AUTHENTICATION_BACKENDS, "dashboard.ldap_directory.DirectoryBackend"]
+
+    def configure(**env: str) -> None:
+        for name, value in ldap_server.env(**env).items():
+            monkeypatch.setenv(name, value)
+        for name, value in env_ldap(settings.LDAP_ROLES).items():
+            setattr(settings, name, value)
+        settings.LDAP_ENABLED = True
+        settings.AUTHENTICATION_BACKENDS = backends
+
+    configure()
+    yield configure
+    ldap_server.undo_changes()
 
 
 # ---------------------------------------------------------------- live dashboard + browser

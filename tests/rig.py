@@ -92,13 +92,14 @@ def docker_cli(*args: str, check: bool = True, timeout: float = 60) -> str:
     return proc.stdout
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+def load_settings(then: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     """Start Django on dashboard.settings in a new process, with `env` added to this
-    process's environment less SECRET_KEY and DOCKDASH_DEBUG (a test sets those it wants)."""
+    process's environment less SECRET_KEY and DOCKDASH_DEBUG (a test sets those it wants),
+    and run the Python code `then` in it."""
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DOCKDASH_DEBUG"}}
     clean.update(env, DJANGO_SETTINGS_MODULE="dashboard.settings")
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()\n" + then],
         env=clean,
         cwd=ROOT,
         capture_output=True,

@@ -391,6 +391,7 @@ def test_openapi_schema_lists_the_class_endpoints(admin_client: Any) -> None:
         "/api/v1/classes/": ["get", "post"],
         "/api/v1/classes/{slug}/": ["delete", "get", "patch"],
         "/api/v1/classes/{slug}/roster/": ["post"],
+        "/api/v1/classes/{slug}/roster/directory/": ["post"],
         "/api/v1/classes/{slug}/labs/": ["get", "post"],
         lab: ["delete", "get", "patch"],
         f"{lab}provision/": ["post"],

@@ -69,6 +69,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     # classes: the class and its lab exist; the viewer is told they do not
     "classes": ("post", {"name": "New", "slug": f"cov{RUN_ID}-new"}),
     "class-roster": ("post", {"csv": f"cov{RUN_ID}-s1"}),
+    "class-roster-directory": ("post", {"group": f"cov{RUN_ID}-group"}),
     "class-lab-create": ("post", {"lab": '{"name": "L", "slug": "l2"}'}),
     "class-lab-compose": ("post", {"name": "L", "slug": "l3", "compose": "services: {}"}),
     "class-lab-edit": ("post", {"lab": '{"name": "Renamed"}'}),
@@ -79,6 +80,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-classes": ("post", {"name": "New", "slug": f"cov{RUN_ID}-new"}),
     "api-class": ("delete", {}),
     "api-class-roster": ("post", {"csv": f"cov{RUN_ID}-s1"}),
+    "api-class-roster-directory": ("post", {"group": f"cov{RUN_ID}-group"}),
     "api-class-labs": ("post", {"name": "L", "slug": "l2", "containers": []}),
     "api-class-lab": ("delete", {}),
     "api-lab-provision": ("post", {}),
