@@ -129,9 +129,7 @@ def unavailable(exc: requests.RequestException, asked: str) -> ProviderUnavailab
         why = f"{name} answered {exc.response.status_code} for {asked}"
     else:
         why = f"{name} did not answer as expected"
-    return ProviderUnavailable(
-        f"{why}. Try again in a while, or log in with your dockdash password."
-    )
+    return ProviderUnavailable(f"{why}. Try again in a while, or log in with a password.")
 
 
 def _text_claim(claims: dict[str, Any], name: str) -> str:
@@ -156,7 +154,8 @@ def claimed_groups(claims: dict[str, Any]) -> list[str]:
 
 class ProviderBackend(OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend, with the provider discovered and the account named by
-    the username claim (never matched by e-mail address: anyone may set theirs)."""
+    the username claim (never matched by e-mail address: anyone may set theirs), compared
+    without regard to case; an account with a local password is not the provider's."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Loading a session's backend runs this on every request: no endpoint is read here,
@@ -214,15 +213,16 @@ class ProviderBackend(OIDCAuthenticationBackend):
         return {**payload, **super().get_userinfo(access_token, id_token, payload)}
 
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> User:
-        """The account the claims name, refused while locked or disabled; its e-mail address,
-        role and classes set again from the claims."""
+        """The account the claims name, refused while locked, disabled or a local one; its
+        e-mail address, role and classes set again from the claims."""
         claims = self.get_userinfo(access_token, id_token, payload)
-        username = self.claimed_username(claims)
+        claimed = self.claimed_username(claims)
         groups = claimed_groups(claims)
+        user = self.UserModel.objects.filter(username__iexact=claimed).first()
+        username = user.username if user is not None else claimed
         address = login_throttle.client_address(self.request)
         if not AxesProxyHandler.is_allowed(self.request, {"username": username}):
             raise SignInFailed(login_throttle.lockout_message(username, address), username=username)
-        user = self.UserModel.objects.filter(username=username).first()
         if user is None:
             if not settings.OIDC_CREATE_USER:
                 raise SignInFailed(
@@ -230,6 +230,13 @@ class ProviderBackend(OIDCAuthenticationBackend):
                     username=username,
                 )
             user = self.create_user(claims)
+        elif user.has_usable_password():
+            # As for directory sign-in: a provider's person of the same name does not take
+            # over a local account (the admin `make run` made, say).
+            raise SignInFailed(
+                f"{username} is a local account: log in with its dockdash password.",
+                username=username,
+            )
         elif not user.is_active:
             raise SignInFailed(
                 f"The account {username} is disabled; an admin can enable it.", username=username
@@ -242,7 +249,8 @@ class ProviderBackend(OIDCAuthenticationBackend):
         return user
 
     def claimed_username(self, claims: dict[str, Any]) -> str:
-        username = _text_claim(claims, settings.OIDC_USERNAME_CLAIM)
+        """The username claim, in lower case (as directory sign-in makes names)."""
+        username = _text_claim(claims, settings.OIDC_USERNAME_CLAIM).lower()
         if not username:
             raise SignInFailed(
                 f"{provider_name()} did not say your username (no "
@@ -259,11 +267,10 @@ class ProviderBackend(OIDCAuthenticationBackend):
         return username
 
     def create_user(self, claims: dict[str, Any]) -> User:
-        """A new account with no password (it signs in through the provider only, until an
-        admin gives it one), a student until the groups say otherwise."""
-        user, _ = accounts.create_user(self.claimed_username(claims), str(Role.STUDENT))
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
+        """A new account without a local password (so the provider's), a student until the
+        groups say otherwise."""
+        username = self.claimed_username(claims)
+        user, _ = accounts.create_user(username, str(Role.STUDENT), directory=True)
         audit.record(
             self.request,
             "user.create",
