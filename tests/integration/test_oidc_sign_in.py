@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -16,7 +17,7 @@ import pytest
 import requests
 from django.test import Client
 
-from dashboard import accounts
+from dashboard import accounts, oidc
 from dashboard.envconf import env_oidc
 from dashboard.models import AuditEntry, Course, Role, User
 from tests import rig
@@ -269,6 +270,19 @@ def test_a_provider_that_does_not_answer_is_told_on_the_login_page(
     message = login_page_message(browser, answer)
     assert message.startswith(f"{NAME} cannot be reached ({closed})."), message
     assert message.endswith("Try again in a while, or log in with a password.")
+
+
+def test_a_provider_that_stops_answering_during_a_sign_in_is_told_on_the_login_page(
+    signed_in_with: OidcProvider, browser: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    callback = sign_in_at_provider(start(browser), "alice")
+    # Its token endpoint goes away between the person's sign-in there and the code's exchange.
+    found = oidc.provider()
+    gone = f"http://127.0.0.1:{rig.free_port()}/o/token/"
+    monkeypatch.setitem(oidc._discovered, found.issuer, replace(found, token_endpoint=gone))
+    message = login_page_message(browser, come_back(browser, callback))
+    assert message.startswith(f"{NAME} cannot be reached ({found.issuer})."), message
+    assert not User.objects.filter(username="alice").exists()
 
 
 def test_without_an_issuer_there_is_no_button_and_no_provider_pages(browser: Client) -> None:
