@@ -107,9 +107,9 @@ AXES_VERBOSE = False
 # Its backend comes after the model backend, so local accounts (the admin `make run`
 # makes) sign in whether the directory answers or not.
 LDAP_ROLES = ("admin", "instructor", "student", "viewer")  # dashboard.models.Role's values
-LDAP_SETTINGS = env_ldap(LDAP_ROLES)  # {} when off
-globals().update(LDAP_SETTINGS)
-LDAP_ENABLED = bool(LDAP_SETTINGS)
+_ldap = env_ldap(LDAP_ROLES)  # {} when off
+globals().update(_ldap)
+LDAP_ENABLED = bool(_ldap)
 if LDAP_ENABLED:
     AUTHENTICATION_BACKENDS.append("dashboard.ldap_directory.DirectoryBackend")
 
