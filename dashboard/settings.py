@@ -85,7 +85,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes). Its backend comes first so that every backend after it
-# (the model backend, the LDAP one when configured) is refused while a name+address is locked.
+# (the model backend, the LDAP one when configured) is refused while a name+address is locked;
+# the OpenID Connect one, told no name before the provider answers, asks axes itself.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -116,9 +117,9 @@ if LDAP_ENABLED:
 # Sign-in through an OpenID Connect provider (dashboard.oidc), off unless DOCKDASH_OIDC_ISSUER
 # is set: mozilla-django-oidc's OIDC_RP_* settings and dockdash's OIDC_*. Its backend comes
 # last; it checks the axes lock itself once the provider has named the account.
-OIDC_SETTINGS = env_oidc(LDAP_ROLES)  # only OIDC_ISSUER, empty, when off
-globals().update(OIDC_SETTINGS)
-if OIDC_SETTINGS["OIDC_ISSUER"]:
+_oidc = env_oidc(LDAP_ROLES)  # only OIDC_ISSUER, empty, when off; no setting (the secret)
+globals().update(_oidc)
+if _oidc["OIDC_ISSUER"]:
     AUTHENTICATION_BACKENDS.append("dashboard.oidc.ProviderBackend")
 
 TEMPLATES = [
