@@ -11,6 +11,7 @@ from django.utils.functional import SimpleLazyObject
 from classes_app import culling
 from containers_app import alerts
 from containers_app.engine.client import endpoint
+from dashboard import oidc
 from dashboard.access import Perm, can, role_of
 from dashboard.models import Role
 
@@ -72,3 +73,8 @@ def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
         # The bell's count (base.html), read only by a page that shows it.
         "alerts_firing": SimpleLazyObject(partial(alerts.firing_count, user)),
     }
+
+
+def sign_in(request: HttpRequest) -> dict[str, Any]:
+    """The login page's "Sign in with <provider>" button, when a provider is configured."""
+    return {"sign_in_with": oidc.provider_name() if oidc.enabled() else ""}

@@ -253,3 +253,71 @@ def env_ldap(roles: tuple[str, ...]) -> dict[str, Any]:
             else GroupOfNamesType(name_attr="cn")
         )
     return found
+
+
+# ---------------------------------------------------------------- OpenID Connect sign-in
+
+OIDC_DEFAULT_SCOPES = "openid email profile"
+
+
+def env_url(name: str) -> str:
+    """An http(s) URL with a host and no query or fragment, without its trailing `/`; ""
+    when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an http(s) URL like https://sso.example.org/realms/school, not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _env_required(name: str, because: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when {because} is")
+    return value
+
+
+def _env_claim(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    if any(char.isspace() for char in raw):
+        raise ImproperlyConfigured(f"{name} must be a claim name like {default}, not {raw!r}")
+    return raw
+
+
+def env_oidc(roles: tuple[str, ...]) -> dict[str, Any]:
+    """The settings of sign-in through an OpenID Connect provider (mozilla-django-oidc's
+    OIDC_RP_* and dockdash's OIDC_*), from the DOCKDASH_OIDC_* variables; only OIDC_ISSUER,
+    empty, when DOCKDASH_OIDC_ISSUER is unset. `roles`: the roles DOCKDASH_OIDC_ROLE_GROUPS
+    may name."""
+    issuer = env_url("DOCKDASH_OIDC_ISSUER")
+    if not issuer:
+        return {"OIDC_ISSUER": ""}
+    scopes = os.environ.get("DOCKDASH_OIDC_SCOPES", "").replace(",", " ").split()
+    scopes = scopes or OIDC_DEFAULT_SCOPES.split()
+    if "openid" not in scopes:
+        raise ImproperlyConfigured(
+            f"DOCKDASH_OIDC_SCOPES must include openid, not {' '.join(scopes)!r}"
+        )
+    return {
+        "OIDC_ISSUER": issuer,
+        "OIDC_NAME": os.environ.get("DOCKDASH_OIDC_NAME", "").strip(),
+        "OIDC_RP_CLIENT_ID": _env_required("DOCKDASH_OIDC_CLIENT_ID", "DOCKDASH_OIDC_ISSUER"),
+        "OIDC_RP_CLIENT_SECRET": _env_required(
+            "DOCKDASH_OIDC_CLIENT_SECRET", "DOCKDASH_OIDC_ISSUER"
+        ),
+        "OIDC_RP_SCOPES": " ".join(dict.fromkeys(scopes)),
+        # What OpenID Connect Core makes the default (and what Keycloak, Google and Entra
+        # sign ID tokens with); the keys come from the provider's jwks_uri.
+        "OIDC_RP_SIGN_ALGO": "RS256",
+        "OIDC_USE_PKCE": True,
+        "OIDC_TIMEOUT": env_float("DOCKDASH_OIDC_TIMEOUT", 10.0, minimum=0.5),
+        "OIDC_CREATE_USER": env_bool("DOCKDASH_OIDC_CREATE_USERS", True),
+        "OIDC_USERNAME_CLAIM": _env_claim("DOCKDASH_OIDC_USERNAME_CLAIM", "preferred_username"),
+        "OIDC_EMAIL_CLAIM": _env_claim("DOCKDASH_OIDC_EMAIL_CLAIM", "email"),
+        "OIDC_GROUPS_CLAIM": _env_claim("DOCKDASH_OIDC_GROUPS_CLAIM", "groups"),
+        "OIDC_ROLE_GROUPS": _env_role_groups("DOCKDASH_OIDC_ROLE_GROUPS", roles),
+    }

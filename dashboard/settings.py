@@ -17,6 +17,7 @@ from dashboard.envconf import (
     env_int,
     env_ldap,
     env_list,
+    env_oidc,
     env_port_range,
     env_str,
     env_subnet,
@@ -83,7 +84,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes). Its backend comes first so that every backend after it
-# (the model backend, the LDAP one when configured) is refused while a name+address is locked.
+# (the model backend, the LDAP one when configured) is refused while a name+address is locked;
+# the OpenID Connect one, told no name before the provider answers, asks axes itself.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -111,6 +113,14 @@ LDAP_ENABLED = bool(_ldap)
 if LDAP_ENABLED:
     AUTHENTICATION_BACKENDS.append("dashboard.ldap_directory.DirectoryBackend")
 
+# Sign-in through an OpenID Connect provider (dashboard.oidc), off unless DOCKDASH_OIDC_ISSUER
+# is set: mozilla-django-oidc's OIDC_RP_* settings and dockdash's OIDC_*. Its backend comes
+# last; it checks the axes lock itself once the provider has named the account.
+_oidc = env_oidc(LDAP_ROLES)  # only OIDC_ISSUER, empty, when off; no setting (the secret)
+globals().update(_oidc)
+if _oidc["OIDC_ISSUER"]:
+    AUTHENTICATION_BACKENDS.append("dashboard.oidc.ProviderBackend")
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -122,6 +132,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.engine_endpoint",
+                "dashboard.context_processors.sign_in",
             ],
             "builtins": ["dashboard.templatetags.units"],
         },

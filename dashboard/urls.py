@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from dashboard import api, audit_views, token_views, user_views, views
+from dashboard import api, audit_views, oidc_views, token_views, user_views, views
 from dashboard.endpoints import routes
 
 urlpatterns = [
@@ -18,6 +19,18 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Signing in through an OpenID Connect provider (404 unless DOCKDASH_OIDC_ISSUER is set);
+    # the names are those mozilla-django-oidc reverses.
+    path(
+        "oidc/authenticate/",
+        login_not_required(oidc_views.SignInStart.as_view()),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        login_not_required(oidc_views.SignInCallback.as_view()),
+        name="oidc_authentication_callback",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/engine/", api.engine_detail, name="api-engine"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

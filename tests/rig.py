@@ -326,9 +326,11 @@ def start_live_server(
     docker_host: str | None = None,
     extra_env: dict[str, str] | None = None,
     users: Mapping[str, tuple[str, str]] | None = None,
+    commands: Sequence[Sequence[str]] = (),
 ) -> LiveServer:
     """A live dashboard on a migrated database of its own, with `users` (name: (role,
-    password)) made before it serves."""
+    password)) made and then the management `commands` run (one process for all) before it
+    serves."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -348,6 +350,7 @@ def start_live_server(
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
     setup = [server.adduser_command(name, *made) for name, made in (users or {}).items()]
+    setup += [list(command) for command in commands]
     own_sqlite = workdir / "db.sqlite3"
     if env["DATABASE_URL"] == f"sqlite:///{own_sqlite}":
         copy_migrated_sqlite(env, own_sqlite)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.envconf import database_from_url, env_bool, env_int, env_list
+from dashboard.envconf import database_from_url, env_bool, env_int, env_list, env_oidc
 from tests.rig import load_settings
 
 
@@ -69,4 +72,72 @@ def test_new_api_tokens_may_not_outlive_the_longest_lifetime() -> None:
     assert proc.returncode != 0
     assert "DOCKDASH_API_TOKEN_DAYS (400) must not exceed DOCKDASH_API_TOKEN_MAX_DAYS" in (
         proc.stderr
+    )
+
+
+OIDC = {
+    "DOCKDASH_OIDC_ISSUER": "https://sso.school.test/realms/school/",
+    "DOCKDASH_OIDC_CLIENT_ID": "dockdash",
+    "DOCKDASH_OIDC_CLIENT_SECRET": "s3cret",
+}
+ROLES = ("admin", "instructor", "student", "viewer")
+
+
+def oidc_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    for name in [*OIDC, *env]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**OIDC, **env}.items():
+        monkeypatch.setenv(name, value)
+    return env_oidc(ROLES)
+
+
+def test_openid_connect_is_off_without_an_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert oidc_settings(monkeypatch, DOCKDASH_OIDC_ISSUER="") == {"OIDC_ISSUER": ""}
+
+
+def test_openid_connect_settings_and_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = oidc_settings(monkeypatch, DOCKDASH_OIDC_ROLE_GROUPS="instructor=teachers")
+    assert found["OIDC_ISSUER"] == "https://sso.school.test/realms/school"
+    assert (found["OIDC_RP_CLIENT_ID"], found["OIDC_RP_CLIENT_SECRET"]) == ("dockdash", "s3cret")
+    assert found["OIDC_RP_SCOPES"] == "openid email profile"
+    assert (found["OIDC_USERNAME_CLAIM"], found["OIDC_EMAIL_CLAIM"]) == (
+        "preferred_username",
+        "email",
+    )
+    assert found["OIDC_GROUPS_CLAIM"] == "groups"
+    assert found["OIDC_ROLE_GROUPS"] == {"instructor": "teachers"}
+    assert (found["OIDC_TIMEOUT"], found["OIDC_CREATE_USER"], found["OIDC_NAME"]) == (10, True, "")
+    scopes = oidc_settings(monkeypatch, DOCKDASH_OIDC_SCOPES="openid,email groups email")
+    assert scopes["OIDC_RP_SCOPES"] == "openid email groups"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"DOCKDASH_OIDC_ISSUER": "sso.school.test"},
+            "DOCKDASH_OIDC_ISSUER must be an http(s) URL",
+        ),
+        ({"DOCKDASH_OIDC_ISSUER": "https://sso.test/?realm=x"}, "DOCKDASH_OIDC_ISSUER must be"),
+        ({"DOCKDASH_OIDC_CLIENT_ID": " "}, "DOCKDASH_OIDC_CLIENT_ID must be set when"),
+        ({"DOCKDASH_OIDC_CLIENT_SECRET": ""}, "DOCKDASH_OIDC_CLIENT_SECRET must be set when"),
+        ({"DOCKDASH_OIDC_SCOPES": "email profile"}, "DOCKDASH_OIDC_SCOPES must include openid"),
+        ({"DOCKDASH_OIDC_GROUPS_CLAIM": "my groups"}, "DOCKDASH_OIDC_GROUPS_CLAIM must be a claim"),
+        ({"DOCKDASH_OIDC_TIMEOUT": "0"}, "DOCKDASH_OIDC_TIMEOUT must be at least 0.5"),
+        ({"DOCKDASH_OIDC_CREATE_USERS": "maybe"}, "DOCKDASH_OIDC_CREATE_USERS must be one of"),
+        ({"DOCKDASH_OIDC_ROLE_GROUPS": "teacher=staff"}, "DOCKDASH_OIDC_ROLE_GROUPS must be"),
+    ],
+)
+def test_a_bad_openid_connect_setting_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        oidc_settings(monkeypatch, **env)
+
+
+def test_a_bad_openid_connect_setting_stops_start_up() -> None:
+    proc = load_settings(SECRET_KEY="x" * 50, **OIDC, DOCKDASH_OIDC_USERNAME_CLAIM="user name")
+    assert proc.returncode != 0
+    assert (
+        "DOCKDASH_OIDC_USERNAME_CLAIM must be a claim name like preferred_username" in proc.stderr
     )
