@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -395,9 +396,13 @@ def listen_from(loop: asyncio.AbstractEventLoop) -> None:
 def announce() -> None:
     """Tell the pages that alerts changed (from any thread; nothing waits for them)."""
     loop = _loop
-    if loop is None or loop.is_closed():
-        return
     message = {"type": "alerts.changed"}
+    if loop is None or loop.is_closed():
+        # No page of this process listens; with REDIS_URL, those of the others may.
+        if settings.REDIS_URL:
+            with contextlib.suppress(Exception):  # the layer is away: pages poll on reconnect
+                async_to_sync(get_channel_layer().group_send)(ALERTS_GROUP, message)
+        return
     with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
         asyncio.run_coroutine_threadsafe(
             get_channel_layer().group_send(ALERTS_GROUP, message), loop

@@ -466,10 +466,10 @@ class StatsSampler(Watched):
         started = time.perf_counter()
         # The events stream broke (the engine went away?), or nobody follows it (or it was
         # opened again, events in between unheard): no event would say what changed, ask now.
-        stream = events.watcher.generation if events.watcher.following else -2
-        if events.watcher.engine_error or stream != self._events_generation:
+        following, stream = events.watcher.following, events.watcher.generation
+        if events.watcher.engine_error or not following or stream != self._events_generation:
             self._relist_needed = True
-        self._events_generation = stream
+        self._events_generation = stream if following else -1
         if self._relist_needed or self._ticks % RELIST_EVERY == 0:
             self._relist()
         self._ticks += 1
