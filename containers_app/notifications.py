@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from containers_app.models import Alert, AlertDelivery, AlertTarget
@@ -148,21 +148,22 @@ def recipients(alert: Alert) -> list[tuple[str, str]]:
     return list(found)
 
 
-def _over_limit(address: str) -> bool:
+def _over_limit(delivery: AlertDelivery) -> bool:
+    """Whether its address was sent (or tried) its hourly share already."""
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    sent = AlertDelivery.objects.filter(address=address, created__gte=hour_ago).exclude(
-        state=AlertDelivery.State.SKIPPED
-    )
+    sent = AlertDelivery.objects.filter(address=delivery.address, created__gte=hour_ago)
+    sent = sent.exclude(state=AlertDelivery.State.SKIPPED).exclude(pk=delivery.pk)
     return sent.count() >= settings.ALERT_NOTIFY_PER_HOUR
 
 
 def deliver(alert: Alert, channel: str, address: str) -> AlertDelivery | None:
     """Tell `address` of `alert`, retrying; None when it was told already."""
     try:
-        delivery = AlertDelivery.objects.create(alert=alert, channel=channel, address=address)
+        with transaction.atomic():  # a savepoint: the refused insert leaves the rest usable
+            delivery = AlertDelivery.objects.create(alert=alert, channel=channel, address=address)
     except IntegrityError:
         return None  # told already (a second process, or a reopened alert)
-    if _over_limit(address):
+    if _over_limit(delivery):
         delivery.state = AlertDelivery.State.SKIPPED
         delivery.error = f"over {settings.ALERT_NOTIFY_PER_HOUR} notifications an hour"
     else:
