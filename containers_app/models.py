@@ -96,6 +96,8 @@ class AlertTarget(models.Model):
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     address = models.CharField(max_length=500)  # the webhook's URL or the email address
+    # Set up by an admin: a webhook may then be at a private address.
+    trusted = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,8 +16,10 @@ is sent to that ntfy server in its JSON publishing form (`topic`, `title`, `mess
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -43,8 +45,9 @@ NTFY_SCHEMES = {"ntfy": "https", "ntfy+https": "https", "ntfy+http": "http"}
 WEBHOOK_SCHEMES = {"http", "https", *NTFY_SCHEMES}
 
 
-def check_address(channel: str, address: str) -> str:
-    """The words saying what is wrong with `address` for `channel`, "" when it will do."""
+def check_address(channel: str, address: str, *, trusted: bool = False) -> str:
+    """The words saying what is wrong with `address` for `channel`, "" when it will do; a
+    webhook at a private or local address only when `trusted` (an admin's) or allowed."""
     if channel == AlertTarget.Channel.EMAIL:
         user, at, domain = address.partition("@")
         if not (user and at and "." in domain) or any(c.isspace() for c in address):
@@ -57,6 +60,24 @@ def check_address(channel: str, address: str) -> str:
         return "A webhook is an http:// or https:// URL (or ntfy://host/topic)."
     if parts.scheme in NTFY_SCHEMES and not parts.path.strip("/"):
         return "An ntfy address names its topic: ntfy://ntfy.sh/your-topic."
+    return "" if trusted else private_host_refusal(parts.hostname)
+
+
+def private_host_refusal(host: str) -> str:
+    """Why a webhook of someone not an admin may not go to `host` ("": it may): a host of
+    this machine or its networks (the engine's API, a cloud's metadata service...) would take
+    the dashboard's POSTs, unless DOCKDASH_ALERT_WEBHOOK_PRIVATE_HOSTS names it."""
+    if host.lower() in settings.ALERT_WEBHOOK_PRIVATE_HOSTS:
+        return ""
+    try:
+        found = {str(i[4][0]) for i in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return f"The webhook's host {host} cannot be found."
+    if any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in found):
+        return (
+            f"The webhook's host {host} is a private or local address: only an admin may send "
+            "alerts there (or allow it with DOCKDASH_ALERT_WEBHOOK_PRIVATE_HOSTS)."
+        )
     return ""
 
 
@@ -135,17 +156,21 @@ class DeliveryFailed(Exception):
     pass
 
 
-def recipients(alert: Alert) -> list[tuple[str, str]]:
-    """(channel, address) of everyone who hears of `alert`, each address once."""
-    found: dict[tuple[str, str], None] = {}
+def recipients(alert: Alert) -> dict[tuple[str, str], bool]:
+    """(channel, address) of everyone who hears of `alert`, each address once, and whether an
+    admin set it up (then it may be a private address)."""
+    targets = []
     if alert.course:
-        for t in AlertTarget.objects.filter(course__slug=alert.course):
-            found[(t.channel, t.address)] = None
+        targets += AlertTarget.objects.filter(course__slug=alert.course)
     for t in AlertTarget.objects.filter(user__isnull=False).select_related("user"):
         user: User = t.user  # type: ignore[assignment]
         if user.is_active and access.can(user, access.Perm.VIEW, alert.owner or None):
-            found[(t.channel, t.address)] = None
-    return list(found)
+            targets.append(t)
+    found: dict[tuple[str, str], bool] = {}
+    for t in targets:
+        key = (t.channel, t.address)
+        found[key] = found.get(key, False) or t.trusted
+    return found
 
 
 def _over_limit(delivery: AlertDelivery) -> bool:
@@ -156,16 +181,26 @@ def _over_limit(delivery: AlertDelivery) -> bool:
     return sent.count() >= settings.ALERT_NOTIFY_PER_HOUR
 
 
-def deliver(alert: Alert, channel: str, address: str) -> AlertDelivery | None:
-    """Tell `address` of `alert`, retrying; None when it was told already."""
+def deliver(
+    alert: Alert, channel: str, address: str, *, trusted: bool = False
+) -> AlertDelivery | None:
+    """Tell `address` of `alert`, retrying; None when it was told already. A webhook not
+    `trusted` is refused at a private address (looked up again now, not only when added)."""
     try:
         with transaction.atomic():  # a savepoint: the refused insert leaves the rest usable
             delivery = AlertDelivery.objects.create(alert=alert, channel=channel, address=address)
     except IntegrityError:
         return None  # told already (a second process, or a reopened alert)
+    refusal = (
+        ""
+        if channel == AlertTarget.Channel.EMAIL
+        else check_address(channel, address, trusted=trusted)
+    )
     if _over_limit(delivery):
         delivery.state = AlertDelivery.State.SKIPPED
         delivery.error = f"over {settings.ALERT_NOTIFY_PER_HOUR} notifications an hour"
+    elif refusal:
+        delivery.state, delivery.error = AlertDelivery.State.FAILED, refusal[:300]
     else:
         wait = settings.ALERT_RETRY_SECONDS
         for attempt in range(1, settings.ALERT_NOTIFY_TRIES + 1):
@@ -204,8 +239,8 @@ class Notifier:
         try:
             alert = Alert.objects.filter(pk=alert_id).first()
             if alert is not None:
-                for channel, address in recipients(alert):
-                    deliver(alert, channel, address)
+                for (channel, address), trusted in recipients(alert).items():
+                    deliver(alert, channel, address, trusted=trusted)
         except Exception:  # a notifier's failure must not be silent, nor end the pool
             log.exception("notifying alert %s failed", alert_id)
         finally:
@@ -252,11 +287,14 @@ def add_target(request: Any, channel: str, address: str, course: str = "") -> Al
         found = courses_run_by(user).filter(slug=course).first() if course else None
         if course and found is None:
             raise access.not_found("class", course)
-        problem = check_address(channel, address)
+        trusted = access.role_of(user) == Role.ADMIN
+        problem = check_address(channel, address, trusted=trusted)
         if problem:
             raise Invalid(problem, field="address")
         owner = {"course": found} if found is not None else {"user": user}
-        made, _ = AlertTarget.objects.get_or_create(channel=channel, address=address, **owner)
+        made, _ = AlertTarget.objects.update_or_create(
+            channel=channel, address=address, **owner, defaults={"trusted": trusted}
+        )
     return made
 
 

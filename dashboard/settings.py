@@ -276,6 +276,9 @@ ALERT_NOTIFY_PER_HOUR = env_int("DOCKDASH_ALERT_NOTIFY_PER_HOUR", 20, minimum=1)
 ALERT_NOTIFY_TRIES = env_int("DOCKDASH_ALERT_NOTIFY_TRIES", 3, minimum=1)
 ALERT_RETRY_SECONDS = env_float("DOCKDASH_ALERT_RETRY_SECONDS", 5.0, minimum=0.0)
 ALERT_WEBHOOK_TIMEOUT = env_float("DOCKDASH_ALERT_WEBHOOK_TIMEOUT", 5.0, minimum=0.5)
+# Hosts at private or local addresses that webhooks of instructors may reach (admins' may
+# reach any): the engine's API or a metadata service must not take their POSTs.
+ALERT_WEBHOOK_PRIVATE_HOSTS = [h.lower() for h in env_list("DOCKDASH_ALERT_WEBHOOK_PRIVATE_HOSTS")]
 # The dashboard's address as people reach it, for links in notifications ("": no links).
 PUBLIC_URL = env_str("DOCKDASH_PUBLIC_URL").rstrip("/")
 # Email (Django's SMTP backend): off until DOCKDASH_EMAIL_HOST is set.

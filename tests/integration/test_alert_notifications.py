@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -61,6 +62,7 @@ def test_bad_addresses_are_refused_in_words(channel: str, address: str, words: s
 
 def test_each_address_hears_of_an_alert_once_and_at_most_its_hourly_share(settings: Any) -> None:
     settings.ALERT_NOTIFY_PER_HOUR, settings.ALERT_NOTIFY_TRIES = 2, 1
+    settings.ALERT_WEBHOOK_PRIVATE_HOSTS = ["127.0.0.1"]
     closed = f"http://127.0.0.1:{rig.free_port()}/hook"  # nothing listens: refused at once
     first, second, third = alert(1), alert(2), alert(3)
     assert deliver(first, "webhook", closed).state == AlertDelivery.State.FAILED  # type: ignore[union-attr]
@@ -71,6 +73,32 @@ def test_each_address_hears_of_an_alert_once_and_at_most_its_hourly_share(settin
     assert skipped.error == "over 2 notifications an hour" and skipped.attempts == 0
     failed = AlertDelivery.objects.get(alert=first)
     assert failed.error.startswith("the webhook could not be reached")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://127.0.0.1:2375/containers/web1/kill",  # an engine's API on loopback
+        "http://localhost:8000/",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "ntfy+http://192.168.1.5/topic",
+    ],
+)
+def test_only_an_admin_sends_webhooks_to_private_addresses(address: str, settings: Any) -> None:
+    refusal = check_address("webhook", address)
+    assert "is a private or local address: only an admin" in refusal, refusal
+    assert check_address("webhook", address, trusted=True) == ""
+    settings.ALERT_WEBHOOK_PRIVATE_HOSTS = [urlsplit(address).hostname]
+    assert check_address("webhook", address) == ""
+
+
+def test_a_private_webhook_is_refused_when_sent_too(settings: Any) -> None:
+    settings.ALERT_NOTIFY_TRIES = 1
+    done = deliver(alert(), "webhook", "http://127.0.0.1:2375/containers/web1/kill")
+    assert done is not None and done.state == AlertDelivery.State.FAILED and done.attempts == 0
+    assert "private or local address" in done.error
 
 
 def test_addresses_only_for_oneself_and_the_classes_one_teaches(

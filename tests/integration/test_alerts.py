@@ -96,6 +96,7 @@ def server(
         "DOCKDASH_ALERT_OOM_CLEAR_SECONDS": "6",
         "DOCKDASH_ALERT_RETRY_SECONDS": "0.2",
         "DOCKDASH_EMAIL_HOST": "127.0.0.1",
+        "DOCKDASH_ALERT_WEBHOOK_PRIVATE_HOSTS": "127.0.0.1",  # the webhooks on loopback
         "DOCKDASH_EMAIL_PORT": str(mailbox[1]),
     }
     with rig.live_server_with_users(workdir, {"admin": "admin"}, PASSWORD, extra_env=env) as live:
