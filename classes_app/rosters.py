@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from dashboard import access, accounts, ldap_directory
+from dashboard import access, accounts, directory
 from dashboard.audit import audited
 from dashboard.models import TAUGHT_ROLES, Course, Role, User
 from dashboard.refusals import Forbidden, Invalid, Refusal
@@ -184,6 +184,9 @@ def sync_with_group(request: Any, course: Course, group: str) -> dict[str, Any]:
     ) as row:
         if not group:
             raise Invalid("Name the directory group to take the students from.", "group")
+        directory.require_ldap()
+        from dashboard import ldap_directory  # python-ldap: an extra, there when LDAP is on
+
         members = ldap_directory.group_members(group)
         row["params"] = {"group": group, "members": len(members)}
     added = [

@@ -21,12 +21,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from dashboard import accounts
 from dashboard.access import SYSTEM
 from dashboard.audit import audited
 from dashboard.models import TAUGHT_ROLES, Course, Role, User
+from dashboard.refusals import Refusal
+
+PROBLEM_ATTR = "directory_problem"  # set on a sign-in's request the directory did not answer
+
+
+class DirectoryUnavailable(Refusal):
+    """The directory is not configured, or could not be asked."""
+
+    status = 503
+
+
+def require_ldap() -> None:
+    """DirectoryUnavailable unless sign-in against an LDAP directory is configured (only then
+    is python-ldap, an optional extra, imported: dashboard.ldap_directory)."""
+    if not settings.LDAP_ENABLED:
+        raise DirectoryUnavailable(
+            "Directory sign-in is not configured on this dashboard (DOCKDASH_LDAP_URI is unset)."
+        )
 
 # The order a person in several role groups is given a role in: the most powerful first
 # (the order Role declares them in).

@@ -204,8 +204,14 @@ def env_ldap(roles: tuple[str, ...]) -> dict[str, Any]:
         raise ImproperlyConfigured(
             f"DOCKDASH_LDAP_URI must start with ldap://, ldaps:// or ldapi://, not {uri!r}"
         )
-    import ldap
-    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, PosixGroupType
+    try:
+        import ldap
+        from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, PosixGroupType
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            "DOCKDASH_LDAP_URI is set but django-auth-ldap is not installed: "
+            "pip install -e '.[ldap]' (python-ldap builds against libldap2-dev and libsasl2-dev)"
+        ) from exc
 
     bind_dn = _env_dn("DOCKDASH_LDAP_BIND_DN")
     user_base = _env_dn("DOCKDASH_LDAP_USER_SEARCH", required=True)

@@ -34,12 +34,12 @@ from django_auth_ldap.config import LDAPSearch
 
 from dashboard import accounts, audit, directory
 from dashboard.access import SYSTEM
+from dashboard.directory import PROBLEM_ATTR, DirectoryUnavailable, require_ldap
 from dashboard.models import User
-from dashboard.refusals import Invalid, Refusal
+from dashboard.refusals import Invalid
 
 log = logging.getLogger(__name__)
 
-PROBLEM_ATTR = "directory_problem"  # set on a sign-in's request the directory did not answer
 # Errors that say the directory is out of reach, rather than that it refused something.
 OUTAGES = (
     ldap.SERVER_DOWN,
@@ -49,12 +49,6 @@ OUTAGES = (
     ldap.BUSY,
     ldap.TIMELIMIT_EXCEEDED,
 )
-
-
-class DirectoryUnavailable(Refusal):
-    """The directory is not configured, or could not be asked."""
-
-    status = 503
 
 
 def problem_of(exc: ldap.LDAPError) -> str:
@@ -156,10 +150,7 @@ def _person(attrs: Mapping[str, Any]) -> Person | None:
 
 
 def _require_groups() -> None:
-    if not settings.LDAP_ENABLED:
-        raise DirectoryUnavailable(
-            "Directory sign-in is not configured on this dashboard (DOCKDASH_LDAP_URI is unset)."
-        )
+    require_ldap()
     if not settings.LDAP_GROUP_BASE:
         raise DirectoryUnavailable(
             "The directory's groups are not configured (DOCKDASH_LDAP_GROUP_SEARCH is unset)."

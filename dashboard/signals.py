@@ -17,7 +17,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.utils import timezone
 
-from dashboard import audit, ldap_directory, login_throttle
+from dashboard import audit, directory, login_throttle
 from dashboard.models import AuditEntry
 
 UNKNOWN_NAME = "no such account"
@@ -51,7 +51,7 @@ def record_login_failure(
         return  # the lockout itself is recorded once, by record_lockout
     # Django has already masked the password in `credentials`; only the name is kept.
     minutes = login_throttle.minutes_text(login_throttle.cool_off())
-    problem = getattr(request, ldap_directory.PROBLEM_ATTR, "")
+    problem = getattr(request, directory.PROBLEM_ATTR, "")
     _record_refused_login(
         request,
         "login_failed",
