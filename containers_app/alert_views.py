@@ -9,7 +9,6 @@ URL cut to its host (it is often the secret itself).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +20,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
 from containers_app import alerts, notifications
-from containers_app.models import Alert, AlertDelivery, AlertTarget
+from containers_app.models import Alert, AlertDelivery
 from dashboard.endpoints import Endpoint, Op
 from dashboard.refusals import Invalid, Refusal
 
@@ -33,13 +32,6 @@ STATES = {
     "all": tuple(Alert.State.values),
 }
 PAGE_ROWS = 200
-
-
-def shown_address(channel: str, address: str) -> str:
-    if channel == AlertTarget.Channel.EMAIL:
-        return address
-    parts = urlsplit(address)
-    return f"{parts.scheme}://{parts.hostname}/…" if parts.path.strip("/") else address
 
 
 def alert_row(user: Any, alert: Alert, deliveries: list[AlertDelivery] | None) -> dict[str, Any]:
@@ -66,7 +58,7 @@ def alert_row(user: Any, alert: Alert, deliveries: list[AlertDelivery] | None) -
         row["notifications"] = [
             {
                 "channel": d.channel,
-                "address": shown_address(d.channel, d.address),
+                "address": notifications.shown_address(d.channel, d.address),
                 "state": d.state,
                 "attempts": d.attempts,
                 "error": d.error,
@@ -119,7 +111,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
             {
                 "id": t.pk,
                 "channel": t.channel,
-                "address": shown_address(t.channel, t.address),
+                "address": notifications.shown_address(t.channel, t.address),
                 "course": t.course.slug if t.course else "",
             }
             for t in notifications.targets_of(request.user)
@@ -161,7 +153,9 @@ def alert_target_add(request: HttpRequest) -> HttpResponse:
     except Refusal as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Alerts will be sent to {shown_address(channel, address)}.")
+        messages.success(
+            request, f"Alerts will be sent to {notifications.shown_address(channel, address)}."
+        )
     return _back(request)
 
 

@@ -59,7 +59,7 @@ from dashboard.alert_rules import (
     restart_loop,
 )
 from dashboard.hostlocks import HostLock
-from dashboard.models import Role, User
+from dashboard.models import Course, Role, User
 from dashboard.quotas import limits_for
 from dashboard.refusals import Forbidden
 
@@ -297,12 +297,18 @@ def fire(condition: Condition) -> Alert | None:
         recent.acknowledged_by = ""
         recent.save()
         return None
+    # Anyone may write a class's label on a container of theirs: the alert is the class's
+    # only when its owner is one of the class's students or instructors.
+    members = Q(students__username=owner) | Q(instructors__username=owner)
+    course = condition.course if owner else ""
+    if course and not Course.objects.filter(members, slug=course).exists():
+        course = ""
     return Alert.objects.create(
         kind=kind,
         container_id=cid,
-        container_name=condition.name,
+        container_name=condition.name[: Alert._meta.get_field("container_name").max_length],
         owner=owner,
-        course=condition.course,
+        course=course,
         summary=condition.summary,
         started=now,
         changed=now,
@@ -491,9 +497,13 @@ class Loop:
         for key in ended:
             resolve(key)
         for condition in began:
-            if condition.key[0] == Kind.EXITED and _will_restart(condition.key[1]):
-                continue  # its restart policy starts it again: a restart loop says more
-            alert = fire(condition)
+            try:
+                if condition.key[0] == Kind.EXITED and _will_restart(condition.key[1]):
+                    continue  # its restart policy starts it again: a restart loop says more
+                alert = fire(condition)
+            except Exception:  # one alert's failure must not lose the others of this round
+                log.exception("storing the alert %s failed", condition.key)
+                continue
             if alert is not None:
                 self.notifier.send(alert)
         announce()

@@ -96,6 +96,10 @@ class AlertTarget(models.Model):
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     address = models.CharField(max_length=500)  # the webhook's URL or the email address
+    # Who set it up; a class's address is heard while they still run the class.
+    added_by = models.ForeignKey(
+        "dashboard.User", null=True, on_delete=models.CASCADE, related_name="+"
+    )
     # Set up by an admin: a webhook may then be at a private address.
     trusted = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)

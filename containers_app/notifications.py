@@ -29,7 +29,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
@@ -43,19 +45,42 @@ log = logging.getLogger(__name__)
 
 NTFY_SCHEMES = {"ntfy": "https", "ntfy+https": "https", "ntfy+http": "http"}
 WEBHOOK_SCHEMES = {"http", "https", *NTFY_SCHEMES}
+ADDRESS_LENGTH = AlertTarget._meta.get_field("address").max_length or 500
+
+
+def shown_address(channel: str, address: str) -> str:
+    """An address as pages and the audit log show it: a webhook's URL cut to its host (the
+    URL is often the secret itself)."""
+    if channel == AlertTarget.Channel.EMAIL:
+        return address
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # no URL: nothing of it is shown
+        return "…"
+    return f"{parts.scheme}://{parts.hostname}/…" if parts.path.strip("/") else address
 
 
 def check_address(channel: str, address: str, *, trusted: bool = False) -> str:
     """The words saying what is wrong with `address` for `channel`, "" when it will do; a
     webhook at a private or local address only when `trusted` (an admin's) or allowed."""
+    if len(address) > ADDRESS_LENGTH:
+        return f"An address has at most {ADDRESS_LENGTH} characters."
     if channel == AlertTarget.Channel.EMAIL:
-        user, at, domain = address.partition("@")
-        if not (user and at and "." in domain) or any(c.isspace() for c in address):
+        try:
+            validate_email(address)  # one address: the mailer would take a list apart
+        except ValidationError:
             return f"{address!r} is not an email address."
         return ""
     if channel != AlertTarget.Channel.WEBHOOK:
         return f"channel must be webhook or email, not {channel!r}."
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - a port that is no number raises
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
+        return f"{address!r} is not a URL: its host or its port is none."
+    if any(c.isspace() for c in address):
+        return "A webhook's URL holds no spaces."
     if parts.scheme not in WEBHOOK_SCHEMES or not parts.hostname:
         return "A webhook is an http:// or https:// URL (or ntfy://host/topic)."
     if parts.scheme in NTFY_SCHEMES and not parts.path.strip("/"):
@@ -125,6 +150,17 @@ def webhook_request(alert: Alert, address: str) -> tuple[str, dict[str, Any]]:
     return address, body
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook's redirect is its answer: following it would send the POST to an address
+    nobody checked (this host's own, say)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def _post(url: str, body: dict[str, Any]) -> None:
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
         url,
@@ -133,11 +169,12 @@ def _post(url: str, body: dict[str, Any]) -> None:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.ALERT_WEBHOOK_TIMEOUT) as answer:  # noqa: S310
+        with _opener.open(request, timeout=settings.ALERT_WEBHOOK_TIMEOUT) as answer:
             answer.read(1024)
     except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"the webhook answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
+        moved = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
+        raise DeliveryFailed(f"the webhook answered HTTP {exc.code}{moved}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # ValueError: a bad URL
         reason = getattr(exc, "reason", exc)
         raise DeliveryFailed(f"the webhook could not be reached: {reason}") from exc
 
@@ -160,8 +197,13 @@ def recipients(alert: Alert) -> dict[tuple[str, str], bool]:
     """(channel, address) of everyone who hears of `alert`, each address once, and whether an
     admin set it up (then it may be a private address)."""
     targets = []
-    if alert.course:
-        targets += AlertTarget.objects.filter(course__slug=alert.course)
+    course = Course.objects.filter(slug=alert.course).first() if alert.course else None
+    # A class's addresses: its students' containers only (anyone may write a class label),
+    # set up by someone who still runs the class.
+    if course is not None and course.students.filter(username=alert.owner).exists():
+        runs = Q(added_by__is_superuser=True) | Q(added_by__role=Role.ADMIN)
+        runs |= Q(added_by__in=course.instructors.all())
+        targets += AlertTarget.objects.filter(runs, course=course, added_by__is_active=True)
     for t in AlertTarget.objects.filter(user__isnull=False).select_related("user"):
         user: User = t.user  # type: ignore[assignment]
         if user.is_active and access.can(user, access.Perm.VIEW, alert.owner or None):
@@ -240,7 +282,10 @@ class Notifier:
             alert = Alert.objects.filter(pk=alert_id).first()
             if alert is not None:
                 for (channel, address), trusted in recipients(alert).items():
-                    deliver(alert, channel, address, trusted=trusted)
+                    try:
+                        deliver(alert, channel, address, trusted=trusted)
+                    except Exception:  # one address's failure must not silence the others
+                        log.exception("notifying alert %s to %s failed", alert_id, address)
         except Exception:  # a notifier's failure must not be silent, nor end the pool
             log.exception("notifying alert %s failed", alert_id)
         finally:
@@ -277,7 +322,8 @@ def add_target(request: Any, channel: str, address: str, course: str = "") -> Al
     user = request.user
     address = address.strip()
     params = {"channel": channel, "course": course}
-    target = {"target_kind": "alert_target", "target_name": address, "params": params}
+    shown = shown_address(channel, address)
+    target = {"target_kind": "alert_target", "target_name": shown, "params": params}
     with audit.audited(request, "alert_target.add", **target):
         if not may_be_notified(user):
             raise Forbidden(
@@ -293,7 +339,10 @@ def add_target(request: Any, channel: str, address: str, course: str = "") -> Al
             raise Invalid(problem, field="address")
         owner = {"course": found} if found is not None else {"user": user}
         made, _ = AlertTarget.objects.update_or_create(
-            channel=channel, address=address, **owner, defaults={"trusted": trusted}
+            channel=channel,
+            address=address,
+            **owner,
+            defaults={"trusted": trusted, "added_by": user},
         )
     return made
 
@@ -303,5 +352,5 @@ def remove_target(request: Any, target_id: int) -> None:
         found = next((t for t in targets_of(request.user) if t.pk == target_id), None)
         if found is None:
             raise access.not_found("notification address", str(target_id))
-        row["target_name"] = found.address
+        row["target_name"] = shown_address(found.channel, found.address)
         found.delete()
