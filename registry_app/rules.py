@@ -401,18 +401,91 @@ def downloads(dockerfile: str) -> list[Download]:
     return found
 
 
+OWN_LABELS = "dockdash."  # the dashboard's own labels: its owner, class and lab labels
+
+
+@dataclass(frozen=True)
+class LabelKey:
+    """A label a LABEL line (or an ONBUILD LABEL trigger) sets: its key, as the builder reads it."""
+
+    line: int
+    instruction: str
+    key: str  # "" when a variable (or a quote left open) hides it
+
+
+def _words(text: str, escape: str) -> list[str]:
+    """`text` split at blanks outside quotes, as the builder splits a LABEL line's words
+    (quotes and escapes kept, for `_expand`)."""
+    words, word, quote, i = [], "", "", 0
+    while i < len(text):
+        ch = text[i]
+        if ch == escape and quote != "'" and i + 1 < len(text):
+            word, i = word + text[i : i + 2], i + 2
+            continue
+        if ch.isspace() and not quote:
+            words += [word] if word else []
+            word, i = "", i + 1
+            continue
+        if ch in {"'", '"'} and quote in {"", ch}:
+            quote = "" if quote else ch
+        word, i = word + ch, i + 1
+    return words + ([word] if word else [])
+
+
+def label_keys(dockerfile: str) -> list[LabelKey]:
+    """The keys the LABEL lines of `dockerfile` set, also in ONBUILD triggers (they run in a
+    later build FROM the image this one makes)."""
+    escape, instructions = dockerfile_instructions(dockerfile)
+    found = []
+    for line in instructions:
+        keyword, args = line.keyword, line.args
+        if keyword == "onbuild":
+            trigger, *rest = re.split(r"\s+", args, maxsplit=1)
+            keyword, args = trigger.lower(), "".join(rest)
+        if keyword != "label":
+            continue
+        words = _words(args, escape)
+        if not words:
+            continue  # the builder refuses it
+        # `LABEL key=value ...`, or the old `LABEL key value`: one key, the rest its value.
+        written = [w.partition("=")[0] for w in words] if "=" in words[0] else words[:1]
+        for key in written:
+            try:
+                read = "" if "$" in key else _expand(key, {}, escape)
+            except _Unreadable:
+                read = ""
+            found.append(
+                LabelKey(line.line, bounded(f"{line.keyword.upper()} {line.args}", 200), read)
+            )
+    return found
+
+
 def build_refusal(
     *,
     is_admin: bool,
     bases: Sequence[BaseImage],
     downloads: Sequence[Download],
+    labels: Sequence[LabelKey],
     registries: Mapping[str, RegistryFacts],
 ) -> str:
     """Why a build may not start ("" when it may): the first image it fetches from where a
-    pull would be refused, or an ADD the engine would download itself, named with its line.
-    Admins build from anywhere."""
+    pull would be refused, an ADD the engine would download itself, or a label of the
+    dashboard's own it would set (each RUN step's container carries the labels so far, and
+    the owner label says whose a container is), named with its line. Admins build anything."""
     if is_admin:
         return ""
+    for label in labels:
+        where = f"Line {label.line} ({label.instruction})"
+        if not label.key:
+            return (
+                f"{where}: cannot tell which label it sets (a variable names it); the "
+                f"dashboard's own labels ({OWN_LABELS}*) are set by the dashboard alone."
+            )
+        if label.key.lower().startswith(OWN_LABELS):
+            return (
+                f"{where} sets {label.key}: the dashboard's own labels ({OWN_LABELS}*) are "
+                "set by the dashboard alone."
+            )
     for download in downloads:
         where = f"Line {download.line} ({download.instruction})"
         if download.remote:

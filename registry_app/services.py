@@ -639,12 +639,13 @@ def build_limits_for(user: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What a build makes (the full tag) and fetches (each FROM line's image, each ADD the
-    engine would download)."""
+    """What a build makes (the full tag), fetches (each FROM line's image, each ADD the
+    engine would download) and labels."""
 
     tag: str
     bases: list[rules.BaseImage]
     downloads: list[rules.Download]
+    labels: list[rules.LabelKey]
 
 
 def _find_build(user: Any, tag: str, params: Mapping[str, Any]) -> gate.Target:
@@ -653,7 +654,10 @@ def _find_build(user: Any, tag: str, params: Mapping[str, Any]) -> gate.Target:
         raise Invalid("A build tag cannot carry a digest.", "tag")
     dockerfile = buildctx.dockerfile_text(params["context"], params["dockerfile"])
     plan = BuildPlan(
-        str(ref), rules.base_images(dockerfile, params["build_args"]), rules.downloads(dockerfile)
+        str(ref),
+        rules.base_images(dockerfile, params["build_args"]),
+        rules.downloads(dockerfile),
+        rules.label_keys(dockerfile),
     )
     return gate.Target("image", tag, name=plan.tag, owner=user.get_username(), record=plan)
 
@@ -663,7 +667,11 @@ def _policy_build(change: Change) -> None:
     hosts = {base.host for base in plan.bases if base.host}
     registries = {host: registry_facts(user, host, registry_for_host(host)) for host in hosts}
     why = rules.build_refusal(
-        is_admin=is_admin(user), bases=plan.bases, downloads=plan.downloads, registries=registries
+        is_admin=is_admin(user),
+        bases=plan.bases,
+        downloads=plan.downloads,
+        labels=plan.labels,
+        registries=registries,
     )
     if why:
         raise Refused(why, "dockerfile")

@@ -592,6 +592,40 @@ def test_student_builds_from_stages_scratch_and_allowed_images(
         docker_cli("rmi", tag, check=False)
 
 
+@pytest.mark.parametrize(
+    "label",
+    [
+        "dockdash.owner=bob",
+        '"dockdash.owner"="bob" course=os',
+        "dockdash.owner bob",  # the old form: one key, the rest its value
+        "dock\\dash.class=os101",  # an escape the builder reads away
+        "${WHO:-dockdash.owner}=bob",  # a variable names the key: cannot be told
+    ],
+)
+def test_student_build_may_not_label_its_run_steps_as_someone_elses(
+    dash: Dashboard, engine: EngineRequests, test_image: str, label: str
+) -> None:
+    # Each RUN step runs in a container carrying the labels of the image built so far, and
+    # the dashboard takes a container's dockdash.owner for its owner: bob would see it, it
+    # would count against his quotas and its alerts would be his and his class's.
+    dockerfile = f"FROM {test_image}\nLABEL {label}\nRUN sleep 3\n"
+    tag = f"dockdash-test-labelled-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    send = partial(_build, dash, "alice", tag, dockerfile)
+    answer = refused_in_one_row(dash, engine, "image.build", send, "(dockdash.*)")
+    assert "Line 2 (LABEL " in answer.text, answer.text
+    assert docker_cli("ps", "-aq", "--filter", "label=dockdash.owner=bob") == ""
+
+
+def test_student_build_may_not_leave_an_onbuild_label_of_the_dashboards(
+    dash: Dashboard, engine: EngineRequests, test_image: str
+) -> None:
+    dockerfile = f"FROM {test_image}\nONBUILD LABEL dockdash.owner=bob\n"
+    tag = f"dockdash-test-onbuild-{uuid.uuid4().hex[:8]}:{RUN_ID}"
+    send = partial(_build, dash, "alice", tag, dockerfile)
+    answer = refused_in_one_row(dash, engine, "image.build", send, "(dockdash.*)")
+    assert "Line 2 (ONBUILD LABEL " in answer.text, answer.text
+
+
 def test_admins_build_from_any_registry(dash: Dashboard) -> None:
     closed = f"127.0.0.1:{free_port()}/x:1"
     job = dash.wait_job("admin", _job_of(_build(dash, "admin", f"x-{RUN_ID}:b", f"FROM {closed}")))
