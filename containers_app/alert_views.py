@@ -9,6 +9,7 @@ URL cut to its host (it is often the secret itself).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -102,9 +103,12 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     except Invalid as exc:
         messages.error(request, exc.message)
         rows, state = _alerts_for(request.user, {}), "open"
+    kept = {k: request.GET[k] for k in ("class", "container") if request.GET.get(k)}
     context = {
         "alerts": rows,
         "state": state,
+        "kept": urlencode(kept),  # the filters the state tabs keep
+        "filtered": kept,
         "states": list(STATES),
         "notified": notifications.may_be_notified(request.user),
         "targets": [
