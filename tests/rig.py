@@ -302,6 +302,9 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+# The settings of every server and management command the tests start: dashboard.settings with
+# a fast password hasher (the settings tests load dashboard.settings itself: load_settings).
+LIVE_SETTINGS = "tests.live_settings"
 MIGRATE = ["migrate", "--noinput", "-v", "0"]
 # An SQLite database migrated once per run, which each live server starts from a copy of
 # (migrating takes seconds on a busy host; what it makes depends on no setting).
@@ -336,7 +339,7 @@ def start_live_server(
         if not k.startswith(("PYTEST_", "DJANGO_SETTINGS_MODULE"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        DJANGO_SETTINGS_MODULE=LIVE_SETTINGS,
         SECRET_KEY="dockdash-live-test-key-" + RUN_ID,
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DOCKDASH_STATIC_ROOT=str(workdir / "static"),
