@@ -306,13 +306,22 @@ class LiveServer:
         wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {self.url}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if not self.terminate(within=10):
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
+    def terminate(self, *, within: float) -> bool:
+        """SIGTERM, as a service manager stops it: whether the server has ended `within`
+        seconds later (True when it was not running)."""
+        if self.process is None or self.process.poll() is not None:
+            return True
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
