@@ -203,6 +203,20 @@ for lab in {labs!r}:
 """
 
 
+def make_class_command(
+    slug: str,
+    teacher: str,
+    password: str,
+    students: Sequence[str] = (),
+    labs: Sequence[dict[str, Any]] = (),
+) -> list[str]:
+    """The management command that makes what LiveServer.make_class makes."""
+    made = MAKE_CLASS.format(
+        slug=slug, teacher=teacher, password=password, students=[*students], labs=[*labs]
+    )
+    return ["shell", "-c", made]
+
+
 # Runs the management commands given as JSON in argv[1], each one's output (what it
 # writes and what it prints) kept apart; the outputs as JSON on the last line.
 _MANAGE_EACH = """
@@ -248,6 +262,8 @@ class LiveServer:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    # What the commands start_live_server ran for it (after making its users) printed.
+    setup_output: list[str] = field(default_factory=list)
 
     def manage(self, *args: str) -> str:
         """`manage.py ARGS` on this server's settings and database; its output."""
@@ -267,13 +283,7 @@ class LiveServer:
     ) -> None:
         """A class `slug` taught by a new instructor, with new students (all with `password`)
         and labs (Lab fields), made in this server's database."""
-        self.manage(
-            "shell",
-            "-c",
-            MAKE_CLASS.format(
-                slug=slug, teacher=teacher, password=password, students=[*students], labs=[*labs]
-            ),
-        )
+        self.manage(*make_class_command(slug, teacher, password, students, labs))
 
     def adduser_command(self, name: str, role: str, password: str) -> list[str]:
         """The `adduser` command that makes `name` with `role` and `password`."""
@@ -353,9 +363,11 @@ def start_live_server(
     docker_host: str | None = None,
     extra_env: dict[str, str] | None = None,
     users: Mapping[str, tuple[str, str]] | None = None,
+    commands: Sequence[Sequence[str]] = (),
 ) -> LiveServer:
     """A live dashboard on a migrated database of its own, with `users` (name: (role,
-    password)) made before it serves."""
+    password)) made before it serves, then management `commands` run (in the same process:
+    Django starts once); what those print is in `setup_output`."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -374,14 +386,17 @@ def start_live_server(
     if docker_host:
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
-    setup = [server.adduser_command(name, *made) for name, made in (users or {}).items()]
+    setup: list[Sequence[str]] = [
+        server.adduser_command(name, *made) for name, made in (users or {}).items()
+    ]
+    setup += commands
     own_sqlite = workdir / "db.sqlite3"
     if env["DATABASE_URL"] == f"sqlite:///{own_sqlite}":
         copy_migrated_sqlite(env, own_sqlite)
     else:
         setup.insert(0, MIGRATE)
     if setup:
-        server.manage_each(*setup)
+        server.setup_output = server.manage_each(*setup)[len(setup) - len(commands) :]
     server.log_path = workdir / "daphne.log"
     server.serve()
     return server
@@ -410,14 +425,16 @@ def live_server_with_users(
     *,
     docker_host: str | None = None,
     extra_env: dict[str, str] | None = None,
+    commands: Sequence[Sequence[str]] = (),
 ) -> Iterator[LiveServer]:
-    """A live dashboard server with `users` (name: role), all with `password`; stopped on
-    leaving."""
+    """A live dashboard server with `users` (name: role), all with `password`, and what
+    management `commands` make; stopped on leaving."""
     server = start_live_server(
         workdir,
         docker_host=docker_host,
         extra_env=extra_env,
         users={name: (role, password) for name, role in users.items()},
+        commands=commands,
     )
     try:
         yield server

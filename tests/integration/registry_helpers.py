@@ -139,9 +139,14 @@ class Dashboard:
 @contextmanager
 def live_dashboard(workdir: Path, docker_host: str | None = None) -> Iterator[Dashboard]:
     """A live dashboard with the USERS (and an API token each), stopped on leaving."""
-    server = rig.start_live_server(workdir, docker_host=docker_host, users=USERS)
+    server = rig.start_live_server(
+        workdir,
+        docker_host=docker_host,
+        users=USERS,
+        commands=[["drf_create_token", name] for name in USERS],
+    )
     try:
-        made = server.manage_each(*(["drf_create_token", name] for name in USERS))
+        made = server.setup_output
         tokens = {name: out.split()[2] for name, out in zip(USERS, made, strict=True)}
         yield Dashboard(server, tokens, {name: pw for name, (_, pw) in USERS.items()})
     finally:
