@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -342,9 +343,24 @@ class LiveServer:
 LIVE_SETTINGS = "tests.live_settings"
 MIGRATE = ["migrate", "--noinput", "-v", "0"]
 # An SQLite database migrated once per run, which each live server starts from a copy of
-# (migrating takes seconds on a busy host; what it makes depends on no setting).
+# (migrating takes seconds on a busy host; what it makes depends on no setting): the test
+# process's own once it is migrated (keep_migrated_sqlite), else one migrated for them.
 MIGRATED_SQLITE = Path(tempfile.gettempdir()) / f"dockdash-migrated-{RUN_ID}-{os.getpid()}.sqlite3"
 atexit.register(MIGRATED_SQLITE.unlink, missing_ok=True)
+
+
+def keep_migrated_sqlite(connection: Any) -> None:
+    """Keep the database of `connection` (the test process's, just migrated, nothing else
+    in it yet) as the one live servers start from, unless it is not SQLite."""
+    if connection.vendor != "sqlite" or MIGRATED_SQLITE.exists():
+        return
+    making = MIGRATED_SQLITE.with_suffix(".making")
+    making.unlink(missing_ok=True)
+    connection.ensure_connection()
+    with contextlib.closing(sqlite3.connect(making)) as copy:
+        connection.connection.backup(copy)  # whatever its write-ahead log still holds too
+        copy.execute("PRAGMA journal_mode=DELETE")  # as a database the servers made would be
+    making.rename(MIGRATED_SQLITE)
 
 
 def copy_migrated_sqlite(env: dict[str, str], target: Path) -> None:
