@@ -22,6 +22,15 @@ ADMIN_PASSWORD = "admin-pass-for-tests"
 # ---------------------------------------------------------------- users (Django test database)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """The test database, migrated: the live servers' databases start from a copy of it."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        rig.keep_migrated_sqlite(connection)
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     from dashboard.accounts import create_user

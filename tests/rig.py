@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -25,6 +26,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ TEST_LABEL = "dockdash.test"
 LABELS = {TEST_LABEL: RUN_ID}
 IN_CI = bool(os.environ.get("CI"))
 BUSYBOX = Path("/bin/busybox")
+CLEANUP_WORKERS = 8  # removals asked of the engine at once at the end of a run
 
 
 def missing(what: str) -> None:
@@ -156,25 +159,39 @@ def build_busybox_image(client: Any, tag: str) -> str:
 
 def remove_test_resources(client: Any, label: str = f"{TEST_LABEL}={RUN_ID}") -> None:
     """Remove everything carrying `label` (by default this run's id): containers, networks,
-    volumes, images."""
+    volumes, images; several at a time (the engine takes a tenth of a second or more for
+    each, and a class lab leaves dozens). Each removal may find its object gone already,
+    the state it wants."""
     flt = {"label": label}
-    # Each removal may find the object already gone; that is the state we want.
-    for c in client.containers.list(all=True, filters=flt):
-        with contextlib.suppress(Exception):
-            c.remove(force=True, v=True)
-    for n in client.networks.list(filters=flt):
-        n.reload()
-        for attached in n.attrs.get("Containers") or {}:
-            with contextlib.suppress(Exception):
-                n.disconnect(attached, force=True)
-        with contextlib.suppress(Exception):
-            n.remove()
-    for v in client.volumes.list(filters=flt):
-        with contextlib.suppress(Exception):
-            v.remove(force=True)
+    with ThreadPoolExecutor(CLEANUP_WORKERS) as pool:
+        for remove, found in (
+            (_remove_container, client.containers.list(all=True, filters=flt)),
+            (_remove_network, client.networks.list(filters=flt)),
+            (_remove_volume, client.volumes.list(filters=flt)),
+        ):
+            list(pool.map(remove, found))  # each kind once the one before is gone
     for img in client.images.list(filters=flt):
         with contextlib.suppress(Exception):
             client.images.remove(img.id, force=True)
+
+
+def _remove_container(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.remove(force=True, v=True)
+
+
+def _remove_network(network: Any) -> None:
+    with contextlib.suppress(Exception):
+        network.reload()
+        for attached in network.attrs.get("Containers") or {}:
+            with contextlib.suppress(Exception):
+                network.disconnect(attached, force=True)
+        network.remove()
+
+
+def _remove_volume(volume: Any) -> None:
+    with contextlib.suppress(Exception):
+        volume.remove(force=True)
 
 
 MAKE_CLASS = """\
@@ -186,6 +203,20 @@ course.students.add(*(create_user(name, "student", {password!r})[0] for name in 
 for lab in {labs!r}:
     course.labs.create(**lab)
 """
+
+
+def make_class_command(
+    slug: str,
+    teacher: str,
+    password: str,
+    students: Sequence[str] = (),
+    labs: Sequence[dict[str, Any]] = (),
+) -> list[str]:
+    """The management command that makes what LiveServer.make_class makes."""
+    made = MAKE_CLASS.format(
+        slug=slug, teacher=teacher, password=password, students=[*students], labs=[*labs]
+    )
+    return ["shell", "-c", made]
 
 
 # Runs the management commands given as JSON in argv[1], each one's output (what it
@@ -233,6 +264,8 @@ class LiveServer:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    # What the commands start_live_server ran for it (after making its users) printed.
+    setup_output: list[str] = field(default_factory=list)
 
     def manage(self, *args: str) -> str:
         """`manage.py ARGS` on this server's settings and database; its output."""
@@ -252,13 +285,7 @@ class LiveServer:
     ) -> None:
         """A class `slug` taught by a new instructor, with new students (all with `password`)
         and labs (Lab fields), made in this server's database."""
-        self.manage(
-            "shell",
-            "-c",
-            MAKE_CLASS.format(
-                slug=slug, teacher=teacher, password=password, students=[*students], labs=[*labs]
-            ),
-        )
+        self.manage(*make_class_command(slug, teacher, password, students, labs))
 
     def adduser_command(self, name: str, role: str, password: str) -> list[str]:
         """The `adduser` command that makes `name` with `role` and `password`."""
@@ -291,23 +318,50 @@ class LiveServer:
         wait_for(healthy, timeout=30, interval=0.1, what=f"daphne on {self.url}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if not self.terminate(within=10):
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
+    def terminate(self, *, within: float) -> bool:
+        """SIGTERM, as a service manager stops it: whether the server has ended `within`
+        seconds later (True when it was not running)."""
+        if self.process is None or self.process.poll() is not None:
+            return True
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+# The settings of every server and management command the tests start: dashboard.settings with
+# a fast password hasher (the settings tests load dashboard.settings itself: load_settings).
+LIVE_SETTINGS = "tests.live_settings"
 MIGRATE = ["migrate", "--noinput", "-v", "0"]
 # An SQLite database migrated once per run, which each live server starts from a copy of
-# (migrating takes seconds on a busy host; what it makes depends on no setting).
+# (migrating takes seconds on a busy host; what it makes depends on no setting): the test
+# process's own once it is migrated (keep_migrated_sqlite), else one migrated for them.
 MIGRATED_SQLITE = Path(tempfile.gettempdir()) / f"dockdash-migrated-{RUN_ID}-{os.getpid()}.sqlite3"
 atexit.register(MIGRATED_SQLITE.unlink, missing_ok=True)
+
+
+def keep_migrated_sqlite(connection: Any) -> None:
+    """Keep the database of `connection` (the test process's, just migrated, nothing else
+    in it yet) as the one live servers start from, unless it is not SQLite."""
+    if connection.vendor != "sqlite" or MIGRATED_SQLITE.exists():
+        return
+    making = MIGRATED_SQLITE.with_suffix(".making")
+    making.unlink(missing_ok=True)
+    connection.ensure_connection()
+    with contextlib.closing(sqlite3.connect(making)) as copy:
+        connection.connection.backup(copy)  # whatever its write-ahead log still holds too
+        copy.execute("PRAGMA journal_mode=DELETE")  # as a database the servers made would be
+    making.rename(MIGRATED_SQLITE)
 
 
 def copy_migrated_sqlite(env: dict[str, str], target: Path) -> None:
@@ -329,8 +383,8 @@ def start_live_server(
     commands: Sequence[Sequence[str]] = (),
 ) -> LiveServer:
     """A live dashboard on a migrated database of its own, with `users` (name: (role,
-    password)) made and then the management `commands` run (one process for all) before it
-    serves."""
+    password)) made before it serves, then management `commands` run (in the same process:
+    Django starts once); what those print is in `setup_output`."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -339,7 +393,7 @@ def start_live_server(
         if not k.startswith(("PYTEST_", "DJANGO_SETTINGS_MODULE"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        DJANGO_SETTINGS_MODULE=LIVE_SETTINGS,
         SECRET_KEY="dockdash-live-test-key-" + RUN_ID,
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DOCKDASH_STATIC_ROOT=str(workdir / "static"),
@@ -349,15 +403,17 @@ def start_live_server(
     if docker_host:
         env["DOCKDASH_DOCKER_HOST"] = docker_host
     server = LiveServer(url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
-    setup = [server.adduser_command(name, *made) for name, made in (users or {}).items()]
-    setup += [list(command) for command in commands]
+    setup: list[Sequence[str]] = [
+        server.adduser_command(name, *made) for name, made in (users or {}).items()
+    ]
+    setup += commands
     own_sqlite = workdir / "db.sqlite3"
     if env["DATABASE_URL"] == f"sqlite:///{own_sqlite}":
         copy_migrated_sqlite(env, own_sqlite)
     else:
         setup.insert(0, MIGRATE)
     if setup:
-        server.manage_each(*setup)
+        server.setup_output = server.manage_each(*setup)[len(setup) - len(commands) :]
     server.log_path = workdir / "daphne.log"
     server.serve()
     return server
@@ -386,14 +442,16 @@ def live_server_with_users(
     *,
     docker_host: str | None = None,
     extra_env: dict[str, str] | None = None,
+    commands: Sequence[Sequence[str]] = (),
 ) -> Iterator[LiveServer]:
-    """A live dashboard server with `users` (name: role), all with `password`; stopped on
-    leaving."""
+    """A live dashboard server with `users` (name: role), all with `password`, and what
+    management `commands` make; stopped on leaving."""
     server = start_live_server(
         workdir,
         docker_host=docker_host,
         extra_env=extra_env,
         users={name: (role, password) for name, role in users.items()},
+        commands=commands,
     )
     try:
         yield server

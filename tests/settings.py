@@ -1,4 +1,5 @@
-"""Settings for the test process: the real ones, with a throwaway key and a fast hasher."""
+"""Settings for the test process: the live servers' (the real ones with a fast hasher), with a
+throwaway key."""
 
 import os
 
@@ -13,9 +14,8 @@ os.environ.setdefault("DOCKDASH_STATS_HISTORY", "0")
 # And alerts, whose engine keeps the sampler sweeping.
 os.environ.setdefault("DOCKDASH_ALERTS", "0")
 
-from dashboard.settings import *  # noqa: E402,F403
+from tests.live_settings import *  # noqa: E402,F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # No sweep for interrupted jobs in the test process (its thread would meet the test database
 # blocker); the servers tests start run theirs, each on its own database.
 JOB_RECOVERY = False

@@ -49,8 +49,16 @@ def test_main_pages_report_no_violation_and_their_scripts_run(
     watched_page: Any, live_server_proc: rig.LiveServer, make_container: Callable[..., Any]
 ) -> None:
     page, base = watched_page, live_server_proc.url
-    student = f"csp{RUN_ID}"
-    live_server_proc.add_user(student, "student", "student-pass-12")
+    student, registry = f"csp{RUN_ID}", f"csp-{RUN_ID}"
+    live_server_proc.manage_each(
+        live_server_proc.adduser_command(student, "student", "student-pass-12"),
+        [
+            "shell",
+            "-c",
+            "from registry_app.models import Registry; "
+            f"Registry.objects.get_or_create(name={registry!r}, url='http://127.0.0.1:9')",
+        ],
+    )
     container = make_container(labels={"dockdash.owner": student})
 
     page.goto(base + "/")
@@ -115,13 +123,6 @@ def test_main_pages_report_no_violation_and_their_scripts_run(
     assert running.get_attribute("data-percent") == "33"
     assert_no_violation(page, "user page")
 
-    registry = f"csp-{RUN_ID}"
-    live_server_proc.manage(
-        "shell",
-        "-c",
-        "from registry_app.models import Registry; "
-        f"Registry.objects.get_or_create(name={registry!r}, url='http://127.0.0.1:9')",
-    )
     page.goto(base + "/registries/")
     questions: list[str] = []
     page.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))

@@ -35,19 +35,18 @@ def culling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.Liv
         "DOCKDASH_CULL_WARN_POLL": "1",
         "DOCKDASH_LOCK_DIR": str(workdir / "locks"),
     }
-    with rig.live_server_with_users(workdir, {}, PASSWORD, extra_env=env) as server:
-        _in_db(
-            server,
-            "from dashboard.accounts import create_user; from dashboard.models import Course, Lab; "
-            "from classes_app.models import LabSeat; "
-            f"t = create_user('{TEACHER}', 'instructor', '{PASSWORD}')[0]; "
-            f"s = create_user('{STUDENT}', 'student', '{PASSWORD}')[0]; "
-            f"c = Course.objects.create(slug='{SLUG}', name='Lab stops class'); "
-            "c.instructors.add(t); c.students.add(s); "
-            "lab = Lab.objects.create(course=c, slug='lab1', name='Lab 1', containers=[]); "
-            "LabSeat.objects.create(lab=lab, student=s)",
-        )
-        yield server
+    lab = {"slug": "lab1", "name": "Lab 1", "containers": []}
+    seat = (
+        "from classes_app.models import LabSeat; from dashboard.models import Lab, User; "
+        f"LabSeat.objects.create(lab=Lab.objects.get(course__slug='{SLUG}'), "
+        f"student=User.objects.get(username='{STUDENT}'))"
+    )
+    commands = [
+        rig.make_class_command(SLUG, TEACHER, PASSWORD, [STUDENT], [lab]),
+        ["shell", "-c", seat],
+    ]
+    with rig.live_server_with_users(workdir, {}, PASSWORD, extra_env=env, commands=commands) as s:
+        yield s
 
 
 def _in_db(server: rig.LiveServer, code: str) -> str:

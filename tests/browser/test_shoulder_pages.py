@@ -17,6 +17,8 @@ from tests.rig import RUN_ID, docker_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
+PASSWORD = "shoulder-pass-1"
+
 
 def test_an_instructor_watches_a_students_terminal_and_takes_over(
     projector_tabs: Callable[[], Any],
@@ -26,23 +28,14 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     base = live_server_proc.url
     teacher, student = f"bwi{RUN_ID}", f"bws{RUN_ID}"
     slug = f"bw{RUN_ID}"
-    live_server_proc.add_user(teacher, "instructor", "teacher-pass-1")
-    live_server_proc.add_user(student, "student", "student-pass-1")
-    live_server_proc.manage(
-        "shell",
-        "-c",
-        "from dashboard.models import Course, User; "
-        f"c = Course.objects.create(slug='{slug}', name='Shoulder class'); "
-        f"c.instructors.add(User.objects.get(username='{teacher}')); "
-        f"c.students.add(User.objects.get(username='{student}'))",
-    )
+    live_server_proc.make_class(slug, teacher, PASSWORD, [student])
     labels = {"dockdash.owner": student, "dockdash.class": slug, "dockdash.lab": "lab1"}
     shell = make_container(labels=labels, name=f"{student}-shell")
     ticker = "i=0; while true; do i=$((i+1)); echo web tick $i; sleep 1; done"
     make_container(["sh", "-c", ticker], labels=labels, name=f"{student}-web")
     student_page, teacher_page = projector_tabs(), projector_tabs()
 
-    login(student_page, base, student, "student-pass-1")
+    login(student_page, base, student, PASSWORD)
     student_page.goto(f"{base}/containers/{shell.id}/terminal/")
     student_page.wait_for_function(
         "() => document.querySelector('[data-status]').textContent.startsWith('Connected')"
@@ -50,7 +43,7 @@ def test_an_instructor_watches_a_students_terminal_and_takes_over(
     type_line(student_page, "echo before-anyone-watched")
     student_page.wait_for_function(TERM_HAS, arg="before-anyone-watched")
 
-    login(teacher_page, base, teacher, "teacher-pass-1")
+    login(teacher_page, base, teacher, PASSWORD)
     teacher_page.goto(f"{base}/classes/{slug}/")
     teacher_page.click(f"tr[data-student='{student}'] [data-shoulder]")
     teacher_page.wait_for_function(

@@ -139,12 +139,14 @@ class Dashboard:
 @contextmanager
 def live_dashboard(workdir: Path, docker_host: str | None = None) -> Iterator[Dashboard]:
     """A live dashboard with the USERS (and an API token each), stopped on leaving."""
-    server = rig.start_live_server(workdir, docker_host=docker_host, users=USERS)
+    server = rig.start_live_server(
+        workdir,
+        docker_host=docker_host,
+        users=USERS,
+        commands=[["token", "create", name, "--scope", "read-write"] for name in USERS],
+    )
     try:
-        made = server.manage_each(
-            *(["token", "create", name, "--scope", "read-write"] for name in USERS)
-        )
-        tokens = {name: out.strip() for name, out in zip(USERS, made, strict=True)}
+        tokens = {name: out.strip() for name, out in zip(USERS, server.setup_output, strict=True)}
         yield Dashboard(server, tokens, {name: pw for name, (_, pw) in USERS.items()})
     finally:
         server.stop()

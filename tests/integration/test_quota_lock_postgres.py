@@ -69,7 +69,7 @@ class Holder:
 def pg_env(postgres_url: str, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        DJANGO_SETTINGS_MODULE=rig.LIVE_SETTINGS,
         SECRET_KEY="dockdash-lock-test",
         DATABASE_URL=postgres_url,
     )

@@ -62,7 +62,11 @@ async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_an
 ) -> None:
     slug, teacher, student = f"w{RUN_ID}", f"wt{RUN_ID}", f"ws{RUN_ID}"
     env = {"REDIS_URL": redis_url, "DOCKDASH_SESSION_HEARTBEAT": str(BEAT)}
-    shells = rig.start_live_server(tmp_path / "live", extra_env=env)
+    shells = rig.start_live_server(
+        tmp_path / "live",
+        extra_env=env,
+        commands=[rig.make_class_command(slug, teacher, PASSWORD, [student])],
+    )
     pages = rig.LiveServer(
         url=f"http://127.0.0.1:{rig.free_port()}",
         workdir=shells.workdir,
@@ -70,7 +74,6 @@ async def test_an_instructor_on_one_process_watches_and_takes_over_a_shell_on_an
         log_path=tmp_path / "pages-daphne.log",
     )
     try:
-        shells.make_class(slug, teacher, PASSWORD, [student])
         box = make_container(labels={"dockdash.owner": student}).id
         pages.serve()
         mine = await asyncio.to_thread(login_cookie, shells.url, student, PASSWORD)

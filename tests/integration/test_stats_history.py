@@ -1,6 +1,7 @@
 """Stored stats history, through a real daphne server: written while nobody watches,
-still answered after the server restarts and after the container is removed (the CLI
-says it is gone), pruned past retention, 404 for a student who may not see it.
+still answered after the server restarts (SIGTERM ends it at once while a viewer watches)
+and after the container is removed (the CLI says it is gone), pruned past retention, 404
+for a student who may not see it.
 
 Steps and retentions are tiny (1 s fine points, 2 s coarse ones kept 4 s) so that the
 whole module runs in seconds.
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from tests import rig
 from tests.integration.live_helpers import login_cookie
@@ -84,7 +86,14 @@ def test_history_survives_a_restart_and_outlives_its_container(
         assert min(before["pids"]) >= 1
         assert max(b - a for a, b in itertools.pairwise(before["t"])) <= 2  # one a step
 
-        server.stop()
+        # While a viewer keeps the sampler ticking, SIGTERM still ends the server at once
+        # (its history writer flushes and goes; nothing waits for the stopped loop).
+        viewer = server.url.replace("http://", "ws://") + f"/ws/containers/{cid}/stats/"
+        owner = {"Cookie": cookies[OWNER]}
+        with connect(viewer, additional_headers=owner, origin=server.url) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "history"
+            assert json.loads(ws.recv(timeout=10))["type"] == "sample"
+            assert server.terminate(within=5), "still running 5 s after SIGTERM"
         server.serve()
         after = points(server, cookies[OWNER], cid, "1h")
         assert set(before["t"]) <= set(after["t"]), (before["t"], after["t"])
