@@ -298,36 +298,3 @@ def test_the_causes_ending_resolve_them(
     until(lambda: set(states().values()) == {"resolved"}, "all resolved")
     exits = [a for a in alerts_of(server, teacher) if a["kind"] == "exited"]
     assert troubled["cpu"] not in {a["container"] for a in exits}, "a requested stop is no error"
-
-
-@pytest.mark.browser
-def test_the_bell_the_container_page_and_the_grid_show_an_alert_live(
-    server: rig.LiveServer, browser_page: Any, test_image: str
-) -> None:
-    from tests.conftest import login
-
-    page = browser_page
-    page.set_viewport_size({"width": 1024, "height": 768})
-    login(page, server.url, TEACHER, PASSWORD)
-    name = f"al-live-{RUN_ID}"
-    container = run(name, S1, "--cpus", "0.1", "--stop-signal", "KILL", test_image, "sleep", "600")
-    try:
-        page.goto(f"{server.url}/containers/{name}/")
-        bell = page.locator("[data-alert-bell]")
-        page.wait_for_selector("[data-alert-bell][data-live='1']")
-        before = int(page.locator("[data-alert-count]").text_content() or 0)
-        assert page.locator(".container-alerts").count() == 0
-        # Its burner starts now, with the page open: no reload from here on.
-        docker_cli("exec", "-d", container, "sh", "-c", "while :; do :; done")
-        alert = page.locator(".container-alerts [data-kind='cpu_pinned']")
-        alert.wait_for(timeout=20_000)
-        assert "CPU pinned at its limit" in alert.text_content()
-        page.wait_for_function(
-            f"Number(document.querySelector('[data-alert-count]').textContent) > {before}"
-        )
-        assert "firing" in (bell.get_attribute("title") or "")
-        page.goto(f"{server.url}/classes/{SLUG}/grid/")
-        badge = page.locator(f"[data-student='{S1}'] [data-alert='cpu_pinned']")
-        badge.first.wait_for(timeout=10_000)
-    finally:
-        docker_cli("rm", "-f", name)
