@@ -1,4 +1,5 @@
-"""Login for every page, and refusals (the engine's too) turned into pages a person understands."""
+"""Login for every page, the engine a request works on, and refusals (the engine's too)
+turned into pages a person understands."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from containers_app import engines
+from containers_app.engine.client import scoped
 from containers_app.engine.errors import EngineError, EngineUnavailable
-from dashboard.refusals import Refusal
+from containers_app.templatetags.engines import with_engine
+from dashboard.refusals import NotVisible, Refusal
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -24,6 +28,37 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if request.path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, *args)
+
+
+class EngineScopeMiddleware:
+    """`?engine=<name>` on any page or API path: the request works on that engine (the
+    engine client reads it); without it, on the first. An unknown name answers 404 in words.
+
+    Who is not signed in gets the login page (or the API's 401) before any engine is named.
+    """
+
+    def __init__(self, get_response: Any):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = request.GET.get("engine", "")
+        is_api = request.path.startswith("/api/")
+        signed_in = request.user.is_authenticated or (is_api and "Authorization" in request.headers)
+        if not name or not signed_in:
+            return self.get_response(request)
+        try:
+            target = engines.scope_named(name)
+        except NotVisible as exc:
+            if is_api:
+                return JsonResponse({"error": exc.message, "field": exc.field}, status=404)
+            return render(request, "errors/refused.html", {"error": exc}, status=404)
+        with scoped(target):
+            response = self.get_response(request)
+            # A page that sends the browser on (after a form) keeps it on this engine.
+            location = response.get("Location", "")
+            if location.startswith("/") and "engine=" not in location:
+                response["Location"] = with_engine(location)
+            return response
 
 
 class EngineErrorMiddleware:

@@ -1,0 +1,116 @@
+"""The engines this dashboard drives: their rows, the one a request names, and how each is.
+
+The first row is DOCKDASH_DOCKER_HOST's engine, made here when none is stored, so a
+single-host install has it without a step of its own. A request without `?engine=` works
+on it exactly as before engines were rows: no query, the setting's endpoint.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from containers_app.engine.client import EngineTarget
+from containers_app.engine.errors import EngineUnavailable
+from containers_app.engine.system import probe
+from containers_app.models import FIRST_ENGINE, Engine
+from dashboard.crypto import UndecryptableSecret
+from dashboard.refusals import Invalid, NotVisible
+
+PROBE_WORKERS = 8
+
+
+def first() -> Engine:
+    found = Engine.objects.order_by("pk").first()
+    if found is None:
+        found, _ = Engine.objects.get_or_create(name=FIRST_ENGINE)
+    return found
+
+
+def all_engines() -> list[Engine]:
+    first()
+    return list(Engine.objects.order_by("pk"))
+
+
+def is_first(engine: Engine) -> bool:
+    return engine.pk == first().pk
+
+
+def named(name: str) -> Engine:
+    found = Engine.objects.filter(name=name).first() if name else None
+    if found is None:
+        first()  # an install that never stored its first engine still knows "local"
+        found = Engine.objects.filter(name=name).first() if name else None
+    if found is None:
+        raise NotVisible(f"There is no engine named {name!r}.", "engine")
+    return found
+
+
+def target_url(engine: Engine) -> str:
+    return str(settings.DOCKER_HOST) if is_first(engine) else engine.endpoint
+
+
+def target_of(engine: Engine) -> EngineTarget:
+    """Where to reach `engine`, its TLS material decrypted."""
+    if is_first(engine):
+        return EngineTarget(engine.name, target_url(engine))
+    try:
+        cert, key, ca = engine.tls()
+    except UndecryptableSecret as exc:
+        raise EngineUnavailable(engine.endpoint, str(exc).rstrip(".")) from None
+    return EngineTarget(engine.name, engine.endpoint, cert, key, ca)
+
+
+def scope_named(name: str) -> EngineTarget | None:
+    """The engine `?engine=<name>` chooses; None for the first one (the default)."""
+    engine = named(name)
+    return None if is_first(engine) else target_of(engine)
+
+
+def check_endpoint(url: str) -> str:
+    """`url` if the dashboard can reach an engine there, else Invalid in words."""
+    parts = urlsplit(url.strip())
+    if parts.scheme == "unix" and parts.path.startswith("/") and not parts.netloc:
+        return url.strip()
+    if parts.scheme == "tcp" and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port and not parts.path.strip("/"):
+            return url.strip()
+        raise Invalid("A tcp:// endpoint needs a host and a port: tcp://HOST:2376.", "endpoint")
+    raise Invalid(
+        "The endpoint must be unix:///path/to/docker.sock or tcp://HOST:PORT.", "endpoint"
+    )
+
+
+def check_tls(url: str, cert: str, key: str, ca: str) -> None:
+    """Certificates only for tcp://, and a certificate with its key."""
+    if (cert or key or ca) and not url.startswith("tcp://"):
+        raise Invalid("TLS certificates are only for tcp:// endpoints.", "tls_cert")
+    if bool(cert) != bool(key):
+        raise Invalid("A client certificate needs its key, and a key its certificate.", "tls_key")
+    for field, text in (("tls_cert", cert), ("tls_key", key), ("tls_ca", ca)):
+        if text and "-----BEGIN " not in text:
+            raise Invalid(f"{field} must be PEM text (-----BEGIN ...).", field)
+
+
+def status_of(engine: Engine) -> dict[str, Any]:
+    try:
+        target = target_of(engine)
+    except EngineUnavailable as exc:
+        return {"reachable": False, "endpoint": exc.endpoint, "error": exc.message}
+    return probe(target, settings.ENGINE_PROBE_TIMEOUT)
+
+
+def statuses(engines: list[Engine]) -> list[dict[str, Any]]:
+    """Each engine's reachability, version and load, all asked at once with a short timeout,
+    so an engine that is down costs the page that timeout and no more."""
+    if not engines:
+        return []
+    with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(engines))) as pool:
+        return list(pool.map(status_of, engines))
