@@ -28,9 +28,15 @@ CREATED = status.HTTP_201_CREATED
 
 
 class EngineSerializer(serializers.ModelSerializer):
-    tls_cert = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    tls_key = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    tls_ca = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    tls_cert = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    tls_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
+    tls_ca = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+    )
     endpoint = serializers.CharField(max_length=500, required=False)
     has_tls = serializers.SerializerMethodField()
     first = serializers.SerializerMethodField()

@@ -43,8 +43,7 @@ class EngineScopeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         name = request.GET.get("engine", "")
         is_api = request.path.startswith("/api/")
-        signed_in = request.user.is_authenticated or (is_api and "Authorization" in request.headers)
-        if not name or not signed_in:
+        if not name or not (is_api or request.user.is_authenticated):
             return self.get_response(request)
         try:
             target = engines.scope_named(name)

@@ -3,6 +3,11 @@
 from django.db import migrations, models
 
 
+def first_engine(apps, schema_editor):
+    # DOCKDASH_DOCKER_HOST's engine is the first row (its endpoint is the setting's).
+    apps.get_model("containers_app", "Engine").objects.get_or_create(name="local")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -25,4 +30,5 @@ class Migration(migrations.Migration):
                 'ordering': ['pk'],
             },
         ),
+        migrations.RunPython(first_engine, migrations.RunPython.noop),
     ]

@@ -1,5 +1,6 @@
 """Links that keep the engine of the page: `{% scoped_url 'name' arg ... %}` is `{% url %}`
-with `?engine=<name>` added while the request works on an engine other than the first."""
+with `?engine=<name>` added while the request works on an engine other than the first;
+after a query of its own, a link ends with `{% engine_param %}` (`&engine=<name>`)."""
 
 from __future__ import annotations
 
@@ -26,4 +27,7 @@ def scoped_url(name: str, *args: Any, **kwargs: Any) -> str:
     return with_engine(reverse(name, args=args, kwargs=kwargs))
 
 
-register.filter("with_engine", with_engine)
+@register.simple_tag
+def engine_param() -> str:
+    target = current()
+    return "" if target is None else f"&engine={target.name}"
