@@ -83,8 +83,11 @@ def check_endpoint(url: str) -> str:
         if port and not parts.path.strip("/"):
             return url.strip()
         raise Invalid("A tcp:// endpoint needs a host and a port: tcp://HOST:2376.", "endpoint")
+    if parts.scheme == "ssh" and parts.hostname:
+        return url.strip()
     raise Invalid(
-        "The endpoint must be unix:///path/to/docker.sock or tcp://HOST:PORT.", "endpoint"
+        "The endpoint must be unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST.",
+        "endpoint",
     )
 
 

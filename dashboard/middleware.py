@@ -4,6 +4,7 @@ turned into pages a person understands."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
@@ -74,6 +75,30 @@ class EngineErrorMiddleware:
             return render(request, "errors/engine_unavailable.html", {"error": exc}, status=503)
         context = {"error": exc, "from_engine": isinstance(exc, EngineError)}
         return render(request, "errors/refused.html", context, status=exc.status)
+
+
+class EngineScopeSocketMiddleware:
+    """Websockets: `?engine=<name>` in the URL, as on pages; the consumer and whatever it
+    starts (a sampler, a log stream) work on that engine. An unknown name closes the
+    handshake with 4404, as a container the user may not see does."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        query = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
+        name = (query.get("engine") or [""])[0]
+        user = scope.get("user")
+        if not name or user is None or not user.is_authenticated:
+            return await self.inner(scope, receive, send)
+        try:
+            target = await database_sync_to_async(engines.scope_named)(name)
+        except NotVisible as exc:
+            await receive()  # the handshake, refused
+            await send({"type": "websocket.close", "code": exc.close_code})
+            return None
+        with scoped(target):
+            return await self.inner(scope, receive, send)
 
 
 class UserFactsMiddleware:

@@ -5,6 +5,8 @@ that is down only, the header's switcher."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,9 +14,13 @@ from typing import Any
 
 import docker
 import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from containers_app import engines, stats
 from containers_app.models import Engine
+from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from tests.engines import NetnsEngine, netns_engine
 from tests.rig import LABELS, RUN_ID
@@ -39,8 +45,9 @@ def second_docker(second: NetnsEngine) -> Iterator[Any]:
 
 
 @pytest.fixture
-def rows(second: NetnsEngine, tmp_path: Any) -> dict[str, Engine]:
+def rows(db: Any, second: NetnsEngine, tmp_path: Any) -> dict[str, Engine]:
     """The engine rows: the second engine, and "gone", whose socket nobody listens on."""
+    engines.first()  # a flushed database (a transactional test) makes it again, first
     return {
         "second": Engine.objects.create(name="second", endpoint=second.url),
         "gone": Engine.objects.create(name="gone", endpoint=f"unix://{tmp_path}/nobody.sock"),
@@ -250,3 +257,68 @@ def test_the_switcher_keeps_the_kind_of_page_and_links_keep_the_engine(
         assert "?engine=" not in home.split('<form class="engine-switch"')[0]
     finally:
         box.remove(force=True)
+
+
+@database_sync_to_async
+def _session_headers(user: Any) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    return [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())]
+
+
+async def _frame(communicator: WebsocketCommunicator, check: Any) -> dict[str, Any]:
+    async def first_match() -> dict[str, Any]:
+        while True:
+            frame = json.loads(await communicator.receive_from(timeout=10))
+            if check(frame):
+                return frame
+
+    return await asyncio.wait_for(first_match(), 10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websockets_work_on_the_engine_their_url_names(
+    admin_user: Any,
+    rows: dict[str, Engine],
+    second: NetnsEngine,
+    second_docker: Any,
+    test_image: str,
+    settings: Any,
+) -> None:
+    settings.STATS_GRACE = 0.2
+    box = await asyncio.to_thread(
+        second_docker.containers.run,
+        test_image,
+        ["sh", "-c", "echo hello-from-second; sleep 600"],
+        name=f"dd-eng2-ws-{RUN_ID}",
+        labels=LABELS,
+        detach=True,
+    )
+    headers = await _session_headers(admin_user)
+    opened: list[WebsocketCommunicator] = []
+    try:
+        unknown = WebsocketCommunicator(application, "/ws/stats/?engine=nowhere", headers=headers)
+        assert await unknown.connect(timeout=10) == (False, 4404)
+
+        live = WebsocketCommunicator(application, "/ws/stats/?engine=second", headers=headers)
+        opened.append(live)
+        assert (await live.connect(timeout=10))[0]
+        frame = await _frame(
+            live,
+            lambda f: f["type"] == "stats" and any(c["id"] == box.id for c in f["containers"]),
+        )
+        running = {c.id for c in await asyncio.to_thread(second_docker.containers.list)}
+        assert {c["id"] for c in frame["containers"]} <= running
+
+        route = f"/ws/containers/{box.id}/logs/?engine=second&tail=all&follow=0"
+        logs = WebsocketCommunicator(application, route, headers=headers)
+        opened.append(logs)
+        assert (await logs.connect(timeout=10))[0]
+        lines = await _frame(logs, lambda f: f["type"] == "logs")
+        assert ["o", "hello-from-second"] in lines["lines"]
+    finally:
+        for communicator in opened:
+            await communicator.disconnect()
+        await stats.sampler_for(second.url).stop()
+        await asyncio.to_thread(box.remove, force=True)
