@@ -7,13 +7,15 @@ on it exactly as before engines were rows: no query, the setting's endpoint.
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from containers_app.engine.client import EngineTarget
+from containers_app.engine.client import EngineTarget, scoped
 from containers_app.engine.errors import EngineUnavailable
 from containers_app.engine.system import probe
 from containers_app.models import FIRST_ENGINE, Engine
@@ -21,6 +23,7 @@ from dashboard.crypto import UndecryptableSecret
 from dashboard.refusals import Invalid, NotVisible
 
 PROBE_WORKERS = 8
+T = TypeVar("T")
 
 
 def first() -> Engine:
@@ -117,3 +120,36 @@ def statuses(engines: list[Engine]) -> list[dict[str, Any]]:
         return []
     with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(engines))) as pool:
         return list(pool.map(status_of, engines))
+
+
+def _targets() -> list[EngineTarget | None]:
+    """Every engine to ask, the first as None (the default)."""
+    rows = all_engines()
+    others: list[EngineTarget | None] = []
+    for engine in rows[1:]:
+        try:
+            others.append(target_of(engine))
+        except EngineUnavailable:
+            continue  # its key cannot be read: as good as down
+    return [None, *others]
+
+
+def on_each(fn: Callable[[], T]) -> list[T]:
+    """`fn()` on every engine at once, each answer in engine order. An engine that is
+    down is left out: one engine down must not stop the work on the others."""
+    targets = _targets()
+    if len(targets) == 1:  # one engine: as before there were several, its errors raised
+        return [fn()]
+
+    def on(target: EngineTarget | None) -> list[T]:
+        with scoped(target):
+            try:
+                return [fn()]
+            except EngineUnavailable:
+                return []
+
+    # Each worker starts from this context (the request's), then scopes its own engine.
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(targets))) as pool:
+        answers = pool.map(lambda t: context.copy().run(on, t), targets)
+        return [answer for found in answers for answer in found]

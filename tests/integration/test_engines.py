@@ -20,8 +20,9 @@ from django.test import Client
 
 from containers_app import engines, stats
 from containers_app.models import Engine
+from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
-from dashboard.models import AuditEntry
+from dashboard.models import AuditEntry, Quota
 from tests.engines import NetnsEngine, netns_engine
 from tests.rig import LABELS, RUN_ID
 
@@ -322,3 +323,38 @@ async def test_websockets_work_on_the_engine_their_url_names(
             await communicator.disconnect()
         await stats.sampler_for(second.url).stop()
         await asyncio.to_thread(box.remove, force=True)
+
+
+def test_a_students_quota_counts_their_containers_on_every_engine(
+    make_user: Any,
+    api_client: Any,
+    rows: dict[str, Engine],
+    second_docker: Any,
+    docker_client: Any,
+    test_image: str,
+) -> None:
+    student = make_user(f"engq{RUN_ID}", "student")
+    Quota.objects.create(user=student, max_containers=1)
+    api_client.force_authenticate(student)
+    body = {
+        "image": test_image,
+        "command": ["sleep", "600"],
+        "labels": LABELS,
+        "memory": "32m",
+        "cpus": 0.1,
+        "pids_limit": 32,
+    }
+    mine = f"{OWNER_LABEL}={student.username}"
+    try:
+        made = api_client.post("/api/v1/containers/?engine=second", body, format="json")
+        assert made.status_code == 201, made.json()
+        refused = api_client.post("/api/v1/containers/", body, format="json")
+        assert refused.status_code == 403, refused.json()
+        assert "1 of 1" in refused.json()["error"]
+        assert docker_client.containers.list(all=True, filters={"label": mine}) == []
+        assert len(second_docker.containers.list(all=True, filters={"label": mine})) == 1
+    finally:
+        for c in second_docker.containers.list(all=True, filters={"label": mine}):
+            c.remove(force=True)
+        for c in docker_client.containers.list(all=True, filters={"label": mine}):
+            c.remove(force=True)
