@@ -312,6 +312,17 @@ async def test_websockets_work_on_the_engine_their_url_names(
         running = {c.id for c in await asyncio.to_thread(second_docker.containers.list)}
         assert {c["id"] for c in frame["containers"]} <= running
 
+        watching = WebsocketCommunicator(application, "/ws/events/?engine=second", headers=headers)
+        opened.append(watching)
+        assert (await watching.connect(timeout=10))[0]
+        await asyncio.to_thread(box.pause)  # the socket's stream is open: it hears this
+        paused = await _frame(
+            watching,
+            lambda f: any(e["id"] == box.id and e["action"] == "pause" for e in f["events"]),
+        )
+        assert paused["type"] == "events"
+        await asyncio.to_thread(box.unpause)
+
         route = f"/ws/containers/{box.id}/logs/?engine=second&tail=all&follow=0"
         logs = WebsocketCommunicator(application, route, headers=headers)
         opened.append(logs)
