@@ -12,6 +12,7 @@ this package only as containers_app.engine.errors.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import tempfile
@@ -71,6 +72,14 @@ def scoped(target: EngineTarget | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def fresh_context() -> contextvars.Context:
+    """A new context holding only the current engine: for work that outlives its request
+    (a job) and must keep none of the request's other state."""
+    context = contextvars.Context()
+    context.run(_current.set, _current.get())
+    return context
 
 
 def endpoint() -> str:

@@ -6,6 +6,7 @@ that is down only, the header's switcher."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -16,6 +17,7 @@ import docker
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from containers_app import engines, stats
@@ -24,7 +26,7 @@ from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
 from dashboard.models import AuditEntry, Quota
 from tests.engines import NetnsEngine, netns_engine
-from tests.rig import LABELS, RUN_ID
+from tests.rig import LABELS, RUN_ID, wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engine]
 
@@ -369,3 +371,36 @@ def test_a_students_quota_counts_their_containers_on_every_engine(
             c.remove(force=True)
         for c in docker_client.containers.list(all=True, filters={"label": mine}):
             c.remove(force=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_runs_on_the_engine_of_the_request_that_started_it(
+    admin_client: Client,
+    admin_api: Any,
+    rows: dict[str, Engine],
+    second_docker: Any,
+    docker_client: Any,
+    test_image: str,
+) -> None:
+    tag = f"dockdash-test-eng2-build:{RUN_ID}"
+    dockerfile = SimpleUploadedFile("Dockerfile", f"FROM {test_image}\nLABEL on=second\n".encode())
+    try:
+        answer = admin_client.post(
+            "/registries/build/?engine=second", {"tag": tag, "dockerfile_file": dockerfile}
+        )
+        assert answer.status_code == 302 and "engine=second" in answer["Location"], answer
+        job = int(re.search(r"/jobs/(\d+)/", answer["Location"]).group(1))  # type: ignore[union-attr]
+        ended = wait_for(
+            lambda: (
+                (found := admin_api.get(f"/api/v1/jobs/{job}/").json())["state"] != "running"
+                and found
+            ),
+            timeout=20,
+            what="the build job to end",
+        )
+        assert ended["state"] == "succeeded", ended["log"]
+        assert second_docker.images.get(tag).labels["on"] == "second"
+        assert docker_client.images.list(name=tag) == []
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            second_docker.images.remove(tag, force=True)
