@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from containers_app import kernel, stats
 from containers_app.engine.client import EngineTarget, scoped
 from containers_app.engine.errors import EngineUnavailable
 from containers_app.engine.system import probe
+from containers_app.internals import engine_is_local
 from containers_app.models import FIRST_ENGINE, Engine
 from dashboard.crypto import UndecryptableSecret
 from dashboard.refusals import Invalid, NotVisible
@@ -105,12 +108,26 @@ def check_tls(url: str, cert: str, key: str, ca: str) -> None:
             raise Invalid(f"{field} must be PEM text (-----BEGIN ...).", field)
 
 
+def host_load(url: str, proc: Path = kernel.PROC) -> dict[str, Any]:
+    """The load average and memory use of the machine of an engine on this one (its /proc
+    is ours); {} for an engine elsewhere, or when they cannot be read."""
+    if not engine_is_local(url):
+        return {}
+    try:
+        load = float((proc / "loadavg").read_text().split()[0])
+        used, total = stats.parse_meminfo((proc / "meminfo").read_text())
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {"load1": load, "host_mem_used": used, "host_mem_total": total}
+
+
 def status_of(engine: Engine) -> dict[str, Any]:
     try:
         target = target_of(engine)
     except EngineUnavailable as exc:
         return {"reachable": False, "endpoint": exc.endpoint, "error": exc.message}
-    return probe(target, settings.ENGINE_PROBE_TIMEOUT)
+    status = probe(target, settings.ENGINE_PROBE_TIMEOUT)
+    return {**status, **host_load(target.url)} if status["reachable"] else status
 
 
 def statuses(engines: list[Engine]) -> list[dict[str, Any]]:

@@ -83,6 +83,8 @@ def test_admins_list_every_engine_by_the_api_and_the_page(
     assert state == {"local": "yes", "second": "yes", "gone": "no"}
     version = second.cli("version", "--format", "{{.Server.Version}}").strip()
     assert version in html and "the socket does not exist" in html
+    loads = re.findall(r'<td data-field="load">([\d.]+) ', html)
+    assert len(loads) == 2  # both engines run on this machine: its load is theirs
     assert took < 5, f"the engines page took {took:.1f} s"
 
 
