@@ -47,6 +47,7 @@ def require_ldap() -> None:
             "Directory sign-in is not configured on this dashboard (DOCKDASH_LDAP_URI is unset)."
         )
 
+
 # The order a person in several role groups is given a role in: the most powerful first
 # (the order Role declares them in).
 ROLE_ORDER: tuple[str, ...] = tuple(Role.values)
