@@ -2,7 +2,7 @@
 
 The first row is DOCKDASH_DOCKER_HOST's engine, made here when none is stored, so a
 single-host install has it without a step of its own. A request without `?engine=` works
-on it exactly as before engines were rows: no query, the setting's endpoint.
+on it exactly as before engines were rows: the setting's endpoint, no row read to reach it.
 """
 
 from __future__ import annotations
@@ -46,10 +46,8 @@ def is_first(engine: Engine) -> bool:
 
 
 def named(name: str) -> Engine:
+    first()  # a database emptied since its migration still knows the first engine
     found = Engine.objects.filter(name=name).first() if name else None
-    if found is None:
-        first()  # an install that never stored its first engine still knows "local"
-        found = Engine.objects.filter(name=name).first() if name else None
     if found is None:
         raise NotVisible(f"There is no engine named {name!r}.", "engine")
     return found

@@ -35,7 +35,9 @@ class EngineScopeMiddleware:
     """`?engine=<name>` on any page or API path: the request works on that engine (the
     engine client reads it); without it, on the first. An unknown name answers 404 in words.
 
-    Who is not signed in gets the login page (or the API's 401) before any engine is named.
+    Who is not signed in gets the login page before any engine is named. The API signs
+    callers in inside its views (session or token), after this: there an unknown name
+    answers 404 before the 401, which tells a stranger only that no such engine exists.
     """
 
     def __init__(self, get_response: Any):

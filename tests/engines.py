@@ -6,6 +6,9 @@ which remounts /sys, and dockerd then finds no devices cgroup) with its own data
 exec root, pid file, cgroup parent, bridge subnet (in 198.18.64.0/20, a benchmarking range
 no network here uses) and unix socket. No veth: the tests reach it through its socket.
 
+With `tls=True` it also listens on tcp://<address>:2376 with TLS client certificates
+(its own CA), reached through a veth pair in 198.18.79.0/24.
+
 `netns_engine()` always stops the daemon, deletes the namespace, its cgroups and its
 files, however the block ends.
 """
@@ -13,6 +16,8 @@ files, however the block ends.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import os
 import shutil
 import signal
@@ -20,8 +25,15 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests import rig
+from tests.integration.registry_helpers import ca_certificate
 from tests.rig import RUN_ID
 
 NETNS_PREFIX = "ddeng-"
@@ -30,11 +42,68 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
 
+TLS_PORT = 2376
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """PEM text of what a client of the TLS endpoint needs: its certificate, key, the CA."""
+
+    cert: str
+    key: str
+    ca: str
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _leaf(ca: x509.Certificate, ca_key: Any, name: str, *, address: str = "") -> tuple[str, str]:
+    """A certificate signed by `ca` (a server's for `address`, else a client's) and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if address else ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if address:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))])
+        builder = builder.add_extension(san, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key)
+
+
+def _tls_files(root: Path, address: str) -> tuple[list[str], ClientTls]:
+    """dockerd's TLS arguments (a CA, its server certificate for `address`) and a client's."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = ca_certificate(ca_key, f"dockdash-test-{RUN_ID}-ca", valid_for=datetime.timedelta(days=1))
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+    server_cert, server_key = _leaf(ca, ca_key, "dockerd", address=address)
+    client_cert, client_key = _leaf(ca, ca_key, "dockdash")
+    for name, text in (("ca.pem", ca_pem), ("cert.pem", server_cert), ("key.pem", server_key)):
+        (root / name).write_text(text)
+    argv = ["--tlsverify", "--tlscacert", str(root / "ca.pem")]
+    argv += ["--tlscert", str(root / "cert.pem"), "--tlskey", str(root / "key.pem")]
+    argv += ["--host", f"tcp://{address}:{TLS_PORT}"]
+    return argv, ClientTls(client_cert, client_key, ca_pem)
+
+
 @dataclass
 class NetnsEngine:
     netns: str
     root: Path
     process: subprocess.Popen[bytes]
+    tcp_url: str = ""  # with tls=True: its TLS endpoint
+    tls: ClientTls | None = None
 
     @property
     def socket(self) -> Path:
@@ -81,6 +150,22 @@ def _stop(engine: NetnsEngine) -> None:
         engine.process.wait(5)
 
 
+def _veth_name(index: int) -> str:
+    return f"ddv{index}{RUN_ID[:8]}"  # at most 15 bytes; its peer goes into the namespace
+
+
+def _veth(netns: str, index: int, here: str, there: str) -> None:
+    name = _veth_name(index)
+    for argv in (
+        ["ip", "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", netns],
+        ["ip", "addr", "add", f"{here}/30", "dev", name],
+        ["ip", "link", "set", name, "up"],
+        ["ip", "-n", netns, "addr", "add", f"{there}/30", "dev", "eth0"],
+        ["ip", "-n", netns, "link", "set", "eth0", "up"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
+
+
 def _unmount_under(root: Path) -> None:
     """Mounts a killed dockerd left (its overlays, its netns files), deepest first."""
     with open("/proc/self/mounts") as mounts:
@@ -96,7 +181,9 @@ def _remove_cgroups(name: str) -> None:
 
 
 @contextlib.contextmanager
-def netns_engine(index: int, *, images: tuple[str, ...] = ()) -> Iterator[NetnsEngine]:
+def netns_engine(
+    index: int, *, images: tuple[str, ...] = (), tls: bool = False
+) -> Iterator[NetnsEngine]:
     """A running extra engine (number `index`, 1-15: its bridge is 198.18.(64+index).0/24)
     with `images` copied into it from the first engine; gone again after the block."""
     _require_tools()
@@ -109,6 +196,15 @@ def netns_engine(index: int, *, images: tuple[str, ...] = ()) -> Iterator[NetnsE
         subprocess.run(
             ["ip", "-n", netns, "link", "set", "lo", "up"], check=True, capture_output=True
         )
+        tls_argv: list[str] = []
+        client_tls = None
+        tcp_url = ""
+        if tls:
+            # 198.18.79.<4i+1> here, <4i+2> in the namespace: a /30 of the rig's own range.
+            here, there = f"198.18.79.{4 * index + 1}", f"198.18.79.{4 * index + 2}"
+            _veth(netns, index, here, there)
+            tls_argv, client_tls = _tls_files(root, there)
+            tcp_url = f"tcp://{there}:{TLS_PORT}"
         argv = [
             "nsenter",
             f"--net=/var/run/netns/{netns}",
@@ -122,12 +218,13 @@ def netns_engine(index: int, *, images: tuple[str, ...] = ()) -> Iterator[NetnsE
             "--iptables=false",
             "--ip6tables=false",
             "--shutdown-timeout", "1",
+            *tls_argv,
         ]  # fmt: skip
         with open(root / "dockerd.log", "wb") as log:
             process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        engine = NetnsEngine(netns, root, process)
+        engine = NetnsEngine(netns, root, process, tcp_url, client_tls)
         rig.wait_for(
             lambda: process.poll() is not None or _answers(engine.url),
             timeout=START_TIMEOUT,
@@ -151,6 +248,8 @@ def netns_engine(index: int, *, images: tuple[str, ...] = ()) -> Iterator[NetnsE
         if engine is not None:
             _stop(engine)
         subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+        # Deleting the namespace deletes the pair with it; this is for a start cut short.
+        subprocess.run(["ip", "link", "del", _veth_name(index)], capture_output=True)
         _remove_cgroups(netns)
         _unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)

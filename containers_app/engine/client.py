@@ -127,11 +127,9 @@ def tls_kwargs(url: str) -> dict[str, Any]:
     target = _current.get()
     if target is not None and target.url == url and target.tls_cert:
         cert, key, ca = _pem_files(target)
-        return {
-            "tls": docker.tls.TLSConfig(
-                client_cert=(cert, key), ca_cert=ca or None, verify=bool(target.tls_ca)
-            )
-        }
+        # The engine's certificate is always checked: against its CA, else the system's.
+        ca_cert = ca if target.tls_ca else None
+        return {"tls": docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca_cert, verify=True)}
     if not url.startswith("tcp://") or not os.environ.get("DOCKER_TLS_VERIFY"):
         return {}
     env = {
@@ -140,6 +138,22 @@ def tls_kwargs(url: str) -> dict[str, Any]:
         "DOCKER_CERT_PATH": os.environ.get("DOCKER_CERT_PATH", ""),
     }
     return {"tls": docker.utils.kwargs_from_env(environment=env).get("tls")}
+
+
+class KeepsItsCa(docker.APIClient):
+    """docker-py's low-level client, except that a CA file of its own wins: requests would
+    check the engine against REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when either is set."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        if isinstance(self.verify, str):
+            merged["verify"] = self.verify
+        return merged
+
+
+class _EngineClient(docker.DockerClient):
+    def __init__(self, **kwargs: Any):
+        self.api = KeepsItsCa(**kwargs)
 
 
 def client() -> docker.DockerClient:
@@ -158,7 +172,7 @@ def client() -> docker.DockerClient:
     with _clients_lock:
         if key not in _clients:
             try:
-                _clients[key] = docker.DockerClient(
+                _clients[key] = _EngineClient(
                     base_url=url,
                     version="auto",
                     timeout=settings.DOCKER_TIMEOUT,
@@ -174,7 +188,7 @@ def probing_client(url: str, timeout: float) -> docker.APIClient:
     """A low-level client of its own for `url` that waits at most `timeout` seconds per call
     (the kept one waits DOCKDASH_DOCKER_TIMEOUT); EngineUnavailable when nothing answers."""
     try:
-        return docker.APIClient(base_url=url, version="auto", timeout=timeout, **tls_kwargs(url))
+        return KeepsItsCa(base_url=url, version="auto", timeout=timeout, **tls_kwargs(url))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
 

@@ -36,7 +36,7 @@ PEM_CERT = "-----BEGIN CERTIFICATE-----\nnot-a-real-cert\n-----END CERTIFICATE--
 
 @pytest.fixture(scope="module")
 def second(test_image: str) -> Iterator[NetnsEngine]:
-    with netns_engine(1, images=(test_image,)) as engine:
+    with netns_engine(1, images=(test_image,), tls=True) as engine:
         yield engine
 
 
@@ -159,6 +159,35 @@ def test_admins_add_change_and_remove_engines_keeping_tls_secret(
     assert {("engine.create", "ok"), ("engine.update", "ok"), ("engine.delete", "ok")} <= actions
     assert ("engine.delete", "error") in actions
     assert not AuditEntry.objects.filter(params__icontains="not-a-real").exists()
+
+
+def test_an_engine_over_tcp_is_reached_with_its_stored_client_certificate(
+    admin_api: Any,
+    rows: dict[str, Engine],
+    second: NetnsEngine,
+    second_docker: Any,
+    test_image: str,
+) -> None:
+    assert second.tls is not None
+    tls = {"tls_cert": second.tls.cert, "tls_key": second.tls.key, "tls_ca": second.tls.ca}
+    made = admin_api.post(
+        "/api/v1/engines/", {"name": "over-tls", "endpoint": second.tcp_url, **tls}, format="json"
+    )
+    assert made.status_code == 201, made.json()
+    status = admin_api.get("/api/v1/engines/over-tls/").json()["status"]
+    assert status["reachable"] is True, status
+    box = second_docker.containers.create(test_image, labels=LABELS)
+    try:
+        listed = admin_api.get(f"/api/v1/containers/?all=1&engine=over-tls&q={box.name}")
+        assert listed.status_code == 200 and [c["id"] for c in listed.json()] == [box.id]
+    finally:
+        box.remove(force=True)
+
+    # The same endpoint without a client certificate: the engine refuses, a 503 for it only.
+    Engine.objects.create(name="no-cert", endpoint=second.tcp_url)
+    refused = admin_api.get("/api/v1/containers/?engine=no-cert")
+    assert refused.status_code == 503 and refused.json()["endpoint"] == second.tcp_url
+    assert admin_api.get("/api/v1/engines/no-cert/").json()["status"]["reachable"] is False
 
 
 def test_a_container_is_made_on_the_engine_the_request_names(
