@@ -6,7 +6,7 @@ tried three times and its failure shows on the alerts page; the causes ending re
 them; a student at their quota is told; a student sees only their own alerts; students may
 not acknowledge, instructors do.
 
-Windows are short (3 s of CPU, an OOM alert clears 6 s after the kill) so the module runs
+Windows are short (3 s of CPU, an OOM alert clears 4 s after the kill) so the module runs
 in seconds.
 """
 
@@ -93,7 +93,7 @@ def server(
         "DOCKDASH_ALERTS": "1",
         "DOCKDASH_LOCK_DIR": str(workdir / "locks"),  # its own alert lock
         "DOCKDASH_ALERT_CPU_SECONDS": "3",
-        "DOCKDASH_ALERT_OOM_CLEAR_SECONDS": "6",
+        "DOCKDASH_ALERT_OOM_CLEAR_SECONDS": "4",
         "DOCKDASH_ALERT_RETRY_SECONDS": "0.2",
         "DOCKDASH_EMAIL_HOST": "127.0.0.1",
         "DOCKDASH_ALERT_WEBHOOK_PRIVATE_HOSTS": "127.0.0.1",  # the webhooks on loopback
@@ -223,7 +223,7 @@ def test_each_trouble_raises_its_alert_notified_once(
     # Once each to the class's webhook, and in the teacher's mailbox; not once per tick.
     until(lambda: ids <= {b["alert"]["id"] for p, b in Hooks.received if p == "/class"}, "webhooks")
     until(lambda: len(mailbox[0].messages) >= 3, "three emails")
-    time.sleep(3)  # more ticks: they fire on, and nothing is sent again
+    time.sleep(2)  # more ticks: they fire on, and nothing is sent again
     # (The OOM container may also have been near its memory limit, or exited: alerts too.)
     to_class = [b["alert"]["id"] for p, b in Hooks.received if p == "/class"]
     assert ids <= set(to_class) and len(to_class) == len(set(to_class)), to_class
@@ -294,7 +294,7 @@ def test_the_causes_ending_resolve_them(
             for kind, key in (("oom", "oom"), ("cpu_pinned", "cpu"), ("restart_loop", "loop"))
         }
 
-    # No kill since: the OOM alert clears after 6 s; the others as their cause goes.
+    # No kill since: the OOM alert clears after 4 s; the others as their cause goes.
     until(lambda: set(states().values()) == {"resolved"}, "all resolved")
     exits = [a for a in alerts_of(server, teacher) if a["kind"] == "exited"]
     assert troubled["cpu"] not in {a["container"] for a in exits}, "a requested stop is no error"
