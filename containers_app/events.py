@@ -1,4 +1,4 @@
-"""The Docker events watcher per process and engine, and the consumer that forwards events.
+"""The one Docker events watcher per process, and the consumer that forwards its events.
 
 The watcher is a producer outside the consumers: a thread reads the engine's
 blocking `/events` stream (never on the event loop) and hops each event onto the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import threading
 import time
@@ -24,7 +23,6 @@ from typing import Any, TypedDict
 
 from channels.layers import get_channel_layer
 
-from containers_app.engine.client import EngineTarget, current, scoped
 from containers_app.engine.errors import EngineError
 from containers_app.engine.networks import inspect_network
 from containers_app.engine.system import EventStream
@@ -116,19 +114,13 @@ def may_see(user: Any, event: DockerEvent) -> bool:
 
 
 class EventsWatcher:
-    """One `docker events` stream per process and engine, feeding the engine's
-    channel-layer group (GROUP for the first engine).
+    """One `docker events` stream per process, feeding the GROUP channel-layer group.
 
     What this process keeps of the engine's state may listen too (`listen`): each event
     reaches the listeners, in the watcher's thread, before it reaches any page.
     """
 
-    def __init__(self, target: EngineTarget | None = None) -> None:
-        self.target = target  # None: the first engine
-        self.group = GROUP
-        if target is not None:
-            digest = hashlib.sha1(target.url.encode(), usedforsecurity=False).hexdigest()
-            self.group = f"{GROUP}.{digest[:12]}"
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers = 0
         self._thread: threading.Thread | None = None
@@ -164,7 +156,7 @@ class EventsWatcher:
             if self._thread is None:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(
-                    target=self._follow, args=(self._stop,), name="docker-events", daemon=True
+                    target=self._run, args=(self._stop,), name="docker-events", daemon=True
                 )
                 self._thread.start()
 
@@ -178,10 +170,6 @@ class EventsWatcher:
             if self._stream is not None:
                 self._stream.close()  # wakes the thread out of its blocking read
             self._thread = self._stream = None
-
-    def _follow(self, stop: threading.Event) -> None:
-        with scoped(self.target):
-            self._run(stop)
 
     def _run(self, stop: threading.Event) -> None:
         since = time.time()
@@ -219,23 +207,13 @@ class EventsWatcher:
             return
         message = {"type": "docker.event", "event": event}
         future = asyncio.run_coroutine_threadsafe(
-            get_channel_layer().group_send(self.group, message), loop
+            get_channel_layer().group_send(GROUP, message), loop
         )
         with contextlib.suppress(Exception):  # the loop is shutting down: nobody listens
             future.result(timeout=5)
 
 
-# The first engine's: what this process keeps of the engine's state listens to it.
 watcher = EventsWatcher()
-_others: dict[EngineTarget, EventsWatcher] = {}
-
-
-def watcher_for() -> EventsWatcher:
-    """The watcher of the current engine."""
-    target = current()
-    if target is None:
-        return watcher
-    return _others.setdefault(target, EventsWatcher(target))
 
 
 class EventsConsumer(PushOnlyConsumer):
@@ -249,17 +227,16 @@ class EventsConsumer(PushOnlyConsumer):
         self.user = user
         self.buffer: list[DockerEvent] = []
         self.flush_task: asyncio.Task[None] | None = None
-        self.watcher = watcher_for()
-        await self.channel_layer.group_add(self.watcher.group, self.channel_name)
-        self.watcher.subscribe(asyncio.get_running_loop())
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        watcher.subscribe(asyncio.get_running_loop())
         self.subscribed = True
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             self.subscribed = False
-            await self.channel_layer.group_discard(self.watcher.group, self.channel_name)
-            self.watcher.unsubscribe()
+            await self.channel_layer.group_discard(GROUP, self.channel_name)
+            watcher.unsubscribe()
         task = getattr(self, "flush_task", None)
         if task is not None:
             task.cancel()

@@ -23,12 +23,11 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from containers_app import engines, sessions, translate
+from containers_app import sessions, translate
 from containers_app.engine.containers import (
     act_on_container,
     create_container,
@@ -172,29 +171,18 @@ def count_in_usage(source: Callable[[str], list[ContainerRecord]]) -> None:
     USAGE_SOURCES.append(source)
 
 
-def _held_here(owner: str, leaving_out: str) -> tuple[list[ContainerRecord], int, int]:
-    """`owner`'s containers (without `leaving_out`), volumes and networks on the current engine."""
+def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
+    """What `owner` holds on the engine now (without container `leaving_out`)."""
     label = f"{OWNER_LABEL}={owner}"
     containers = [
         translate.container_record(attrs)
         for attrs in inspect_labelled_containers(label)
         if attrs["Id"] != leaving_out
     ]
+    containers += [record for source in USAGE_SOURCES for record in source(owner)]
     volumes = [v for v in list_volumes() if access.owner_of(v.get("Labels")) == owner]
     networks = [n for n in list_networks() if access.owner_of(n.get("Labels")) == owner]
-    return containers, len(volumes), len(networks)
-
-
-def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
-    """What `owner` holds now on all engines together (without container `leaving_out`):
-    a quota is theirs on every engine at once."""
-    containers, volumes, networks = [], 0, 0
-    for held in engines.on_each(partial(_held_here, owner, leaving_out)):
-        containers += held[0]
-        volumes += held[1]
-        networks += held[2]
-    containers += [record for source in USAGE_SOURCES for record in source(owner)]
-    return quotas.usage_from(containers, volumes=volumes, networks=networks)
+    return quotas.usage_from(containers, volumes=len(volumes), networks=len(networks))
 
 
 def _missing_volumes(spec: ContainerSpec) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -194,8 +193,7 @@ class LogFollower:
             self._counted = True
             self._holds_share = bool(self.username)
         self._loop = asyncio.get_running_loop()
-        # On the pool's thread, on this websocket's engine.
-        self._loop.run_in_executor(_workers, contextvars.copy_context().run, self._read)
+        self._loop.run_in_executor(_workers, self._read)
         self._task = self._loop.create_task(self._pump())
 
     # ---------------------------------------------------------------- reader thread
@@ -357,35 +355,27 @@ def _read_batch(items: Iterator[tuple[int, bytes]], size: int = 64 * 1024) -> by
     return b"".join(parts)
 
 
-def log_file_chunks(container_id: str, *, tty: bool, timestamps: bool) -> AsyncIterator[bytes]:
+async def log_file_chunks(
+    container_id: str, *, tty: bool, timestamps: bool
+) -> AsyncIterator[bytes]:
     """The whole log as bytes, stdout and stderr interleaved as written, for a download.
 
-    Read on the log pool in 64 KiB batches, so a large log is never held in memory; on
-    the engine of the request that asked, though the body is sent after it returned.
+    Read on the log pool in 64 KiB batches, so a large log is never held in memory.
     """
-    return _log_file_chunks(
-        contextvars.copy_context(), container_id, tty=tty, timestamps=timestamps
-    )
-
-
-async def _log_file_chunks(
-    context: contextvars.Context, container_id: str, *, tty: bool, timestamps: bool
-) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     stream = await loop.run_in_executor(
         _workers,
-        context.run,
         lambda: log_stream(container_id, tail="all", follow=False, timestamps=timestamps, tty=tty),
     )
     items = iter(stream)
     try:
         while True:
-            chunk = await loop.run_in_executor(_workers, context.run, _read_batch, items)
+            chunk = await loop.run_in_executor(_workers, _read_batch, items)
             if not chunk:
                 return
             yield chunk
     finally:
-        await loop.run_in_executor(_workers, context.run, stream.close)
+        await loop.run_in_executor(_workers, stream.close)
 
 
 def log_text(container_id: str, options: LogOptions, *, tty: bool) -> bytes:

@@ -1,5 +1,4 @@
-"""The engines this dashboard drives, and stored stats history: downsampled points of each
-container, kept until retention.
+"""Stored stats history: downsampled points of each container, kept until retention.
 
 A container's row keeps its name and owner label, so its history outlives it (and
 its access rule with it). Points are compact: integers only (SQLite stores small
@@ -10,47 +9,6 @@ bytes/s, one row per container, step and bucket start.
 from __future__ import annotations
 
 from django.db import models
-
-from dashboard import crypto
-
-# The name of the first engine, DOCKDASH_DOCKER_HOST's, made when none is stored.
-FIRST_ENGINE = "local"
-
-
-class Engine(models.Model):
-    """A Docker engine: its name (used in `?engine=`), its endpoint and, for tcp:// with TLS,
-    the client certificate, its key and the CA, encrypted at rest.
-
-    The first row is the engine of DOCKDASH_DOCKER_HOST: its endpoint column is not used
-    (the setting is), so a single-host install is configured as before.
-    """
-
-    name = models.SlugField(max_length=64, unique=True)
-    endpoint = models.CharField(max_length=500, blank=True, default="")
-    tls_cert_encrypted = models.TextField(blank=True, default="")
-    tls_key_encrypted = models.TextField(blank=True, default="")
-    tls_ca_encrypted = models.TextField(blank=True, default="")
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["pk"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def set_tls(self, *, cert: str | None, key: str | None, ca: str | None) -> None:
-        """Store what is given (None: keep the stored one; "": none)."""
-        for field, plain in (("cert", cert), ("key", key), ("ca", ca)):
-            if plain is not None:
-                setattr(self, f"tls_{field}_encrypted", crypto.encrypt(plain))
-
-    def tls(self) -> tuple[str, str, str]:
-        """The client certificate, its key and the CA, decrypted."""
-        return (
-            crypto.decrypt(self.tls_cert_encrypted),
-            crypto.decrypt(self.tls_key_encrypted),
-            crypto.decrypt(self.tls_ca_encrypted),
-        )
 
 
 class StatsContainer(models.Model):

@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 from containers_app import translate
-from containers_app.engine.client import current
 from containers_app.engine.containers import inspect_container
 from containers_app.events import DockerEvent, watcher
 from containers_app.singleflight import SingleFlight
@@ -28,23 +27,18 @@ _heard: dict[str, int] = {}
 _inspects: SingleFlight[dict[str, Any]] = SingleFlight(ttl=lambda: 0.0)
 
 
-def _following() -> bool:
-    # Only the first engine's events reach this module: on another, nothing is kept.
-    return watcher.following and current() is None
-
-
 def status_of(container_id: str) -> str:
     """The status the list shows for restarting container `container_id` (NotFound: gone)."""
     with _lock:
         seen = (watcher.generation, _heard.get(container_id, 0))
-        kept = _kept.get(container_id) if _following() else None
+        kept = _kept.get(container_id) if watcher.following else None
     if kept is not None and kept[0] == seen[0]:
         return kept[1]
     status = translate.restarting_status(
         _inspects.run(container_id, lambda: inspect_container(container_id))
     )
     with _lock:
-        if _following() and seen == (watcher.generation, _heard.get(container_id, 0)):
+        if watcher.following and seen == (watcher.generation, _heard.get(container_id, 0)):
             _kept[container_id] = (seen[0], status)
     return status
 

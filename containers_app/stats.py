@@ -421,12 +421,9 @@ class StatsSampler(Watched):
         *,
         interval: float | None = None,
         source: Literal["auto", "cgroup", "api"] = "auto",
-        target: engine_client.EngineTarget | None = None,
     ):
         super().__init__()
         self.endpoint = endpoint
-        # The engine its sweeps ask (None: the first); they run on threads of their own.
-        self.target = target
         self.interval = float(interval or settings.STATS_INTERVAL)
         local = endpoint.startswith("unix://") or endpoint.startswith("/")
         self.source = source if source != "auto" else ("cgroup" if local else "api")
@@ -462,18 +459,15 @@ class StatsSampler(Watched):
 
     def sweep(self) -> StatsFrame:
         """Sample every running container once; blocking, so never on the event loop."""
-        with self._sweep_lock, engine_client.scoped(self.target):
+        with self._sweep_lock:
             return self._sweep()
 
     def _sweep(self) -> StatsFrame:
         started = time.perf_counter()
         # The events stream broke (the engine went away?), or nobody follows it (or it was
         # opened again, events in between unheard): no event would say what changed, ask now.
-        # That stream is the first engine's: another engine's sampler asks every sweep.
         following, stream = events.watcher.following, events.watcher.generation
         if events.watcher.engine_error or not following or stream != self._events_generation:
-            self._relist_needed = True
-        if self.target is not None:
             self._relist_needed = True
         self._events_generation = stream if following else -1
         if self._relist_needed or self._ticks % RELIST_EVERY == 0:
@@ -770,13 +764,11 @@ events.watcher.listen(_heard)
 
 
 def sampler_for(endpoint: str | None = None) -> StatsSampler:
-    """This process's sampler for `endpoint` (the current engine's by default)."""
+    """This process's sampler for `endpoint` (the configured engine by default)."""
     url = endpoint or engine_client.endpoint()
     found = _samplers.get(url)
     if found is None:
-        target = engine_client.current()
-        scoped = target if target is not None and target.url == url else None
-        found = _samplers[url] = StatsSampler(url, target=scoped)
+        found = _samplers[url] = StatsSampler(url)
     return found
 
 

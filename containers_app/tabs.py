@@ -6,8 +6,6 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
-from containers_app.templatetags.engines import with_engine
-
 # (key, label, URL name taking the container id)
 CONTAINER_TABS = [
     ("overview", "Overview", "container-detail"),
@@ -25,5 +23,5 @@ def container_tabs(container_id: str) -> list[dict[str, Any]]:
             url = reverse(name, args=[container_id])
         except NoReverseMatch:
             continue
-        tabs.append({"key": key, "label": label, "url": with_engine(url)})
+        tabs.append({"key": key, "label": label, "url": url})
     return tabs

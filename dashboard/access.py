@@ -30,7 +30,6 @@ class Perm(StrEnum):
     MANAGE_REGISTRIES = "manage_registries"
     MANAGE_QUOTAS = "manage_quotas"  # role defaults: admins; a student's: their instructors too
     PRUNE = "prune"  # remove every unused object of every owner: admins only
-    MANAGE_ENGINES = "manage_engines"  # add, change and remove the engines: admins only
 
 
 _OWN = {Perm.VIEW, Perm.CONTROL, Perm.REMOVE, Perm.EXEC}

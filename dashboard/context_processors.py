@@ -9,9 +9,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from classes_app import culling
-from containers_app import alerts, engines
-from containers_app.engine.client import current, endpoint
-from containers_app.templatetags.engines import with_engine
+from containers_app import alerts
+from containers_app.engine.client import endpoint
 from dashboard import oidc
 from dashboard.access import Perm, can, role_of
 from dashboard.models import Role
@@ -56,31 +55,15 @@ def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:
         except NoReverseMatch:
             continue
         active = path.startswith(NAV_PREFIXES.get(name, url)) or path == url
-        items.append({"label": label, "url": with_engine(url), "active": active, "path": url})
+        items.append({"label": label, "url": url, "active": active})
     return items
-
-
-def _engine_switch(nav_items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The header's engine switcher: every engine, the one of this page chosen, and where
-    choosing one leads: the list page of this page's section (this container does not exist
-    on the other engine, but its containers do)."""
-    here = next((item["path"] for item in nav_items if item["active"]), reverse("home"))
-    target = current()
-    names = [e.name for e in engines.all_engines()]
-    chosen = target.name if target is not None else names[0]
-    return {"to": here, "names": names, "chosen": chosen}
 
 
 def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    nav_items = _nav(request.path, user)
-    target = current()
     return {
         "docker_endpoint": endpoint(),
-        "engine_name": target.name if target is not None else "",
-        "engine_switch": SimpleLazyObject(partial(_engine_switch, nav_items)),
-        "may_manage_engines": can(user, Perm.MANAGE_ENGINES),
-        "nav_items": nav_items,
+        "nav_items": _nav(request.path, user),
         "may_have_usage": can(user, Perm.CREATE),
         # A student's banner of stops ahead (base.html), read only by a page that shows it.
         "warn_lab_stops": culling.warned(user),

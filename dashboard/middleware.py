@@ -1,21 +1,16 @@
-"""Login for every page, the engine a request works on, and refusals (the engine's too)
-turned into pages a person understands."""
+"""Login for every page, and refusals (the engine's too) turned into pages a person understands."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from containers_app import engines
-from containers_app.engine.client import scoped
 from containers_app.engine.errors import EngineError, EngineUnavailable
-from containers_app.templatetags.engines import with_engine
-from dashboard.refusals import NotVisible, Refusal
+from dashboard.refusals import Refusal
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -29,38 +24,6 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if request.path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, *args)
-
-
-class EngineScopeMiddleware:
-    """`?engine=<name>` on any page or API path: the request works on that engine (the
-    engine client reads it); without it, on the first. An unknown name answers 404 in words.
-
-    Who is not signed in gets the login page before any engine is named. The API signs
-    callers in inside its views (session or token), after this: there an unknown name
-    answers 404 before the 401, which tells a stranger only that no such engine exists.
-    """
-
-    def __init__(self, get_response: Any):
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        name = request.GET.get("engine", "")
-        is_api = request.path.startswith("/api/")
-        if not name or not (is_api or request.user.is_authenticated):
-            return self.get_response(request)
-        try:
-            target = engines.scope_named(name)
-        except NotVisible as exc:
-            if is_api:
-                return JsonResponse({"error": exc.message, "field": exc.field}, status=404)
-            return render(request, "errors/refused.html", {"error": exc}, status=404)
-        with scoped(target):
-            response = self.get_response(request)
-            # A page that sends the browser on (after a form) keeps it on this engine.
-            location = response.get("Location", "")
-            if location.startswith("/") and "engine=" not in location:
-                response["Location"] = with_engine(location)
-            return response
 
 
 class EngineErrorMiddleware:
@@ -77,30 +40,6 @@ class EngineErrorMiddleware:
             return render(request, "errors/engine_unavailable.html", {"error": exc}, status=503)
         context = {"error": exc, "from_engine": isinstance(exc, EngineError)}
         return render(request, "errors/refused.html", context, status=exc.status)
-
-
-class EngineScopeSocketMiddleware:
-    """Websockets: `?engine=<name>` in the URL, as on pages; the consumer and whatever it
-    starts (a sampler, a log stream) work on that engine. An unknown name closes the
-    handshake with 4404, as a container the user may not see does."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        query = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
-        name = (query.get("engine") or [""])[0]
-        user = scope.get("user")
-        if not name or user is None or not user.is_authenticated:
-            return await self.inner(scope, receive, send)
-        try:
-            target = await database_sync_to_async(engines.scope_named)(name)
-        except NotVisible as exc:
-            await receive()  # the handshake, refused
-            await send({"type": "websocket.close", "code": exc.close_code})
-            return None
-        with scoped(target):
-            return await self.inner(scope, receive, send)
 
 
 class UserFactsMiddleware:

@@ -69,7 +69,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dashboard.middleware.LoginRequiredMiddleware",
-    "dashboard.middleware.EngineScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.EngineErrorMiddleware",
@@ -242,8 +241,6 @@ DOCKER_HOST = env_str("DOCKDASH_DOCKER_HOST") or env_str(
     "DOCKER_HOST", "unix:///var/run/docker.sock"
 )
 DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
-# Seconds the engines page waits for each engine's answer (all are asked at once).
-ENGINE_PROBE_TIMEOUT = env_float("DOCKDASH_ENGINE_PROBE_TIMEOUT", 2.0, minimum=0.1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).
 STATS_GRACE = env_float("DOCKDASH_STATS_GRACE", 30.0, minimum=0.0)

@@ -6,15 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from dashboard import (
-    api,
-    audit_views,
-    engine_views,
-    oidc_views,
-    token_views,
-    user_views,
-    views,
-)
+from dashboard import api, audit_views, oidc_views, token_views, user_views, views
 from dashboard.endpoints import routes
 
 urlpatterns = [
@@ -41,8 +33,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/v1/engine/", api.engine_detail, name="api-engine"),
-    path("engines/", engine_views.engine_list, name="engines"),
-    *routes(engine_views.ENDPOINTS),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("classes_app.urls")),
     # Registry routes first: /api/v1/images/pull/ and /push/ must win over image refs.

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from containers_app.engine.client import fresh_context
 from containers_app.engine.errors import EngineError
 from dashboard import access
 from dashboard.access import Perm
@@ -310,8 +309,8 @@ def start(
     _live[job.pk] = Progress(job.kind).frame(job, RUNNING, 0, 0)
     loop = _server_loop() or _fallback_loop()
     # A fresh context: the job outlives the request, and must not inherit asgiref's
-    # per-request executor (it is gone once the response is sent); only its engine.
-    loop.call_soon_threadsafe(_spawn, job, body, cleanup, ended, context=fresh_context())
+    # per-request executor (it is gone once the response is sent).
+    loop.call_soon_threadsafe(_spawn, job, body, cleanup, ended, context=contextvars.Context())
 
 
 def _spawn(job: Job, body: JobBody, cleanup: JobFinally | None, ended: JobEnded | None) -> None:
@@ -359,8 +358,7 @@ async def run(
     if len(_running) > MAX_WORKERS:
         progress.add_line(f"Waiting for a free worker ({MAX_WORKERS} jobs run at a time)…")
         await publish(RUNNING)
-    # The worker threads run on the job's engine (its context), as the job does.
-    pending = loop.run_in_executor(_executor, contextvars.copy_context().run, work)
+    pending = loop.run_in_executor(_executor, work)
     unsent = unsaved = False  # what came in since the last frame, the last save
     while True:
         # A change the throttles held back goes out once they allow, not with the next
@@ -399,9 +397,7 @@ async def run(
         failed = None
     if cleanup is not None:
         try:
-            await loop.run_in_executor(
-                _executor, contextvars.copy_context().run, cleanup, job, failed is None
-            )
+            await loop.run_in_executor(_executor, cleanup, job, failed is None)
         except Exception as exc:  # noqa: BLE001 - report it, the job still ends
             progress.add_line(f"Clean-up failed: {getattr(exc, 'message', exc)}")
     if failed:

@@ -9,7 +9,7 @@ from typing import Any
 import docker
 import requests.exceptions
 
-from containers_app.engine.client import KeepsItsCa, call, endpoint, engine_errors, tls_kwargs
+from containers_app.engine.client import call, endpoint, engine_errors, tls_kwargs
 from containers_app.engine.errors import EngineUnavailable, NoAnswerInTime
 
 
@@ -36,7 +36,7 @@ def _short_lived_client(timeout: float) -> docker.APIClient:
     url = endpoint()
     version = call(lambda c: c.api.api_version)
     with engine_errors():
-        return KeepsItsCa(base_url=url, version=version, timeout=timeout, **tls_kwargs(url))
+        return docker.APIClient(base_url=url, version=version, timeout=timeout, **tls_kwargs(url))
 
 
 def registry_login(username: str, password: str, server: str, *, timeout: float) -> dict[str, Any]:

@@ -10,14 +10,7 @@ from typing import Any
 import docker
 from django.conf import settings
 
-from containers_app.engine.client import (
-    EngineTarget,
-    call,
-    endpoint,
-    engine_errors,
-    probing_client,
-    scoped,
-)
+from containers_app.engine.client import call, endpoint, engine_errors
 from containers_app.engine.errors import Conflict, EngineError, EngineUnavailable
 from containers_app.singleflight import SingleFlight
 
@@ -223,33 +216,6 @@ def engine_overview(*, disk_usage: bool = True) -> dict[str, Any]:
         "disk_usage": _df_summary(df) if df is not None else None,
         "disk_usage_note": DISK_USAGE_NOTE if disk_usage and df is None else "",
         "warnings": list(info.get("Warnings") or []),
-    }
-
-
-def probe(target: EngineTarget, timeout: float) -> dict[str, Any]:
-    """Reachability, version and load of `target`, waiting at most about `timeout` seconds;
-    never raises."""
-    with scoped(target):
-        try:
-            api = probing_client(target.url, timeout)
-            try:
-                with engine_errors():
-                    version, info = api.version(), api.info()
-            finally:
-                api.close()
-        except EngineError as exc:
-            return {"reachable": False, "endpoint": target.url, "error": exc.message}
-    return {
-        "reachable": True,
-        "endpoint": target.url,
-        "error": "",
-        "version": version.get("Version", ""),
-        "api_version": version.get("ApiVersion", ""),
-        "os": info.get("OperatingSystem", ""),
-        "containers": info.get("Containers", 0),
-        "running": info.get("ContainersRunning", 0),
-        "cpus": info.get("NCPU", 0),
-        "memory": info.get("MemTotal", 0),
     }
 
 

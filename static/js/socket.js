@@ -11,13 +11,9 @@ const FINAL = {
 const FIRST_DELAY = 500;
 const MAX_DELAY = 15000;
 
-// A socket works on the engine of its page (`?engine=` in the page's address).
 function wsUrl(path) {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = new URL(`${proto}//${location.host}${path}`);
-  const engine = new URLSearchParams(location.search).get("engine");
-  if (engine && !url.searchParams.has("engine")) url.searchParams.set("engine", engine);
-  return url.href;
+  return `${proto}//${location.host}${path}`;
 }
 
 // path: a string, or a function asked again before each attempt (to resume).

@@ -19,7 +19,6 @@ WIRING = {
     "dashboard.views",
     "dashboard.user_views",
     "dashboard.audit_views",
-    "dashboard.engine_views",
     "dashboard.oidc_views",
     "dashboard.api",
     "dashboard.middleware",
