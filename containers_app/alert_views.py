@@ -38,16 +38,8 @@ PAGE_ROWS = 200
 def alert_row(user: Any, alert: Alert, deliveries: list[AlertDelivery] | None) -> dict[str, Any]:
     """An alert as the API and the pages give it."""
     row: dict[str, Any] = {
-        "id": alert.pk,
-        "kind": alert.kind,
+        **notifications.alert_fields(alert),
         "title": alerts.title(alert.kind),
-        "state": alert.state,
-        "container": alert.container_id,
-        "name": alert.container_name,
-        "owner": alert.owner,
-        "class": alert.course,
-        "summary": alert.summary,
-        "started": alert.started.timestamp(),
         "changed": alert.changed.timestamp(),
         "resolved": alert.resolved.timestamp() if alert.resolved else None,
         "acknowledged_by": alert.acknowledged_by,

@@ -133,21 +133,22 @@ def webhook_request(alert: Alert, address: str) -> tuple[str, dict[str, Any]]:
             "tags": ["warning", alert.kind],
             "priority": 4,
         }
-    body = {
-        "text": f"*{title}*\n{message}",
-        "alert": {
-            "id": alert.pk,
-            "kind": alert.kind,
-            "state": alert.state,
-            "container": alert.container_id,
-            "name": alert.container_name,
-            "owner": alert.owner,
-            "class": alert.course,
-            "summary": alert.summary,
-            "started": alert.started.timestamp(),
-        },
+    return address, {"text": f"*{title}*\n{message}", "alert": alert_fields(alert)}
+
+
+def alert_fields(alert: Alert) -> dict[str, Any]:
+    """An alert's fields as the API, the pages and webhooks give them."""
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "state": alert.state,
+        "container": alert.container_id,
+        "name": alert.container_name,
+        "owner": alert.owner,
+        "class": alert.course,
+        "summary": alert.summary,
+        "started": alert.started.timestamp(),
     }
-    return address, body
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
