@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -211,29 +210,45 @@ def engine_proxy() -> Iterator[CountingEngineProxy]:
         yield proxy
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    path = os.environ.get("DOCKDASH_CHROMIUM", "/usr/bin/chromium")
-    if not shutil.which(path):
-        rig.missing(f"{path} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests first (after pytest-django has put the rest in its order): the
+    longest piece of the parallel run starts at once, beside the integration tests."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/browser/"))
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=path,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        yield browser
-        browser.close()
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """In parallel (`make test`: two workers), the tests of a file run together on one worker,
+    so its module fixtures start once, and the browser tests run one after the other on one
+    worker (see tests/browser/conftest.py's `chromium`).
+
+    pytest-django orders the collection: tests in a rolled-back transaction first, then those
+    whose database is emptied after them (which takes the rows migrations made), then the rest.
+    A file whose tests are of two kinds is two pieces, handed out in that order, so a worker
+    never runs a test that needs the migrations' rows after one that emptied its database."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def __init__(self, config: pytest.Config, log: Any) -> None:
+            super().__init__(config, log)
+            self.pieces: dict[str, str] = {}
+            self.last = ""
+            self.seen: dict[str, int] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            # Asked first for every test in collection order (schedule()), then again.
+            if nodeid not in self.pieces:
+                path = nodeid.split("::", 1)[0]
+                if path.startswith("tests/browser/"):
+                    path = "tests/browser"
+                elif path != self.last:
+                    self.seen[path] = self.seen.get(path, -1) + 1
+                self.last = path
+                self.pieces[nodeid] = f"{path}#{self.seen.get(path, 0)}"
+            return self.pieces[nodeid]
+
+    return FileScheduling(config, log)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -284,35 +299,6 @@ def send_login(page: Any, base_url: str, username: str, password: str) -> None:
 def signed_in(page: Any) -> None:
     """Wait until the login form's answer led away from it."""
     page.wait_for_url(lambda url: "/login/" not in url)
-
-
-@pytest.fixture
-def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]:
-    """A fresh browser tab with no session; screenshot saved if the test fails."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    screenshot_on_failure(request, page)
-    context.close()
-
-
-@pytest.fixture(scope="session")
-def admin_session(chromium: Any, live_server_proc: rig.LiveServer) -> list[dict[str, Any]]:
-    """The cookies of one admin login on the live dashboard, through the real login form
-    (a login costs seconds here: the password hash, then the landing page)."""
-    context = chromium.new_context()
-    login(context.new_page(), live_server_proc.url, "admin", ADMIN_PASSWORD)
-    cookies: list[dict[str, Any]] = context.cookies()
-    context.close()
-    return cookies
-
-
-@pytest.fixture
-def admin_page(browser_page: Any, admin_session: list[dict[str, Any]]) -> Any:
-    """A fresh tab (blank, its own storage) with the admin's session on the live dashboard."""
-    browser_page.context.add_cookies(admin_session)
-    return browser_page
 
 
 @pytest.fixture
