@@ -22,6 +22,7 @@ async function refresh(el) {
     headers: { "X-Requested-With": "fetch" },
     credentials: "same-origin",
   });
+  if (!el.dataset.liveUrl) return; // another refresh, answered first, found it gone
   if (response.status === 404) {
     el.insertAdjacentHTML(
       "beforebegin",

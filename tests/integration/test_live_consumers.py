@@ -22,6 +22,7 @@ from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
 from registry_app.models import Job
+from tests.rig import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -247,7 +248,9 @@ async def test_logs_keep_stdout_and_stderr_apart_and_honour_tail(
     )
     headers = await _session_headers(admin_user)
     await asyncio.to_thread(
-        lambda: docker_client.api.logs(container.id).count(b"\n") == 10 or asyncio.sleep(0)
+        wait_for,
+        lambda: docker_client.api.logs(container.id).count(b"\n") == 10,
+        what="its ten lines",
     )
     communicator = await _open(f"/ws/containers/{container.id}/logs/?tail=all&follow=0", headers)
     try:
