@@ -6,10 +6,13 @@ import os
 os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
 # Lab networks the tests make take their subnets from the benchmarking range, which no
 # network of this host or its users' uses (servers the tests start inherit it).
-# Each worker of a parallel run (make test) has its own part: two test databases do not
-# know each other's seats, and would give two labs the same free subnet at once.
-_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 8
+# Each worker of a parallel run (make test) has its own part, and its own block of host
+# ports: two test databases do not know each other's seats, and would give two labs the
+# same free subnet or ports at once.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 5
 os.environ.setdefault("DOCKDASH_LAB_SUBNETS", f"198.19.{32 * _WORKER}.0/19")
+_PORTS = 20000 + 2000 * _WORKER
+os.environ.setdefault("DOCKDASH_STUDENT_PORT_RANGE", f"{_PORTS}-{_PORTS + 1999}")
 # The culler runs in servers only when a test starts one (it would stop other tests' labs).
 os.environ.setdefault("DOCKDASH_CULL", "0")
 # Likewise history writing: a test that wants it starts a server with it on.

@@ -22,7 +22,7 @@ from containers_app import logs
 from containers_app.consumers import CLOSE_TOO_MANY
 from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
-from tests.rig import load_settings
+from tests.rig import load_settings, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -160,6 +160,10 @@ async def test_a_finished_log_gives_its_share_back_while_its_view_stays_open(
     carol = await database_sync_to_async(make_user)("carol", "student")
     container = await asyncio.to_thread(
         make_container, ["echo", GREETING], labels={OWNER_LABEL: "carol"}
+    )
+    # Started is not yet written: a loaded machine may run the echo a moment later.
+    await asyncio.to_thread(
+        wait_for, lambda: GREETING.encode() in container.logs(), what="the greeting logged"
     )
     views = Views()
     try:

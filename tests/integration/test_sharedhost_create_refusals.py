@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from dashboard.models import AuditEntry, Quota
 from tests.rig import LABELS, RUN_ID, docker_cli, docker_run_labelled
+
+PORTS = "{}-{}".format(*settings.STUDENT_PORT_RANGE)  # this worker's (tests/settings.py)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.engine]
 
@@ -73,7 +76,7 @@ API_REFUSALS = [
         {"ports": [{"container_port": 80, "host_port": 8080}]},
         "ports",
         "Host port 8080 (for container port 80/tcp) is outside the range you may publish on, "
-        "20000-29999",
+        f"{PORTS}",
     ),
     ("network host", {"network": "host"}, "network", "Network mode 'host'"),
 ]
@@ -133,7 +136,7 @@ def test_the_api_refuses_keys_it_would_otherwise_drop_and_the_owner_label(
 FORM_REFUSALS = [
     ("bind /", {"volumes": "/:/host"}, "'/'"),
     ("docker socket", {"volumes": "/var/run/docker.sock:/s"}, "docker.sock"),
-    ("port 8080", {"ports": "8080:80"}, "outside the range you may publish on, 20000-29999"),
+    ("port 8080", {"ports": "8080:80"}, f"outside the range you may publish on, {PORTS}"),
     ("network host", {"network": "host"}, "Network mode &#x27;host&#x27;"),
     ("owner label", {"labels": f"dockdash.owner={OTHER}"}, "set by the dashboard"),
 ]

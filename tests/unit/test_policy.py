@@ -54,6 +54,12 @@ def check(spec: ContainerSpec, who: User | None = None) -> None:
     policy.check_create(who or user(), spec, networks=NETWORKS.get, volumes=VOLUMES.get)
 
 
+@pytest.fixture(autouse=True)
+def _default_port_range(settings: Any) -> None:
+    """The setting's default, which these tests name (a parallel worker has a part of it)."""
+    settings.STUDENT_PORT_RANGE = (20000, 29999)
+
+
 def refused(spec: ContainerSpec, who: User | None = None) -> PolicyViolation:
     with pytest.raises(PolicyViolation) as info:
         check(spec, who)
