@@ -212,16 +212,17 @@ def engine_proxy() -> Iterator[CountingEngineProxy]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests first (after pytest-django has put the rest in its order), so that in
-    a parallel run each worker starts Chromium once, for its share of them."""
+    """The browser tests first (after pytest-django has put the rest in its order): the
+    longest piece of a parallel run starts at once, beside the others."""
     items.sort(key=lambda item: not item.nodeid.startswith("tests/browser/"))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """In parallel (`make test`), the tests of a file run together on one worker, so its
-    module fixtures start once. The browser files go out first: each worker runs its share
-    of them one after the other, then stops its Chromium (see tests/browser/conftest.py).
+    module fixtures start once, and the browser tests go first, all to one worker, one after
+    the other (one Chromium at a time: two or more on two cores time out; and see
+    tests/browser/conftest.py's `chromium`).
 
     pytest-django orders the collection: tests in a rolled-back transaction first, then those
     whose database is emptied after them (which takes the rows migrations made), then the rest.
@@ -240,7 +241,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             # Asked first for every test in collection order (schedule()), then again.
             if nodeid not in self.pieces:
                 path = nodeid.split("::", 1)[0]
-                if path != self.last:
+                if path.startswith("tests/browser/"):
+                    path = "tests/browser"
+                elif path != self.last:
                     self.seen[path] = self.seen.get(path, -1) + 1
                 self.last = path
                 self.pieces[nodeid] = f"{path}#{self.seen.get(path, 0)}"

@@ -17,9 +17,9 @@ PROJECTOR = {"width": 1024, "height": 768}
 
 @pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
-    """One Chromium for the browser tests a worker runs one after the other, stopped after
-    the last: Playwright's sync API holds an event loop on the main thread, where the other
-    tests run theirs."""
+    """One Chromium for the browser tests, which run one after the other (on one worker when
+    the suite runs in parallel), stopped after the last: Playwright's sync API holds an
+    event loop on the main thread, where the other tests run theirs."""
     path = os.environ.get("DOCKDASH_CHROMIUM", "/usr/bin/chromium")
     if not shutil.which(path):
         rig.missing(f"{path} is not installed (apt-get install chromium)")
