@@ -8,11 +8,17 @@ os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
 # network of this host or its users' uses (servers the tests start inherit it).
 # Each worker of a parallel run (make test) has its own part, and its own block of host
 # ports: two test databases do not know each other's seats, and would give two labs the
-# same free subnet or ports at once.
+# same free subnet or ports at once. (The workers inherit the environment of the process
+# that started them, so theirs is set here, not only defaulted.)
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 5
-os.environ.setdefault("DOCKDASH_LAB_SUBNETS", f"198.19.{32 * _WORKER}.0/19")
 _PORTS = 20000 + 2000 * _WORKER
-os.environ.setdefault("DOCKDASH_STUDENT_PORT_RANGE", f"{_PORTS}-{_PORTS + 1999}")
+_OWN = {
+    "DOCKDASH_LAB_SUBNETS": f"198.19.{32 * _WORKER}.0/19",
+    "DOCKDASH_STUDENT_PORT_RANGE": f"{_PORTS}-{_PORTS + 1999}",
+}
+for _name, _value in _OWN.items():
+    if "PYTEST_XDIST_WORKER" in os.environ or _name not in os.environ:
+        os.environ[_name] = _value
 # The culler runs in servers only when a test starts one (it would stop other tests' labs).
 os.environ.setdefault("DOCKDASH_CULL", "0")
 # Likewise history writing: a test that wants it starts a server with it on.

@@ -36,11 +36,14 @@ def _job_done(client: Client, response: Any, back: str = "") -> str:
     if back:
         assert f'href="{back}" data-class-link'.encode() in page.content
 
-    def finished() -> str | None:
-        state = client.get(f"/api/v1/jobs/{found.group(1)}/").json()["state"]
-        return state if state != "running" else None
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{found.group(1)}/").json()
+        return job if job["state"] != "running" else None
 
-    return str(rig.wait_for(finished, timeout=120, interval=0.3, what="the job"))
+    job = rig.wait_for(finished, timeout=120, interval=0.3, what="the job")
+    if job["state"] != "succeeded":
+        print("the job:", job)  # shown with the failure: what each student's part met
+    return str(job["state"])
 
 
 def test_a_teacher_makes_a_class_imports_a_roster_and_provisions_a_lab_from_the_pages(
