@@ -35,9 +35,10 @@ run: install .local/secret_key
 	@echo "dockdash: http://$(HOST):$(PORT)/  (engine: $${DOCKDASH_DOCKER_HOST:-$${DOCKER_HOST:-unix:///var/run/docker.sock}})"
 	@$(WITH_KEY) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
 
-# Three workers: most of a test's time is spent waiting on servers and the engine.
+# Two workers: most of a test's time is spent waiting on servers and the engine (three
+# load two cores enough that live log and terminal pages time out).
 test: install-test
-	$(VENV)/bin/pytest -n 3 --no-loadscope-reorder
+	$(VENV)/bin/pytest -n 2 --no-loadscope-reorder
 
 bench: install-test
 	$(VENV)/bin/pytest -p no:cacheprovider -p no:xdist -s tests/bench -o testpaths=tests/bench -o python_files='*_bench.py' --timeout 1800
