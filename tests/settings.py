@@ -10,6 +10,7 @@ os.environ.setdefault("SECRET_KEY", "dockdash-tests-only-not-secret")
 # ports: two test databases do not know each other's seats, and would give two labs the
 # same free subnet or ports at once. (The workers inherit the environment of the process
 # that started them, so theirs is set here, not only defaulted.)
+# Five workers fit: /19s of 198.19.0.0/16 and 2,000-port blocks of 20000-29999.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 5
 _PORTS = 20000 + 2000 * _WORKER
 _OWN = {

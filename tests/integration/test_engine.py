@@ -98,7 +98,7 @@ def test_engine_page_shows_the_cli_values(admin_client: Any, docker_client: Any)
 
 
 def test_container_counts_follow_the_engine(admin_client: Any, make_container: Any) -> None:
-    counts_beside_the_cli(admin_client)  # the counts are read now, then again: none kept
+    counts_beside_the_cli(admin_client)  # read once before: a kept answer would be stale below
     box = make_container()
     counts, cli = counts_beside_the_cli(admin_client)
     assert counts == cli and counts["running"] >= 1
