@@ -267,15 +267,28 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     return target
 
 
+def record_script_errors(page: Any) -> None:
+    """Keep what `page`'s scripts throw and log as errors, for `screenshot_on_failure`."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(f"console: {msg.text}"))
+    page.script_errors = errors
+
+
 def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, suffix: str = "") -> None:
-    """After a failed test, save `page` as test-artifacts/<test name><suffix>.png."""
+    """After a failed test, save `page` as test-artifacts/<test name><suffix>.png, and print
+    its title, the start of its text and its script errors (CI keeps only the log)."""
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         try:
             target = screenshot(page, request.node.name + suffix, full_page=True)
             print(f"screenshot saved: {target}")
+            text = " ".join(page.inner_text("body", timeout=2000).split())
+            print(f"page {page.url} title {page.title()!r}: {text[:600]}")
         except Exception as exc:  # noqa: BLE001 - the page may be gone
             print(f"no screenshot: {exc}")
+        for error in getattr(page, "script_errors", []):
+            print(f"script error: {error}")
 
 
 def field(page: Any, name: str) -> str:

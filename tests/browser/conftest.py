@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import ADMIN_PASSWORD, login, screenshot_on_failure
+from tests.conftest import ADMIN_PASSWORD, login, record_script_errors, screenshot_on_failure
 
 PROJECTOR = {"width": 1024, "height": 768}
 
@@ -49,6 +49,7 @@ def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    record_script_errors(page)
     yield page
     screenshot_on_failure(request, page)
     context.close()
@@ -82,6 +83,7 @@ def projector_tabs(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Ca
         context = chromium.new_context(viewport=PROJECTOR)
         context.set_default_timeout(15_000)
         pages.append(context.new_page())
+        record_script_errors(pages[-1])
         return pages[-1]
 
     yield open_tab
