@@ -573,16 +573,24 @@ class SocketProxy:
             with self._lock:
                 self._conns += [client, upstream]
             threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._backward, args=(upstream, client), daemon=True).start()
 
     def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
         """What the client sends, to the engine (a subclass may look at it on the way)."""
         self._pump(client, upstream)
 
+    def _backward(self, upstream: socket.socket, client: socket.socket) -> None:
+        """What the engine answers, to the client (a subclass may look at it on the way)."""
+        self._pump(upstream, client)
+
     @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(
+        src: socket.socket, dst: socket.socket, look: Callable[[bytes], None] | None = None
+    ) -> None:
         try:
             while data := src.recv(65536):
+                if look is not None:
+                    look(data)
                 dst.sendall(data)
         except OSError:
             pass

@@ -25,7 +25,8 @@ from typing import Any
 from tests import rig
 
 DF_REQUEST = re.compile(rb"^GET /v[0-9.]+/system/df[ ?]", re.MULTILINE)
-_BUSY_BODY = b'{"message":"a disk usage operation is already running"}\n'
+DISK_USAGE_BUSY = b"disk usage operation is already running"
+_BUSY_BODY = b'{"message":"a ' + DISK_USAGE_BUSY + b'"}\n'
 # What dockerd 20.10 answers a df asked while another runs (whoever asked it).
 DF_BUSY_RESPONSE = (
     b"HTTP/1.1 500 Internal Server Error\r\n"
@@ -67,7 +68,9 @@ def live_server_behind(
 
 
 class CountingEngineProxy(rig.SocketProxy):
-    """The real engine socket, forwarded, with a count of the `/system/df` requests.
+    """The real engine socket, forwarded, with a count of the `/system/df` requests and of
+    the engine's busy answers to them (another client's df was running: the dashboard asks
+    again, and each try is a request).
 
     With `busy` set, df requests are answered as the engine answers while another
     client's df runs, instead of being forwarded (docker-py sends one request at a
@@ -77,6 +80,7 @@ class CountingEngineProxy(rig.SocketProxy):
     def __init__(self, path: Path, upstream: str = "/var/run/docker.sock"):
         super().__init__(path, upstream)
         self.df_calls = 0
+        self.busy_answers = 0  # of the engine itself, not the ones `busy` makes up
         self.last_df_at = 0.0  # time.monotonic() of the latest df request
         self.busy = False
         self._count_lock = threading.Lock()
@@ -96,6 +100,14 @@ class CountingEngineProxy(rig.SocketProxy):
             pass
         finally:
             self.shut_both(client, upstream)
+
+    def _backward(self, upstream: socket.socket, client: socket.socket) -> None:
+        self._pump(upstream, client, self._count_busy)
+
+    def _count_busy(self, answer: bytes) -> None:
+        if DISK_USAGE_BUSY in answer:
+            with self._count_lock:
+                self.busy_answers += 1
 
     def wait_until_df_idle(self, seconds: float) -> None:
         """Until no df was asked for `seconds` (what the dashboard kept has expired by then)."""

@@ -76,13 +76,16 @@ def test_thirty_concurrent_loads_of_each_first_page_by_a_class_all_answer_200(
         path = reverse(name)
         if name in SHOW_DISK_USAGE:  # what the logins and the previous page kept expired
             engine_proxy.wait_until_df_idle(CACHE_SECONDS + 0.2)
-        before = engine_proxy.df_calls
+        before, busy_before = engine_proxy.df_calls, engine_proxy.busy_answers
         result = burst(class_server.url, path, cookies, BURST)
         df_calls = engine_proxy.df_calls - before
-        print(f"\n[pages] {result.summary()} df calls={df_calls}")
+        busy = engine_proxy.busy_answers - busy_before  # another test's df ran: asked again
+        print(f"\n[pages] {result.summary()} df calls={df_calls} busy={busy}")
         failures += [(path, a.status, a.body[:200]) for a in result.errors]
         if name in SHOW_DISK_USAGE:
-            assert df_calls == 1, f"{df_calls} /system/df calls for {BURST} loads of {path}"
+            assert df_calls - busy == 1, (
+                f"{df_calls} /system/df calls ({busy} answered busy) for {BURST} loads of {path}"
+            )
     assert not failures, failures[:5]
     # Each student's own container is on their containers page (the sessions are theirs).
     first = burst(class_server.url, reverse("containers"), cookies[:1], 1).answers[0]
