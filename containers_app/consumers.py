@@ -27,6 +27,7 @@ from containers_app.logs import (
     parse_options,
 )
 from containers_app.lookup import container_for_user
+from containers_app.overview_frames import CompactFrames
 from containers_app.push_sockets import PushOnlyConsumer
 from containers_app.terminal import SHELLS, ExecSession, clamp_size, relay_output
 from dashboard import audit
@@ -90,7 +91,15 @@ class _SamplerViewer(PushOnlyConsumer):
 
 
 class StatsOverviewConsumer(_SamplerViewer):
-    """/ws/stats/: recent points of every visible container, then one frame per tick."""
+    """/ws/stats/: recent points of every visible container, then one frame per tick.
+
+    With ?compact=1 (the overview page), compact frames (containers_app.overview_frames)
+    paced by the viewer: after each frame it sends "ack" when it has drawn it, and the
+    ticks until then are skipped, so a slow viewer never has frames queue up for it.
+    """
+
+    sent_t: float | None = None  # the tick of the last compact frame sent
+    drawn = True  # the viewer said it drew the last compact frame
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -98,6 +107,7 @@ class StatsOverviewConsumer(_SamplerViewer):
             await self.close(code=CLOSE_LOGIN)
             return
         self.sees_all = stats.sees_everything(user)
+        self.compact = query_of(self.scope).get("compact") == "1"
         sampler = await self.join_sampler()
         frame = sampler.last_frame
         recent = {
@@ -106,16 +116,38 @@ class StatsOverviewConsumer(_SamplerViewer):
         }
         await self.send_json({"type": "history", "containers": recent})
 
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if text_data == "ack":
+            self.drawn = True
+
     async def stats_tick(self, event: dict[str, Any]) -> None:
         sampler = self.sampler
         if sampler is None or sampler.last_frame is None:
             return
+        frame = sampler.last_frame
+        if self.compact:
+            if not self.drawn:
+                return
+            key = "*" if self.sees_all else self.scope["user"].get_username()
+            audience = _compact_frames.setdefault(sampler.group, CompactFrames()).audience(
+                key, frame, self.visible
+            )
+            self.drawn = False
+            await self.send(text_data=audience.text_for(self.sent_t))
+            self.sent_t = audience.t
+            return
         if self.sees_all:
             await self.send(text_data=sampler.last_text)
             return
-        frame = sampler.last_frame
-        mine = stats.visible_samples(self.scope["user"], frame["containers"])
-        await self.send_json({**frame, "containers": mine})
+        await self.send_json({**frame, "containers": self.visible(frame["containers"])})
+
+    def visible(self, samples: list[stats.ContainerSample]) -> list[stats.ContainerSample]:
+        return samples if self.sees_all else stats.visible_samples(self.scope["user"], samples)
+
+
+_compact_frames: dict[str, CompactFrames] = {}  # per sampler group
 
 
 class ContainerStatsConsumer(_SamplerViewer):

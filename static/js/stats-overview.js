@@ -131,6 +131,25 @@ function setEngine(error) {
   return !error;
 }
 
+// Compact frames (?compact=1): rows as arrays in the order of `fields`, all of them
+// in a full frame, else only those that changed since the previous frame, and the
+// ids of those gone.
+let fields = [];
+
+function samplesOf(frame) {
+  if (frame.full) fields = frame.fields;
+  const made = frame.rows.map((values) =>
+    Object.fromEntries(fields.map((name, i) => [name, values[i]])),
+  );
+  if (frame.full) return made;
+  const gone = new Set(frame.gone);
+  const changed = new Map(made.map((s) => [s.id, s]));
+  const kept = [...rows.values()]
+    .filter((row) => !gone.has(row.sample.id) && !changed.has(row.sample.id))
+    .map((row) => row.sample);
+  return [...kept, ...changed.values()];
+}
+
 function onFrame(frame) {
   if (!setEngine(frame.engine_error)) {
     root.querySelector('[data-host="count"]').textContent = "–";
@@ -140,7 +159,7 @@ function onFrame(frame) {
   setHost(frame.host);
   const seen = new Set();
   let added = false;
-  for (const s of frame.containers) {
+  for (const s of samplesOf(frame)) {
     seen.add(s.id);
     let row = rows.get(s.id);
     if (!row) {
@@ -187,11 +206,15 @@ body.addEventListener("pointerleave", () => {
   hovering = false;
 });
 
-connect("/ws/stats/", {
+const socket = connect("/ws/stats/?compact=1", {
   status: root.querySelector("[data-status]"),
   onMessage(event) {
     const message = JSON.parse(event.data);
     if (message.type === "history") onHistory(message);
-    else if (message.type === "stats") onFrame(message);
+    else if (message.type === "stats") {
+      onFrame(message);
+      // Drawn: the server sends the next tick's frame only after this.
+      requestAnimationFrame(() => socket.send("ack"));
+    }
   },
 });

@@ -176,6 +176,65 @@ async def test_student_sees_only_own_containers_in_frames(
         await communicator.disconnect()
 
 
+async def _compact_frame(communicator: WebsocketCommunicator, *, ack: bool = True) -> Any:
+    """The next compact frame; then, unless told not to, say it was drawn."""
+    frame = await _frames_until(communicator, lambda f: f["type"] == "stats")
+    if ack:
+        await communicator.send_to(text_data="ack")
+    return frame
+
+
+def _row_ids(frame: dict[str, Any]) -> set[str]:
+    return {row[0] for row in frame["rows"]}
+
+
+async def test_compact_overview_frames_carry_what_changed_and_wait_until_the_viewer_drew(
+    admin_user: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
+) -> None:
+    idle = await asyncio.to_thread(make_container)
+    busy = await asyncio.to_thread(make_container, ["sh", "-c", "while :; do :; done"])
+    headers = await _session_headers(admin_user)
+    paced = await _open("/ws/stats/?compact=1", headers)
+    keen = await _open("/ws/stats/?compact=1", headers)
+    try:
+        for socket in (paced, keen):
+            assert json.loads(await socket.receive_from(timeout=10))["type"] == "history"
+        first = await _compact_frame(paced, ack=False)
+        assert first["full"] and first["fields"][:3] == ["id", "name", "cpu_percent"]
+        assert {idle.id, busy.id} <= _row_ids(first)
+        # Not drawn yet: no frame for four ticks, while the other viewer gets each one.
+        keen_frames = [await _compact_frame(keen) for _ in range(4)]
+        assert await paced.receive_nothing(timeout=0.2)
+        assert [f["full"] for f in keen_frames] == [True, False, False, False]
+        # An idle container's numbers stay; a busy one's move: only the moving row comes.
+        changed = [_row_ids(f) for f in keen_frames[1:]]
+        assert any(busy.id in ids for ids in changed), changed
+        assert any(idle.id not in ids for ids in changed), changed
+        # Drawn, but the frames it missed went on from one it never got: a full one next.
+        await paced.send_to(text_data="ack")
+        assert (await _compact_frame(paced))["full"]
+        await asyncio.to_thread(busy.kill)
+        gone = await _frames_until(paced, lambda f: busy.id in f.get("gone", []))
+        assert not gone["full"] and busy.id not in _row_ids(gone)
+    finally:
+        await paced.disconnect()
+        await keen.disconnect()
+
+
+async def test_a_students_compact_frames_carry_only_their_containers(
+    student: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
+) -> None:
+    own = await asyncio.to_thread(make_container, labels={OWNER_LABEL: "student1"})
+    other = await asyncio.to_thread(make_container, labels={OWNER_LABEL: "student2"})
+    communicator = await _open_as(student, "/ws/stats/?compact=1")
+    try:
+        frames = [await _compact_frame(communicator) for _ in range(3)]
+        assert _row_ids(frames[0]) == {own.id}
+        assert all(other.id not in _row_ids(f) for f in frames)
+    finally:
+        await communicator.disconnect()
+
+
 async def test_container_stats_socket_sends_history_then_samples(
     admin_user: Any, make_container: Callable[..., Any], fast_sampler: stats.StatsSampler
 ) -> None:
