@@ -14,6 +14,7 @@ between two reads): they answer None or an empty mapping.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,6 +355,9 @@ class UsageReader:
     FILES = 9  # files a reader may keep open
 
     def __init__(self, dirs: dict[str, Path], *, keep_open: bool = False):
+        self.read_all = True  # the last read read every file
+        self._last: CgroupUsage | None = None
+        self._cheap: tuple[bytes | None, ...] = ()
         self.v1 = any(key in dirs for key in ("memory", "cpuacct", "cpu", "pids", "blkio"))
 
         def kept(key: str, name: str) -> KeptFile | None:
@@ -406,11 +410,31 @@ class UsageReader:
             if file is not None:
                 file.close()
 
-    def read(self) -> CgroupUsage:
+    def read(self, *, everything: bool = True) -> CgroupUsage:
+        """The usage now. Without `everything`, the cheap files alone (CPU time, memory in
+        use, processes) when none of them moved since the last read: the others (the
+        kernel formats memory.stat on each read) then hold what they held, as the last
+        read found them. `read_all` says which it was."""
+
         def raw(file: KeptFile | None) -> bytes | None:
             return file.read() if file is not None else None
 
-        cpu_data = raw(self.cpu)
+        cpu_data, mem_data, pids_data = raw(self.cpu), raw(self.mem), raw(self.pids)
+        cheap = (cpu_data, mem_data, pids_data)
+        self.read_all = everything or self._last is None or cheap != self._cheap
+        self._cheap = cheap
+        if not self.read_all and self._last is not None:
+            return self._last
+        self._last = self._parse(cpu_data, mem_data, pids_data, raw)
+        return self._last
+
+    def _parse(
+        self,
+        cpu_data: bytes | None,
+        mem_data: bytes | None,
+        pids_data: bytes | None,
+        raw: Callable[[KeptFile | None], bytes | None],
+    ) -> CgroupUsage:
         cpu_stat = cpu_data if self.cpu_stat is self.cpu else raw(self.cpu_stat)
         mem_events = raw(self.mem_events)
         mem_stat = raw(self.mem_stat)
@@ -431,11 +455,11 @@ class UsageReader:
             blk = parse_io_stat(blk_data.decode()) if blk_data is not None else None
         return CgroupUsage(
             cpu_ns=cpu_ns,
-            mem_usage=_without_inactive(_int_of(raw(self.mem)), inactive),
+            mem_usage=_without_inactive(_int_of(mem_data), inactive),
             mem_limit=mem_limit,
             blk_read=blk[0] if blk else None,
             blk_write=blk[1] if blk else None,
-            pids=_int_of(raw(self.pids)),
+            pids=_int_of(pids_data),
             pids_limit=_int_of(raw(self.pids_max)),
             throttled=_stat_value(cpu_stat, b"nr_throttled") if cpu_stat else None,
             oom_kills=_stat_value(mem_events, b"oom_kill") if mem_events else None,

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 RELIST_EVERY = 30  # ticks between two list calls when no event said anything changed
+# Ticks between two reads of all of an idle container's files (one that used no CPU, and
+# whose memory in use and processes stayed): the others wait for them to move.
+READ_ALL_EVERY = 5
 RELIST_ACTIONS = {"start", "restart", "die", "kill", "destroy", "pause", "unpause"}
 FINE_SECONDS = 15 * 60
 COARSE_SECONDS = 6 * 60 * 60
@@ -334,21 +337,28 @@ class _Tracked:
     restarts: int = 0
     reader: cgroups.UsageReader | None = None
     net_dev: cgroups.KeptFile | None = None
+    net: tuple[int, int] | None = None  # the last read of net_dev
+    phase: int = 0  # ticks after which its files are all read (spreads them over ticks)
     feed: _ApiFeed | None = None
     prev: _Counters | None = None
     last: ContainerSample | None = None
 
 
-def _reading_from_cgroups(tracked: _Tracked, keep_open: bool) -> _Reading | None:
+def _reading_from_cgroups(tracked: _Tracked, keep_open: bool, everything: bool) -> _Reading | None:
+    """A reading of the container's files; without `everything`, those that cost the most
+    (memory.stat, /proc/<pid>/net/dev, ...) only if its CPU time, memory or processes moved
+    (cgroups.UsageReader.read)."""
     if tracked.reader is None or tracked.net_dev is None:
         tracked.reader = cgroups.UsageReader(tracked.dirs, keep_open=keep_open)
         tracked.net_dev = cgroups.KeptFile(
             str(PROC / str(tracked.pid) / "net" / "dev"), keep_open=keep_open
         )
-    usage = tracked.reader.read()
+    usage = tracked.reader.read(everything=everything)
     if usage.cpu_ns is None and usage.mem_usage is None:
         return None  # the cgroup is gone: the container stopped
-    net = read_net_dev(tracked.net_dev)
+    if tracked.reader.read_all or tracked.net is None:
+        tracked.net = read_net_dev(tracked.net_dev)
+    net = tracked.net
     return _Reading(
         counters=_Counters(
             t=time.monotonic(),
@@ -534,6 +544,7 @@ class StatsSampler(Watched):
                 cpu_limit=record.cpus or None,
                 course=info["labels"].get(CLASS_LABEL),
                 restarts=record.restart_count,
+                phase=len(self._tracked) % READ_ALL_EVERY,
             )
             if not dirs:
                 tracked.feed = _ApiFeed(cid)
@@ -559,7 +570,8 @@ class StatsSampler(Watched):
         else:
             # Files stay open between ticks while this process may hold that many.
             keep_open = len(self._tracked) * (cgroups.UsageReader.FILES + 1) < self._fd_budget
-            reading = _reading_from_cgroups(tracked, keep_open)
+            everything = (self._ticks + tracked.phase) % READ_ALL_EVERY == 0
+            reading = _reading_from_cgroups(tracked, keep_open, everything)
             if reading is None:
                 self._forget(tracked.id)
                 self._relist_needed = True

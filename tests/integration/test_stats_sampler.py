@@ -8,13 +8,15 @@ quite ours); memory within 2 MiB of the engine's own figure for an idle containe
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from containers_app.stats import ContainerSample, StatsSampler
+from containers_app import cgroups
+from containers_app.stats import READ_ALL_EVERY, ContainerSample, StatsSampler
 from tests.rig import wait_for
 
 MIB = 1024 * 1024
@@ -137,6 +139,37 @@ def test_container_allocating_memory_shows_it(
     )
     # Unlimited: the limit shown is the host's memory.
     assert sample["mem_limit"] > 64 * MIB
+
+
+def test_an_idle_containers_costly_files_wait_until_it_moves_and_a_busy_ones_do_not(
+    sampler: StatsSampler,
+    make_container: Callable[..., Any],
+    docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    idle = make_container()
+    busy = make_container(["sh", "-c", "while :; do :; done"])
+    wait_for(lambda: _sample_of(sampler, idle.id) and _sample_of(sampler, busy.id), what="both")
+    memory_stat = {c: sampler._tracked[c.id].reader.mem_stat.path for c in (idle, busy)}
+    reads: Counter[str] = Counter()
+    read = cgroups.KeptFile.read
+
+    def counted(file: cgroups.KeptFile) -> bytes | None:
+        reads[file.path] += 1
+        return read(file)
+
+    monkeypatch.setattr(cgroups.KeptFile, "read", counted)
+    sweeps = 2 * READ_ALL_EVERY
+    for _ in range(sweeps):
+        time.sleep(0.1)
+        sampler.sweep()
+    assert reads[memory_stat[busy]] == sweeps
+    # Twice on its turns; more only if the kernel moved its memory in use meanwhile.
+    assert 2 <= reads[memory_stat[idle]] < sweeps, reads[memory_stat[idle]]
+    # It moves: the very next sweep reads it all.
+    idle.exec_run(["dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=24"])
+    sample = _sample_of(sampler, idle.id)
+    assert sample is not None and sample["mem_usage"] >= 24 * MIB, sample
 
 
 def test_pids_limit_and_network_rates(
