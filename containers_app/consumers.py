@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from containers_app import alerts, gate, sessions, stats, translate
 from containers_app.engine.errors import EngineError
+from containers_app.history import FIELDS
 from containers_app.logs import (
     LogEnd,
     LogFollower,
@@ -41,7 +42,15 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAVAILABLE = 4503
 CLOSE_TOO_MANY = 4429  # this user's (or the server's) share of log streams is taken
+CLOSE_TOO_BIG = 4413  # a frame over the server's message limit
 SPARK_POINTS = 60
+# The largest websocket message daphne sends (its default); a frame of every container as
+# objects passes it at about 600 containers.
+MESSAGE_LIMIT = 1 << 20
+TOO_BIG = (
+    "Too many containers for frames of objects: they pass the server's 1 MiB message limit. "
+    "Ask for /ws/stats/?compact=1: rows of what changed, paced by your acks."
+)
 
 
 def query_of(scope: dict[str, Any]) -> dict[str, str]:
@@ -110,10 +119,16 @@ class StatsOverviewConsumer(_SamplerViewer):
         self.compact = query_of(self.scope).get("compact") == "1"
         sampler = await self.join_sampler()
         frame = sampler.last_frame
-        recent = {
-            s["id"]: sampler.history(s["id"], fine_points=SPARK_POINTS)
-            for s in stats.visible_samples(user, frame["containers"] if frame else [])
+        shown = stats.visible_samples(user, frame["containers"] if frame else [])
+        recent: dict[str, Any] = {
+            s["id"]: sampler.history(s["id"], fine_points=SPARK_POINTS) for s in shown
         }
+        if self.compact:  # the page draws the CPU of the last minute alone
+            cpu = FIELDS.index("cpu_percent")
+            recent = {
+                cid: {"fields": [FIELDS[cpu]], "fine": [h["fine"][cpu]]}
+                for cid, h in recent.items()
+            }
         await self.send_json({"type": "history", "containers": recent})
 
     async def receive(
@@ -138,10 +153,14 @@ class StatsOverviewConsumer(_SamplerViewer):
             await self.send(text_data=audience.text_for(self.sent_t))
             self.sent_t = audience.t
             return
-        if self.sees_all:
-            await self.send(text_data=sampler.last_text)
+        text = sampler.last_text
+        if not self.sees_all:
+            text = json.dumps({**frame, "containers": self.visible(frame["containers"])})
+        if len(text) > MESSAGE_LIMIT:  # the server would refuse it and end the socket
+            await self.send_json({"type": "error", "message": TOO_BIG})
+            await self.close(code=CLOSE_TOO_BIG)
             return
-        await self.send_json({**frame, "containers": self.visible(frame["containers"])})
+        await self.send(text_data=text)
 
     def visible(self, samples: list[stats.ContainerSample]) -> list[stats.ContainerSample]:
         return samples if self.sees_all else stats.visible_samples(self.scope["user"], samples)

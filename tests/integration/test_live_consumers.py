@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from containers_app import logs, stats
+from containers_app import consumers, logs, stats
 from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
 from dashboard.models import AuditEntry
@@ -210,6 +210,14 @@ async def test_compact_overview_frames_carry_what_changed_and_wait_until_the_vie
         changed = [_row_ids(f) for f in keen_frames[1:]]
         assert any(busy.id in ids for ids in changed), changed
         assert any(idle.id not in ids for ids in changed), changed
+        # A viewer that comes now gets the last minute's CPU of each, for its sparkline, alone.
+        late = await _open("/ws/stats/?compact=1", headers)
+        try:
+            history = json.loads(await late.receive_from(timeout=10))
+            spark = history["containers"][idle.id]
+            assert spark["fields"] == ["cpu_percent"] and len(spark["fine"][0]) >= 4, spark
+        finally:
+            await late.disconnect()
         # Drawn, but the frames it missed went on from one it never got: a full one next.
         await paced.send_to(text_data="ack")
         assert (await _compact_frame(paced))["full"]
@@ -219,6 +227,29 @@ async def test_compact_overview_frames_carry_what_changed_and_wait_until_the_vie
     finally:
         await paced.disconnect()
         await keen.disconnect()
+
+
+async def test_frames_of_objects_too_big_for_the_server_end_with_a_reason_compact_ones_go_on(
+    admin_user: Any,
+    make_container: Callable[..., Any],
+    fast_sampler: stats.StatsSampler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await asyncio.to_thread(make_container)
+    # As a frame of some 600 containers is for daphne's 1 MiB: this one is over the limit.
+    monkeypatch.setattr(consumers, "MESSAGE_LIMIT", 200)
+    headers = await _session_headers(admin_user)
+    full = await _open("/ws/stats/", headers)
+    compact = await _open("/ws/stats/?compact=1", headers)
+    try:
+        said = await _frames_until(full, lambda f: f["type"] == "error")
+        assert "compact=1" in said["message"]
+        assert (await full.receive_output(timeout=5))["code"] == consumers.CLOSE_TOO_BIG
+        frames = [await _compact_frame(compact) for _ in range(2)]
+        assert frames[0]["full"] and not frames[1]["full"]
+    finally:
+        await full.disconnect()
+        await compact.disconnect()
 
 
 async def test_a_students_compact_frames_carry_only_their_containers(
