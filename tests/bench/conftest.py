@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,28 +29,38 @@ def bench_count(name: str, default: int) -> int:
     return int(os.environ.get(f"DOCKDASH_BENCH_{name}", default))
 
 
-@pytest.fixture(scope="session")
-def idle_containers(docker_client: Any, test_image: str) -> Iterator[list[Any]]:
-    """N idle containers (DOCKDASH_BENCH_CONTAINERS, default 200), made and removed in parallel."""
-    count = bench_count("CONTAINERS", 200)
+class IdlePool:
+    """Idle labelled containers, made in parallel as a benchmark asks for more."""
 
-    def make(_: int) -> Any:
-        container = docker_client.containers.run(
-            test_image, ["sleep", "3600"], labels={**LABELS, "dockdash.bench": "idle"}, detach=True
+    def __init__(self, client: Any, image: str):
+        self.client, self.image = client, image
+        self.made: list[Any] = []
+
+    def _make(self, _: int) -> Any:
+        return self.client.containers.run(
+            self.image, ["sleep", "3600"], labels={**LABELS, "dockdash.bench": "idle"}, detach=True
         )
-        return container
 
-    with ThreadPoolExecutor(8) as pool:
-        made = list(pool.map(make, range(count)))
-    print(f"\n[bench] {count} idle containers running")
-    yield made
+    def resize(self, count: int) -> list[Any]:
+        """`count` of them running, no more: made or removed now (the sampler samples all)."""
+        with ThreadPoolExecutor(8) as pool:
+            self.made += pool.map(self._make, range(count - len(self.made)))
+            list(pool.map(self._remove, self.made[count:]))
+        del self.made[count:]
+        print(f"\n[bench] {count} idle containers running")
+        return list(self.made)
 
-    def remove(container: Any) -> None:
+    @staticmethod
+    def _remove(container: Any) -> None:
         with contextlib.suppress(Exception):
             container.remove(force=True)
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(remove, made))
+
+@pytest.fixture(scope="session")
+def idle_pool(docker_client: Any, test_image: str) -> Iterator[IdlePool]:
+    pool = IdlePool(docker_client, test_image)
+    yield pool
+    pool.resize(0)
 
 
 @pytest.fixture(scope="session")
@@ -97,10 +108,47 @@ def bench_cookie(bench_server: rig.LiveServer) -> str:
 _HEAD = re.compile(r'\{"type":"(?:stats|grid)","t":([0-9.]+),')
 
 
-async def _frame_ages_of_one(
-    url: str, cookie: str, origin: str, stop: float, ages: list[float]
-) -> int:
-    frames = 0
+@dataclass
+class Viewing:
+    """What each viewer of a live socket got: per viewer, per frame, (arrival time, age on
+    arrival from its "t", size in characters); None for a viewer that could not connect
+    (the server too busy to answer its handshake)."""
+
+    frames: list[list[tuple[float, float, int]] | None]
+
+    @property
+    def counts(self) -> list[int]:
+        return [len(f) if f is not None else -1 for f in self.frames]
+
+    @property
+    def ages(self) -> list[float]:
+        return [age for f in self.frames if f for _, age, _ in f]
+
+    @property
+    def steady_ages(self) -> list[float]:
+        """The ages of every frame but each viewer's first (the full one of its joining)."""
+        return [age for f in self.frames if f for _, age, _ in f[1:]]
+
+    @property
+    def join_ages(self) -> list[float]:
+        return [f[0][1] for f in self.frames if f]
+
+    @property
+    def rates(self) -> list[float]:
+        """Frames a second each viewer got once it had its first (0: fewer than two)."""
+        return [
+            (len(f) - 1) / (f[-1][0] - f[0][0]) if f and len(f) > 1 else 0.0 for f in self.frames
+        ]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [size for f in self.frames if f for _, _, size in f]
+
+
+async def _frames_of_one(
+    url: str, cookie: str, origin: str, stop: float, ack: bool
+) -> list[tuple[float, float, int]]:
+    frames = []
     async with ws_session(url, cookie, origin) as ws:
         while time.time() < stop:
             try:
@@ -108,27 +156,33 @@ async def _frame_ages_of_one(
             except TimeoutError:
                 break
             arrived = time.time()
-            # Only the head of the frame is parsed: 50 clients share this one Python
+            # Only the head of the frame is parsed: 100 clients share this one Python
             # process, and parsing every full frame here would delay the next
             # client's arrival stamp, which is not what this measures.
             head = _HEAD.match(message)
             if head:
-                frames += 1
-                ages.append(arrived - float(head.group(1)))
+                frames.append((arrived, arrived - float(head.group(1)), len(message)))
+                if ack:  # drawn, as the overview page says (/ws/stats/?compact=1)
+                    await ws.send("ack")
     return frames
 
 
 async def frame_ages(
-    url: str, cookie: str, origin: str, clients: int, seconds: float
-) -> tuple[list[int], list[float]]:
-    """`clients` websockets on `url` for `seconds`: the frames each got, and every frame's
-    age on arrival (from its "t")."""
+    url: str, cookie: str, origin: str, clients: int, seconds: float, *, ack: bool = False
+) -> Viewing:
+    """`clients` websockets on `url` for `seconds`; with `ack`, each says "ack" after each
+    frame."""
     stop = time.time() + seconds
-    ages: list[float] = []
-    counts = await asyncio.gather(
-        *(_frame_ages_of_one(url, cookie, origin, stop, ages) for _ in range(clients))
+    got = await asyncio.gather(
+        *(_frames_of_one(url, cookie, origin, stop, ack) for _ in range(clients)),
+        return_exceptions=True,
     )
-    return list(counts), ages
+    return Viewing([f if isinstance(f, list) else None for f in got])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(int(len(ordered) * q) - 1, 0)] if ordered else float("nan")
 
 
 def ws_url(server: rig.LiveServer, path: str) -> str:

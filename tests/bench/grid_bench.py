@@ -75,7 +75,8 @@ def test_grid_bench(lab_containers: Any, bench_server: rig.LiveServer) -> None:
 
     assert bench_server.process is not None
     cpu0, t0 = _cpu_seconds(bench_server.process.pid), time.monotonic()
-    counts, ages = asyncio.run(frame_ages(url, cookie, bench_server.url, viewers, seconds))
+    viewing = asyncio.run(frame_ages(url, cookie, bench_server.url, viewers, seconds))
+    counts, ages = viewing.counts, viewing.ages
     cpu = (_cpu_seconds(bench_server.process.pid) - cpu0) / (time.monotonic() - t0) * 100
 
     async def one_frame() -> dict[str, Any]:
