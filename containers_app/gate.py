@@ -48,6 +48,7 @@ from containers_app.engine.networks import (
     prune_networks,
     remove_network,
 )
+from containers_app.engine.swarm import inspect_node, inspect_service, set_node_availability
 from containers_app.engine.volumes import (
     create_volume,
     inspect_volume,
@@ -233,11 +234,31 @@ def find_volume(user: Any, ref: str, params: Mapping[str, Any] | None = None) ->
     return Target("volume", ref, record.name, record.name, record.owner, record=record, raw=raw)
 
 
+def find_node(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = inspect_node(ref)
+    except NotFound:
+        raise access.not_found("node", ref) from None
+    record = translate.node_record(raw)
+    return Target("node", ref, record.id, record.hostname, None, record=record, raw=raw)
+
+
+def find_service(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    try:
+        raw = inspect_service(ref)
+    except NotFound:
+        raise access.not_found("service", ref) from None
+    record = translate.service_record(raw)
+    return Target("service", ref, record.id, record.name, record.owner, record=record, raw=raw)
+
+
 FINDERS: dict[str, Finder] = {
     "container": find_container,
     "image": find_image,
     "network": find_network,
     "volume": find_volume,
+    "node": find_node,
+    "service": find_service,
 }
 
 
@@ -572,6 +593,14 @@ def _remove_volume(change: Change) -> None:
 # ---------------------------------------------------------------- the table
 
 
+def _node_availability(availability: str) -> Step:
+    def run(change: Change) -> str:
+        set_node_availability(change.target.id, availability)
+        return availability
+
+    return run
+
+
 def _start_like(name: str, action: str) -> Action:
     """Actions that may take a container to running: the start policy and quotas judge them."""
     return Action(
@@ -664,6 +693,9 @@ ACTIONS: dict[str, Action] = {
         ),
         Action("volume.remove", "volume", Perm.REMOVE, find_volume, _remove_volume),
         Action("volume.prune", "volume", Perm.PRUNE, _host("volume"), _pruned(prune_volumes)),
+        # A node belongs to nobody: only admins control it (its tasks move to other nodes).
+        Action("node.drain", "node", Perm.CONTROL, find_node, _node_availability("drain")),
+        Action("node.activate", "node", Perm.CONTROL, find_node, _node_availability("active")),
     )
 }
 

@@ -128,3 +128,15 @@ ConnectSerializer = parsed_serializer(
     container=serializers.CharField(),
     aliases=serializers.ListField(child=serializers.CharField(), required=False),
 )
+
+
+class NodeAvailabilitySerializer(ParsedSerializer):
+    """`docker node update --availability`: drain moves a node's tasks to the others."""
+
+    availability = serializers.ChoiceField(choices=["active", "drain"])
+
+    def parse(self, data: Mapping[str, Any]) -> str:
+        value = data.get("availability")
+        if value not in ("active", "drain"):
+            raise SpecInvalid({"availability": "must be active or drain"})
+        return str(value)

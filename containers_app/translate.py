@@ -19,7 +19,10 @@ from dashboard.records import (
     ContainerRecord,
     ImageRecord,
     NetworkRecord,
+    NodeRecord,
     ResourceLimits,
+    ServiceRecord,
+    TaskRecord,
     VolumeRecord,
     owner_of,
 )
@@ -557,3 +560,78 @@ def exec_ids(attrs: Mapping[str, Any]) -> list[str]:
 def exec_running(attrs: Mapping[str, Any]) -> bool:
     """Whether an exec (its inspect) still runs."""
     return bool(attrs.get("Running"))
+
+
+# ---------------------------------------------------------------- Swarm
+
+
+def node_record(attrs: Mapping[str, Any]) -> NodeRecord:
+    description = attrs.get("Description") or {}
+    resources = description.get("Resources") or {}
+    spec = attrs.get("Spec") or {}
+    status = attrs.get("Status") or {}
+    manager = attrs.get("ManagerStatus") or {}
+    return NodeRecord(
+        id=str(attrs.get("ID", "")),
+        hostname=str(description.get("Hostname", "")),
+        role=str(spec.get("Role", "")),
+        availability=str(spec.get("Availability", "")),
+        state=str(status.get("State", "")),
+        address=str(status.get("Addr", "")),
+        leader=bool(manager.get("Leader")),
+        cpus=int(resources.get("NanoCPUs") or 0) / NANO,
+        memory=int(resources.get("MemoryBytes") or 0),
+        engine_version=str((description.get("Engine") or {}).get("EngineVersion", "")),
+        labels=dict(spec.get("Labels") or {}),
+    )
+
+
+def _published(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        f"{p.get('PublishedPort')}:{p.get('TargetPort')}/{p.get('Protocol', 'tcp')}"
+        for p in endpoint.get("Ports") or []
+    )
+
+
+def service_record(attrs: Mapping[str, Any]) -> ServiceRecord:
+    spec = attrs.get("Spec") or {}
+    mode = spec.get("Mode") or {}
+    image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
+    status = attrs.get("ServiceStatus") or {}
+    return ServiceRecord(
+        id=str(attrs.get("ID", "")),
+        name=str(spec.get("Name", "")),
+        owner=owner_of(spec.get("Labels")),
+        image=image.split("@sha256:", 1)[0],
+        mode="global" if "Global" in mode else "replicated",
+        desired=None
+        if "Global" in mode
+        else int((mode.get("Replicated") or {}).get("Replicas", 0)),
+        running=int(status.get("RunningTasks") or 0),
+        ports=_published(attrs.get("Endpoint") or {}),
+        update_state=str((attrs.get("UpdateStatus") or {}).get("State", "")),
+        labels=dict(spec.get("Labels") or {}),
+    )
+
+
+def task_record(attrs: Mapping[str, Any]) -> TaskRecord:
+    status = attrs.get("Status") or {}
+    slot = attrs.get("Slot")
+    return TaskRecord(
+        id=str(attrs.get("ID", "")),
+        service_id=str(attrs.get("ServiceID", "")),
+        slot=int(slot) if slot is not None else None,
+        node_id=str(attrs.get("NodeID", "")),
+        state=str(status.get("State", "")),
+        desired_state=str(attrs.get("DesiredState", "")),
+        message=str(status.get("Err") or status.get("Message") or ""),
+        container_id=str((status.get("ContainerStatus") or {}).get("ContainerID", "")),
+        updated=str(attrs.get("UpdatedAt", ""))[:19].replace("T", " "),
+    )
+
+
+def swarm_role(state: Mapping[str, Any]) -> str:
+    """What the engine is in Swarm mode: "manager", "worker", or "" (not in a swarm)."""
+    if state.get("LocalNodeState") != "active":
+        return ""
+    return "manager" if state.get("ControlAvailable") else "worker"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, register_converter
 
-from containers_app import alert_views, api, internals_views, live_views, views
+from containers_app import alert_views, api, internals_views, live_views, swarm_views, views
 from dashboard.endpoints import CHANGE, READ, Page, pages, route_kinds, routes
 
 
@@ -122,8 +122,17 @@ PAGES: list[Page] = [
         CHANGE,
     ),
     ("alerts/<int:pk>/ack/", alert_views.alert_acknowledge, "alert-ack", CHANGE),
+    # Swarm mode: nodes, services, their tasks and logs
+    ("swarm/", swarm_views.swarm_page, "swarm", READ),
+    ("swarm/services/<str:ref>/", swarm_views.service_page, "swarm-service", READ),
+    (
+        "swarm/nodes/<str:ref>/availability/",
+        swarm_views.node_availability,
+        "swarm-node-availability",
+        CHANGE,
+    ),
 ]
-ENDPOINTS = [*api.ENDPOINTS, *alert_views.ENDPOINTS]
+ENDPOINTS = [*api.ENDPOINTS, *alert_views.ENDPOINTS, *swarm_views.ENDPOINTS]
 
 urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(ENDPOINTS)]
 

@@ -23,6 +23,7 @@ NAV_SECTIONS = [
     ("Images", "images"),
     ("Networks", "networks"),
     ("Volumes", "volumes"),
+    ("Swarm", "swarm"),
     ("Registries", "registries"),
     ("Classes", "classes"),
     ("My labs", "my-labs"),
@@ -31,6 +32,7 @@ NAV_SECTIONS = [
 ]
 # Sections only some roles may open: hidden from the others.
 NAV_PERMS = {
+    "swarm": Perm.VIEW,  # the host's own objects: admins and viewers
     "audit": Perm.VIEW_AUDIT,
     "users": Perm.MANAGE_USERS,
     "classes": Perm.MANAGE_USERS,

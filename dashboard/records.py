@@ -111,3 +111,50 @@ class ImageRecord:
     id: str
     tags: tuple[str, ...]
     owner: str | None
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A Swarm node, as a manager lists it; nodes belong to no user (admins control them)."""
+
+    id: str
+    hostname: str
+    role: str  # manager, worker
+    availability: str  # active, pause, drain
+    state: str  # ready, down, unknown, disconnected
+    address: str
+    leader: bool
+    cpus: float
+    memory: int  # bytes
+    engine_version: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """A Swarm service: owned by whoever its owner label names, as containers are."""
+
+    id: str
+    name: str
+    owner: str | None
+    image: str
+    mode: str  # replicated, global
+    desired: int | None  # replicas asked for (None: global)
+    running: int
+    ports: tuple[str, ...]
+    update_state: str  # "" when never updated
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    service_id: str
+    slot: int | None
+    node_id: str
+    state: str
+    desired_state: str
+    message: str  # the engine's words on its state (the error, if any)
+    container_id: str
+    updated: str

@@ -91,6 +91,9 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-alert-ack": ("post", {}),
     "alert-target-add": ("post", {"channel": "email", "address": "v@example.org"}),
     "alert-target-remove": ("post", {}),
+    # Swarm: this engine is no manager, and a viewer may drain no node anyway
+    "swarm-node-availability": ("post", {"availability": "drain"}),
+    "api-swarm-node": ("patch", {"availability": "drain"}),
 }
 READS = {name for name, kind in ROUTE_KINDS.items() if kind == READ}
 
@@ -150,6 +153,7 @@ def kwargs_for(name: str, objects: dict[str, str]) -> dict[str, str]:
         "container": objects["CONTAINER"],
         "image": objects["IMAGE"],
         "network": objects["NETWORK"],
+        "swarm": "no-such-node",
     }.get(kind, "")
     values = {
         "ref": ref,

@@ -1,0 +1,242 @@
+"""The Swarm pages and API against a real swarm of two extra engines (tests/extra_engines.py),
+the dashboard pointed at its manager; the Docker CLI on the manager is the judge.
+
+One swarm for the module: bringing it up takes seconds, so every test shares it and
+leaves it as it found it (the worker active, its own services removed).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from dashboard.access import OWNER_LABEL
+from dashboard.models import AuditEntry
+from tests.extra_engines import NETNS_DIR, Swarm, require_extra_engines, swarm_of_two
+from tests.rig import LABELS, RUN_ID, docker_cli, wait_for
+
+# The swarm's coming up and going down count against a test's own time limit.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine,
+    pytest.mark.timeout(300),
+]
+
+
+def first_engine_untouched() -> None:
+    """The engine on /var/run/docker.sock (the one `make run` uses) is as it was."""
+    assert "Swarm: inactive" in docker_cli("-H", "unix:///var/run/docker.sock", "info")
+    link = subprocess.run(["ip", "link", "show", "docker0"], capture_output=True, check=False)
+    assert link.returncode == 0, link.stderr
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[Swarm]:
+    """Two extra engines in a Swarm for this module; after it, nothing of them is left (no
+    daemon, namespace, folder or mount) and the first engine is untouched."""
+    require_extra_engines()
+    with swarm_of_two("sw") as made:
+        nodes = [made.manager, made.worker]
+        pids = [n.process.pid for n in nodes if n.process is not None]
+        yield made
+    for node in nodes:
+        assert not (NETNS_DIR / node.netns).exists(), node.netns
+        assert not node.root.exists(), node.root
+        assert f"{node.root}/" not in Path("/proc/self/mountinfo").read_text()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"dockerd {pid} still running"
+    first_engine_untouched()
+
+
+@pytest.fixture
+def on_swarm(swarm: Swarm, settings: Any) -> Swarm:
+    """The dashboard's engine is the swarm's manager, for this test."""
+    settings.DOCKER_HOST = swarm.manager_url
+    return swarm
+
+
+@pytest.fixture
+def make_service(on_swarm: Swarm) -> Iterator[Callable[..., str]]:
+    """`docker service create` on the manager, with the test's labels; removed after."""
+    made: list[str] = []
+
+    def make(name: str, *args: str, replicas: int = 2, owner: str = "") -> str:
+        labels = {**LABELS, **({OWNER_LABEL: owner} if owner else {})}
+        service_id = on_swarm.cli(
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            f"{name}-{RUN_ID}",
+            "--replicas",
+            str(replicas),
+            "--stop-grace-period",
+            "1s",  # `sleep` ignores SIGTERM: a drained task is killed after 1 s, not 10
+            *(f"--label={k}={v}" for k, v in labels.items()),
+            *args,
+        ).strip()
+        made.append(service_id)
+        return service_id
+
+    yield make
+    for service_id in made:
+        on_swarm.cli("service", "rm", service_id, check=False)
+
+
+def _spread(swarm: Swarm, service_id: str, replicas: int) -> list[str]:
+    return wait_for(
+        lambda: len(nodes := swarm.running_tasks(service_id)) == replicas and nodes,
+        timeout=60,
+        interval=0.5,
+        what=f"{replicas} running tasks",
+    )
+
+
+def test_the_nodes_are_apart_by_id_and_addressed_in_the_benchmark_range(swarm: Swarm) -> None:
+    out = swarm.cli("node", "ls", "--format", "{{.ID}} {{.Status}} {{.Hostname}}")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    assert set(rows) == set(swarm.node_ids) and len(set(swarm.node_ids)) == 2
+    assert all(status == "Ready" for status, _ in rows.values())
+    assert len({hostname for _, hostname in rows.values()}) == 1  # why ids, not names
+    # Each engine has an identity of its own, not the first engine's (/etc/docker/key.json).
+    engine_ids = {
+        docker_cli("-H", url, "info", "--format", "{{.ID}}").strip()
+        for url in (swarm.manager_url, swarm.worker.url, "unix:///var/run/docker.sock")
+    }
+    assert len(engine_ids) == 3
+    subnet = "{{range .IPAM.Config}}{{.Subnet}}{{end}}"
+    assert swarm.cli("network", "inspect", "ingress", "--format", subnet).startswith("198.19.")
+    for node in (swarm.manager, swarm.worker):
+        bridge = node.cli("network", "inspect", "bridge", "--format", subnet).strip()
+        assert bridge == node.bip.replace(".1/", ".0/") and bridge.startswith("198.18."), bridge
+
+
+def test_the_first_engine_is_no_swarm_manager_and_the_pages_say_so(
+    admin_client: Client, api_client: APIClient, admin_user: Any
+) -> None:
+    page = admin_client.get("/swarm/")
+    assert page.status_code == 200
+    assert "Not in Swarm mode" in page.content.decode()
+    api_client.force_authenticate(admin_user)
+    answer = api_client.get("/api/v1/swarm/nodes/")
+    assert answer.status_code == 409
+    assert "not a swarm manager" in answer.json()["error"]
+    first_engine_untouched()
+
+
+def test_an_admin_sees_both_nodes_apart_and_a_services_tasks_on_each(
+    on_swarm: Swarm, admin_client: Client, make_service: Callable[..., str]
+) -> None:
+    service_id = make_service("web", "busybox:latest", "sleep", "3600", replicas=4)
+    nodes = _spread(on_swarm, service_id, 4)
+    assert set(nodes) == set(on_swarm.node_ids)
+    html = admin_client.get("/swarm/").content.decode()
+    for node_id in on_swarm.node_ids:
+        assert f'data-id="{node_id}"' in html
+    assert "share a hostname" in html  # both run on this one machine
+    assert '<td class="r" data-field="replicas">4 / 4</td>' in html
+    detail = admin_client.get(f"/api/v1/swarm/services/{service_id}/").json()
+    assert detail["name"] == f"web-{RUN_ID}" and detail["desired"] == 4
+    running = [t for t in detail["tasks"] if t["state"] == "running"]
+    assert {t["node_id"] for t in running} == set(on_swarm.node_ids)
+    page = admin_client.get(f"/swarm/services/{service_id}/").content.decode()
+    assert all(f'data-node="{node_id}"' in page for node_id in on_swarm.node_ids)
+    assert "4 of 4 running" in page
+
+
+def test_draining_a_node_moves_its_tasks_and_activating_it_takes_them_back_in(
+    on_swarm: Swarm, admin_client: Client, make_service: Callable[..., str]
+) -> None:
+    service_id = make_service("drain", "busybox:latest", "sleep", "3600", replicas=4)
+    _spread(on_swarm, service_id, 4)
+    worker = on_swarm.worker_id
+    rows = AuditEntry.objects.count()
+    try:
+        answer = admin_client.post(
+            f"/swarm/nodes/{worker}/availability/", {"availability": "drain"}
+        )
+        assert answer.status_code == 302
+        availability = "{{.Spec.Availability}}"
+        assert on_swarm.cli("node", "inspect", "-f", availability, worker).strip() == "drain"
+        wait_for(
+            lambda: on_swarm.running_tasks(service_id) == [on_swarm.manager_id] * 4,
+            timeout=60,
+            interval=0.5,
+            what="every task on the manager",
+        )
+        entry = AuditEntry.objects.order_by("id")[rows:].get()
+        assert (entry.action, entry.result, entry.target_id) == ("node.drain", "ok", worker)
+        patched = admin_client.patch(
+            f"/api/v1/swarm/nodes/{worker}/",
+            json.dumps({"availability": "active"}),
+            content_type="application/json",
+        )
+        assert patched.status_code == 200 and patched.json()["availability"] == "active"
+        assert on_swarm.cli("node", "inspect", "-f", availability, worker).strip() == "active"
+    finally:
+        on_swarm.cli("node", "update", "--availability", "active", worker)
+
+
+def test_a_viewer_and_a_student_cannot_drain_a_node(
+    on_swarm: Swarm, make_user: Callable[..., Any]
+) -> None:
+    worker = on_swarm.worker_id
+    viewer, student = Client(), Client()
+    viewer.force_login(make_user(f"sv{RUN_ID}", "viewer"))
+    student.force_login(make_user(f"ss{RUN_ID}", "student"))
+    rows = AuditEntry.objects.count()
+    refused = viewer.post(f"/swarm/nodes/{worker}/availability/", {"availability": "drain"})
+    assert refused.status_code == 302  # back to the page, which says why
+    body = json.dumps({"availability": "drain"})
+    hidden = student.patch(f"/api/v1/swarm/nodes/{worker}/", body, content_type="application/json")
+    assert hidden.status_code == 404
+    entries = list(AuditEntry.objects.order_by("id")[rows:])
+    assert [(e.action, e.result) for e in entries] == [("node.drain", "error")] * 2
+    assert on_swarm.cli("node", "inspect", "-f", "{{.Spec.Availability}}", worker).strip() == (
+        "active"
+    )
+    # A student sees no node at all, and is told so.
+    assert student.get("/api/v1/swarm/nodes/").status_code == 403
+    assert f'data-id="{worker}"' not in student.get("/swarm/").content.decode()
+
+
+def test_a_student_sees_their_own_service_and_its_logs_from_both_nodes(
+    on_swarm: Swarm, make_user: Callable[..., Any], make_service: Callable[..., str]
+) -> None:
+    name = f"sl{RUN_ID}"
+    mine = make_service(
+        "logs",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "echo line-from-$(hostname); sleep 3600",
+        replicas=4,
+        owner=name,
+    )
+    other = make_service("other", "busybox:latest", "sleep", "3600", replicas=1, owner="else")
+    _spread(on_swarm, mine, 4)
+    student = Client()
+    student.force_login(make_user(name, "student"))
+    listed = student.get("/api/v1/swarm/services/").json()
+    assert [s["id"] for s in listed] == [mine]
+    assert student.get(f"/api/v1/swarm/services/{other}/").status_code == 404
+
+    def lines() -> list[dict[str, str]]:
+        found = student.get(f"/api/v1/swarm/services/{mine}/logs/?tail=50").json()["lines"]
+        return found if len(found) >= 4 else []
+
+    got = wait_for(lines, timeout=30, interval=0.5, what="a line of each task")
+    assert all(line["text"].startswith("line-from-") for line in got)
+    assert {line["node"].split("(")[-1].rstrip(")") for line in got} == {
+        node_id[:8] for node_id in on_swarm.node_ids
+    }
+    page = student.get(f"/swarm/services/{mine}/").content.decode()
+    assert "line-from-" in page
