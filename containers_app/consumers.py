@@ -45,10 +45,10 @@ CLOSE_TOO_MANY = 4429  # this user's (or the server's) share of log streams is t
 CLOSE_TOO_BIG = 4413  # a frame over the server's message limit
 SPARK_POINTS = 60
 # The largest websocket message daphne sends (its default); a frame of every container as
-# objects passes it at about 600 containers.
+# objects passes it at about 600 containers, and their history of a minute sooner.
 MESSAGE_LIMIT = 1 << 20
 TOO_BIG = (
-    "Too many containers for frames of objects: they pass the server's 1 MiB message limit. "
+    "Too many containers for messages of objects: they pass the server's 1 MiB limit. "
     "Ask for /ws/stats/?compact=1: rows of what changed, paced by your acks."
 )
 
@@ -129,7 +129,16 @@ class StatsOverviewConsumer(_SamplerViewer):
                 cid: {"fields": [FIELDS[cpu]], "fine": [h["fine"][cpu]]}
                 for cid, h in recent.items()
             }
-        await self.send_json({"type": "history", "containers": recent})
+        await self.send_within_limit(json.dumps({"type": "history", "containers": recent}))
+
+    async def send_within_limit(self, text: str) -> None:
+        """Send `text`, unless the server would refuse it and end the socket: then say why
+        and close."""
+        if len(text) > MESSAGE_LIMIT:
+            await self.send_json({"type": "error", "message": TOO_BIG})
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        await self.send(text_data=text)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -156,11 +165,7 @@ class StatsOverviewConsumer(_SamplerViewer):
         text = sampler.last_text
         if not self.sees_all:
             text = json.dumps({**frame, "containers": self.visible(frame["containers"])})
-        if len(text) > MESSAGE_LIMIT:  # the server would refuse it and end the socket
-            await self.send_json({"type": "error", "message": TOO_BIG})
-            await self.close(code=CLOSE_TOO_BIG)
-            return
-        await self.send(text_data=text)
+        await self.send_within_limit(text)
 
     def visible(self, samples: list[stats.ContainerSample]) -> list[stats.ContainerSample]:
         return samples if self.sees_all else stats.visible_samples(self.scope["user"], samples)
