@@ -32,7 +32,7 @@ NOT_A_MANAGER = {
 
 
 def role() -> str:
-    """"manager", "worker" or "" (not in a swarm), as the engine says now."""
+    """The engine's place in its swarm now: manager, worker, or "" (in none)."""
     return translate.swarm_role(engine_swarm.swarm_state())
 
 
