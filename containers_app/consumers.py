@@ -18,7 +18,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from containers_app import alerts, gate, sessions, stats, translate
 from containers_app.engine.errors import EngineError
-from containers_app.history import FIELDS
 from containers_app.logs import (
     LogEnd,
     LogFollower,
@@ -119,16 +118,14 @@ class StatsOverviewConsumer(_SamplerViewer):
         self.compact = query_of(self.scope).get("compact") == "1"
         sampler = await self.join_sampler()
         frame = sampler.last_frame
-        shown = stats.visible_samples(user, frame["containers"] if frame else [])
-        recent: dict[str, Any] = {
-            s["id"]: sampler.history(s["id"], fine_points=SPARK_POINTS) for s in shown
-        }
+        shown = [s["id"] for s in stats.visible_samples(user, frame["containers"] if frame else [])]
         if self.compact:  # the page draws the CPU of the last minute alone
-            cpu = FIELDS.index("cpu_percent")
-            recent = {
-                cid: {"fields": [FIELDS[cpu]], "fine": [h["fine"][cpu]]}
-                for cid, h in recent.items()
+            recent: dict[str, Any] = {
+                cid: {"fields": ["cpu_percent"], "fine": [sampler.recent_cpu(cid, SPARK_POINTS)]}
+                for cid in shown
             }
+        else:
+            recent = {cid: sampler.history(cid, fine_points=SPARK_POINTS) for cid in shown}
         await self.send_within_limit(json.dumps({"type": "history", "containers": recent}))
 
     async def send_within_limit(self, text: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -682,6 +683,15 @@ class StatsSampler(Watched):
         if fine_points is not None:
             fine = fine[-fine_points:]
         return {"fields": list(FIELDS), "fine": columns(fine), "coarse": columns(coarse)}
+
+    def recent_cpu(self, container_id: str, points: int) -> list[float]:
+        """A container's last `points` CPU figures, oldest first (a sparkline's): cheap
+        enough to ask for every container whenever a viewer comes."""
+        cpu = FIELDS.index("cpu_percent")
+        with self._lock:
+            series = self._series.get(container_id)
+            newest = list(itertools.islice(reversed(series.fine), points)) if series else []
+        return [point[cpu] for point in reversed(newest)]
 
     def last_sweep(self) -> list[ContainerTotals]:
         """Every container the last sweep sampled, with its cumulative counters."""
