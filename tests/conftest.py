@@ -275,6 +275,30 @@ def record_script_errors(page: Any) -> None:
     page.script_errors = errors
 
 
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+LOADS = 3  # tries of a page load that Chromium cut short
+
+
+def load_again_if_cut(page: Any) -> None:
+    """Make `page.goto` load the page again when Chromium ended one of its requests with
+    ERR_NETWORK_CHANGED, as a person would reload. Chromium ends the requests under way,
+    loopback ones too, whenever the host's addresses change: the engine adds a veth pair
+    for each container another test starts meanwhile."""
+    goto = page.goto
+    cut: list[Any] = []
+    page.on("requestfailed", lambda r: r.failure == NETWORK_CHANGED and cut.append(r))
+
+    def goto_whole(url: str, **kwargs: Any) -> Any:
+        for _ in range(LOADS):
+            cut.clear()
+            response = goto(url, **kwargs)
+            if not cut:
+                break
+        return response
+
+    page.goto = goto_whole
+
+
 def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, suffix: str = "") -> None:
     """After a failed test, save `page` as test-artifacts/<test name><suffix>.png, and print
     its title, the start of its text and its script errors (CI keeps only the log)."""

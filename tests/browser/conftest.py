@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from tests import rig
-from tests.conftest import ADMIN_PASSWORD, login, record_script_errors, screenshot_on_failure
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    load_again_if_cut,
+    login,
+    record_script_errors,
+    screenshot_on_failure,
+)
 
 PROJECTOR = {"width": 1024, "height": 768}
 
@@ -50,6 +56,7 @@ def browser_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]
     context.set_default_timeout(10_000)
     page = context.new_page()
     record_script_errors(page)
+    load_again_if_cut(page)
     yield page
     screenshot_on_failure(request, page)
     context.close()
@@ -84,6 +91,7 @@ def projector_tabs(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Ca
         context.set_default_timeout(15_000)
         pages.append(context.new_page())
         record_script_errors(pages[-1])
+        load_again_if_cut(pages[-1])
         return pages[-1]
 
     yield open_tab
