@@ -79,21 +79,25 @@ def service_rows(user: Any) -> list[dict[str, Any]]:
     return [asdict(s) for s in _services(user)]
 
 
-def service_detail(user: Any, ref: str) -> dict[str, Any]:
+def service_detail(user: Any, ref: str, *, log_tail: int | None = None) -> dict[str, Any]:
     """The service (its running tasks counted, as `docker service ls` does), its tasks by
-    slot and newest first, and the names of their nodes."""
+    slot and newest first, and the names of their nodes; with `log_tail`, its last log
+    lines too (`service_logs`), from the same lookups."""
     target = gate.visible(user, "service", ref)
     tasks = [translate.task_record(raw) for raw in engine_swarm.list_tasks(target.id)]
     tasks.sort(key=lambda t: t.updated, reverse=True)
     tasks.sort(key=lambda t: t.slot or 0)
     running = sum(t.state == "running" and t.desired_state == "running" for t in tasks)
     names = _node_names(_nodes())
-    return {
+    found = {
         "service": replace(target.record, running=running),
         "tasks": tasks,
         "node_names": names,
         "inspect": dict(target.raw),
     }
+    if log_tail is not None:
+        found["logs"] = _log_lines(target.id, names, log_tail)
+    return found
 
 
 def task_row(task: TaskRecord, node_names: dict[str, str]) -> dict[str, Any]:
@@ -109,10 +113,13 @@ _DETAIL = re.compile(rb"com\.docker\.swarm\.(node|task)\.id=([0-9a-z]+)")
 def service_logs(user: Any, ref: str, *, tail: int = LOG_TAIL) -> list[dict[str, str]]:
     """The service's last `tail` lines (of all its tasks), each with its time, node and task."""
     target = gate.visible(user, "service", ref)
-    names = _node_names(_nodes())
+    return _log_lines(target.id, _node_names(_nodes()), tail)
+
+
+def _log_lines(service_id: str, names: dict[str, str], tail: int) -> list[dict[str, str]]:
     tail = max(1, min(tail, LOG_TAIL_MAX))
     lines = []
-    for raw in engine_swarm.service_logs(target.id, tail=tail).splitlines():
+    for raw in engine_swarm.service_logs(service_id, tail=tail).splitlines():
         match = _LOG_LINE.match(raw)
         if match is None:
             lines.append({"time": "", "node": "", "task": "", "text": _text(raw)})

@@ -47,13 +47,14 @@ def swarm_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def service_page(request: HttpRequest, ref: str) -> HttpResponse:
-    found = swarm.service_detail(request.user, ref)
+    tail = _tail(request.GET.get("tail"))
+    found = swarm.service_detail(request.user, ref, log_tail=tail)
     names = found["node_names"]
     context = {
         "service": found["service"],
         "tasks": [swarm.task_row(t, names) for t in found["tasks"]],
-        "logs": swarm.service_logs(request.user, ref, tail=_tail(request.GET.get("tail"))),
-        "tail": _tail(request.GET.get("tail")),
+        "logs": found["logs"],
+        "tail": tail,
         "inspect_json": json.dumps(found["inspect"], indent=2, sort_keys=True),
     }
     return render(request, "containers_app/swarm_service.html", context)
