@@ -60,11 +60,11 @@ def service_logs(service_id: str, *, tail: int) -> bytes:
             tail=tail,
             follow=False,
         )
-        taken: list[bytes] = []
+        taken = bytearray()
         for chunk in chunks:
-            taken.append(chunk)
-            if sum(map(len, taken)) >= LOG_BYTES:
+            taken += chunk
+            if len(taken) >= LOG_BYTES:
                 break
-        return b"".join(taken)
+        return bytes(taken)
 
     return call(read)
