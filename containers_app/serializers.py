@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from containers_app import validation
 from containers_app.engine.system import host_cpus
+from containers_app.swarm import AVAILABILITY_ACTIONS
 from containers_app.validation import SpecInvalid
 
 
@@ -130,13 +131,16 @@ ConnectSerializer = parsed_serializer(
 )
 
 
-class NodeAvailabilitySerializer(ParsedSerializer):
-    """`docker node update --availability`: drain moves a node's tasks to the others."""
+def _availability(data: Mapping[str, Any]) -> str:
+    value = data.get("availability")
+    if value not in AVAILABILITY_ACTIONS:
+        raise SpecInvalid({"availability": f"must be {' or '.join(sorted(AVAILABILITY_ACTIONS))}"})
+    return str(value)
 
-    availability = serializers.ChoiceField(choices=["active", "drain"])
 
-    def parse(self, data: Mapping[str, Any]) -> str:
-        value = data.get("availability")
-        if value not in ("active", "drain"):
-            raise SpecInvalid({"availability": "must be active or drain"})
-        return str(value)
+# `docker node update --availability`: drain moves a node's tasks to the others.
+NodeAvailabilitySerializer = parsed_serializer(
+    "NodeAvailabilitySerializer",
+    _availability,
+    availability=serializers.ChoiceField(choices=sorted(AVAILABILITY_ACTIONS)),
+)

@@ -158,13 +158,21 @@ def test_draining_a_node_moves_its_tasks_and_activating_it_takes_them_back_in(
     service_id = make_service("drain", "busybox:latest", "sleep", "3600", replicas=4)
     _spread(on_swarm, service_id, 4)
     worker = on_swarm.worker_id
+    availability = "{{.Spec.Availability}}"
+    # A state Docker has but the dashboard does not offer: told so, the node as it was.
+    wrong = admin_client.patch(
+        f"/api/v1/swarm/nodes/{worker}/",
+        json.dumps({"availability": "pause"}),
+        content_type="application/json",
+    )
+    assert wrong.status_code == 400 and "active or drain" in wrong.content.decode()
+    assert on_swarm.cli("node", "inspect", "-f", availability, worker).strip() == "active"
     rows = AuditEntry.objects.count()
     try:
         answer = admin_client.post(
             f"/swarm/nodes/{worker}/availability/", {"availability": "drain"}
         )
         assert answer.status_code == 302
-        availability = "{{.Spec.Availability}}"
         assert on_swarm.cli("node", "inspect", "-f", availability, worker).strip() == "drain"
         wait_for(
             lambda: on_swarm.running_tasks(service_id) == [on_swarm.manager_id] * 4,
