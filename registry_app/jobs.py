@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from containers_app.engine import client as engine_client
 from containers_app.engine.errors import EngineError
 from dashboard import access
 from dashboard.access import Perm
@@ -308,6 +309,9 @@ def start(
     # Live before it is scheduled: a viewer who comes at once gets its frame, not its row.
     _live[job.pk] = Progress(job.kind).frame(job, RUNNING, 0, 0)
     loop = _server_loop() or _fallback_loop()
+    # The engine of the request that started it, wherever its body and cleanup run.
+    body = engine_client.carrying(body)
+    cleanup = engine_client.carrying(cleanup) if cleanup is not None else None
     # A fresh context: the job outlives the request, and must not inherit asgiref's
     # per-request executor (it is gone once the response is sent).
     loop.call_soon_threadsafe(_spawn, job, body, cleanup, ended, context=contextvars.Context())

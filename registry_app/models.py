@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from registry_app import crypto, processes
+from dashboard import crypto
+from registry_app import processes
 
 DOCKER_HUB_URL = "https://index.docker.io/v1/"
 DOCKER_HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}

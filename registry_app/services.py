@@ -35,12 +35,12 @@ from containers_app.imageref import Reference
 from dashboard import access, policy, quotas
 from dashboard.access import Perm, owner_labels
 from dashboard.audit import audited, written_when_done
+from dashboard.crypto import UndecryptableSecret
 from dashboard.models import Role
 from dashboard.ownership import record_owner
 from dashboard.records import NANO, ContainerRecord
 from dashboard.specs import ContainerSpec
 from registry_app import buildctx, jobs, refs, rules
-from registry_app.crypto import UndecryptableSecret
 from registry_app.models import DOCKER_HUB_URL, Credential, Job, Registry, split_url
 from registry_app.v2client import RegistryClient, RegistryError
 

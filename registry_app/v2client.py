@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import requests
 
-from registry_app.crypto import UndecryptableSecret
+from dashboard.crypto import UndecryptableSecret
 from registry_app.models import Credential, Registry
 from registry_app.rules import bounded
 

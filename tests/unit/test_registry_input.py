@@ -12,7 +12,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from containers_app.validation import parse_image
-from registry_app import buildctx, crypto, refs
+from dashboard import crypto
+from registry_app import buildctx, refs
 from registry_app.jobs import Progress
 from registry_app.v2client import next_last, parse_challenge
 

@@ -1,8 +1,8 @@
-"""Encryption at rest for registry credentials.
+"""Encryption at rest for stored secrets: registry passwords, engines' TLS client keys.
 
 The key never lives in the database: it is `DOCKDASH_CREDENTIALS_KEY` (a Fernet
 key) when set, otherwise derived from SECRET_KEY with HKDF, so a copy of the
-database file alone reveals no password.
+database file alone reveals no secret.
 """
 
 from __future__ import annotations
@@ -60,6 +60,6 @@ def decrypt(token: str) -> str:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise UndecryptableSecret(
-            "The stored password cannot be decrypted with the current key "
+            "The stored secret cannot be decrypted with the current key "
             "(SECRET_KEY or DOCKDASH_CREDENTIALS_KEY changed): enter it again."
         ) from None
