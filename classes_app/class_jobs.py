@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from classes_app import courses, labs
+from containers_app.engine import client as engine_client
 from dashboard.models import Course
 from dashboard.records import OWNER_LABEL
 from dashboard.refusals import Refusal
@@ -70,7 +71,10 @@ def _run_all(tasks: dict[str, Task], emit: Emit) -> None:
     for item in tasks:  # every student's row from the start, each waiting its turn
         emit({"item": item, "result": {"state": WAITING}})
     with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-class") as pool:
-        futures = {pool.submit(_in_thread, item, task, emit): item for item, task in tasks.items()}
+        futures = {
+            pool.submit(engine_client.carrying(_in_thread), item, task, emit): item
+            for item, task in tasks.items()
+        }
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             failed += result["state"] != "ok"

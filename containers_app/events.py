@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any, TypedDict
 
 from channels.layers import get_channel_layer
 
+from containers_app.engine import client as engine_client
 from containers_app.engine.errors import EngineError
 from containers_app.engine.networks import inspect_network
 from containers_app.engine.system import EventStream
@@ -120,7 +122,9 @@ class EventsWatcher:
     reaches the listeners, in the watcher's thread, before it reaches any page.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, address: engine_client.Address | None = None, group: str = GROUP) -> None:
+        self.address = address  # None: the configured engine's
+        self.group = group
         self._lock = threading.Lock()
         self._subscribers = 0
         self._thread: threading.Thread | None = None
@@ -156,7 +160,7 @@ class EventsWatcher:
             if self._thread is None:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(
-                    target=self._run, args=(self._stop,), name="docker-events", daemon=True
+                    target=self._follow, args=(self._stop,), name="docker-events", daemon=True
                 )
                 self._thread.start()
 
@@ -170,6 +174,10 @@ class EventsWatcher:
             if self._stream is not None:
                 self._stream.close()  # wakes the thread out of its blocking read
             self._thread = self._stream = None
+
+    def _follow(self, stop: threading.Event) -> None:
+        with engine_client.using(self.address or engine_client.configured()):
+            self._run(stop)
 
     def _run(self, stop: threading.Event) -> None:
         since = time.time()
@@ -207,13 +215,28 @@ class EventsWatcher:
             return
         message = {"type": "docker.event", "event": event}
         future = asyncio.run_coroutine_threadsafe(
-            get_channel_layer().group_send(GROUP, message), loop
+            get_channel_layer().group_send(self.group, message), loop
         )
         with contextlib.suppress(Exception):  # the loop is shutting down: nobody listens
             future.result(timeout=5)
 
 
+# The configured engine's stream: what this process keeps of the engine's state (the
+# sampler's running set, restart counts, alerts) follows it.
 watcher = EventsWatcher()
+_others: dict[str, EventsWatcher] = {}
+
+
+def watcher_for_pages() -> EventsWatcher:
+    """The stream of the engine the running code talks to (another engine's only feeds pages)."""
+    address = engine_client.address()
+    if address == engine_client.configured():
+        return watcher
+    found = _others.get(address.url)
+    if found is None:
+        digest = hashlib.sha1(address.url.encode(), usedforsecurity=False).hexdigest()[:12]
+        found = _others[address.url] = EventsWatcher(address, f"{GROUP}.{digest}")
+    return found
 
 
 class EventsConsumer(PushOnlyConsumer):
@@ -227,16 +250,17 @@ class EventsConsumer(PushOnlyConsumer):
         self.user = user
         self.buffer: list[DockerEvent] = []
         self.flush_task: asyncio.Task[None] | None = None
-        await self.channel_layer.group_add(GROUP, self.channel_name)
-        watcher.subscribe(asyncio.get_running_loop())
+        self.watcher = watcher_for_pages()
+        await self.channel_layer.group_add(self.watcher.group, self.channel_name)
+        self.watcher.subscribe(asyncio.get_running_loop())
         self.subscribed = True
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             self.subscribed = False
-            await self.channel_layer.group_discard(GROUP, self.channel_name)
-            watcher.unsubscribe()
+            await self.channel_layer.group_discard(self.watcher.group, self.channel_name)
+            self.watcher.unsubscribe()
         task = getattr(self, "flush_task", None)
         if task is not None:
             task.cancel()

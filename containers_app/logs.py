@@ -22,6 +22,7 @@ from typing import Any, Literal, TypedDict
 from django.conf import settings
 
 from containers_app import translate
+from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container
 from containers_app.engine.errors import EngineError, NotFound
 from containers_app.engine.streams import STDERR, STDOUT, Stream, log_stream
@@ -193,7 +194,7 @@ class LogFollower:
             self._counted = True
             self._holds_share = bool(self.username)
         self._loop = asyncio.get_running_loop()
-        self._loop.run_in_executor(_workers, self._read)
+        self._loop.run_in_executor(_workers, engine_client.carrying(self._read))
         self._task = self._loop.create_task(self._pump())
 
     # ---------------------------------------------------------------- reader thread
@@ -355,18 +356,24 @@ def _read_batch(items: Iterator[tuple[int, bytes]], size: int = 64 * 1024) -> by
     return b"".join(parts)
 
 
-async def log_file_chunks(
-    container_id: str, *, tty: bool, timestamps: bool
-) -> AsyncIterator[bytes]:
+def log_file_chunks(container_id: str, *, tty: bool, timestamps: bool) -> AsyncIterator[bytes]:
     """The whole log as bytes, stdout and stderr interleaved as written, for a download.
 
-    Read on the log pool in 64 KiB batches, so a large log is never held in memory.
+    Read on the log pool in 64 KiB batches, so a large log is never held in memory, from
+    the engine of the caller (the response is read after its view returned).
     """
-    loop = asyncio.get_running_loop()
-    stream = await loop.run_in_executor(
-        _workers,
-        lambda: log_stream(container_id, tail="all", follow=False, timestamps=timestamps, tty=tty),
+    return _log_file_chunks(
+        engine_client.carrying(
+            lambda: log_stream(
+                container_id, tail="all", follow=False, timestamps=timestamps, tty=tty
+            )
+        )
     )
+
+
+async def _log_file_chunks(open_stream: Callable[[], Stream]) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    stream = await loop.run_in_executor(_workers, open_stream)
     items = iter(stream)
     try:
         while True:

@@ -302,7 +302,9 @@ class _ApiFeed:
         self._stream: Stream | None = None
         self._closed = False
         self._thread = threading.Thread(
-            target=self._run, name=f"stats-api-{container_id[:12]}", daemon=True
+            target=engine_client.carrying(self._run),
+            name=f"stats-api-{container_id[:12]}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -432,9 +434,12 @@ class StatsSampler(Watched):
         *,
         interval: float | None = None,
         source: Literal["auto", "cgroup", "api"] = "auto",
+        address: engine_client.Address | None = None,
     ):
         super().__init__()
         self.endpoint = endpoint
+        # The engine its calls go to, whichever thread makes them.
+        self.address = address or engine_client.Address(settings.ENGINE_NAME, endpoint)
         self.interval = float(interval or settings.STATS_INTERVAL)
         local = endpoint.startswith("unix://") or endpoint.startswith("/")
         self.source = source if source != "auto" else ("cgroup" if local else "api")
@@ -470,7 +475,7 @@ class StatsSampler(Watched):
 
     def sweep(self) -> StatsFrame:
         """Sample every running container once; blocking, so never on the event loop."""
-        with self._sweep_lock:
+        with self._sweep_lock, engine_client.using(self.address):
             return self._sweep()
 
     def _sweep(self) -> StatsFrame:
@@ -479,6 +484,9 @@ class StatsSampler(Watched):
         # opened again, events in between unheard): no event would say what changed, ask now.
         following, stream = events.watcher.following, events.watcher.generation
         if events.watcher.engine_error or not following or stream != self._events_generation:
+            self._relist_needed = True
+        if self.endpoint != settings.DOCKER_HOST:
+            # The events stream is the first engine's: another engine's news comes unheard.
             self._relist_needed = True
         self._events_generation = stream if following else -1
         if self._relist_needed or self._ticks % RELIST_EVERY == 0:
@@ -659,7 +667,7 @@ class StatsSampler(Watched):
 
         Blocking: never on the event loop.
         """
-        with self._sweep_lock:
+        with self._sweep_lock, engine_client.using(self.address):
             if not self._ticking:
                 self._sweep()
 
@@ -785,12 +793,12 @@ def _heard(event: events.DockerEvent) -> None:
 events.watcher.listen(_heard)
 
 
-def sampler_for(endpoint: str | None = None) -> StatsSampler:
-    """This process's sampler for `endpoint` (the configured engine by default)."""
-    url = endpoint or engine_client.endpoint()
-    found = _samplers.get(url)
+def sampler_for() -> StatsSampler:
+    """This process's sampler for the engine the running code talks to."""
+    address = engine_client.address()
+    found = _samplers.get(address.url)
     if found is None:
-        found = _samplers[url] = StatsSampler(url)
+        found = _samplers[address.url] = StatsSampler(address.url, address=address)
     return found
 
 
@@ -817,7 +825,8 @@ def measure_once(container: ContainerRecord, *, seconds: float = 0.5) -> Contain
     pid = container.pid
     if not container.running or not pid:
         return None
-    sampler = StatsSampler(engine_client.endpoint(), interval=seconds)
+    address = engine_client.address()
+    sampler = StatsSampler(address.url, interval=seconds, address=address)
     dirs = cgroups.container_cgroup_dirs(pid) if sampler.source == "cgroup" else {}
     if not dirs:
         return None

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "dashboard.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.middleware.EngineMiddleware",
     "dashboard.middleware.EngineErrorMiddleware",
     # Last, as its docs say: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -240,6 +241,8 @@ if API_TOKEN_DAYS > API_TOKEN_MAX_DAYS:
 DOCKER_HOST = env_str("DOCKDASH_DOCKER_HOST") or env_str(
     "DOCKER_HOST", "unix:///var/run/docker.sock"
 )
+# The name that engine goes by, where the dashboard knows several (containers_app.engines).
+ENGINE_NAME = env_str("DOCKDASH_ENGINE_NAME", "local")
 DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).

@@ -4,6 +4,11 @@ and how long they took.
 Every other part of containers_app.engine runs its calls through `call()` (or
 `engine_errors()` around a stream), so docker-py and transport errors leave
 this package only as containers_app.engine.errors.
+
+Which engine: the one `using(address)` chose for the code it runs (a request, a
+websocket, a job: containers_app.engines picks it from `?engine=`), else the
+configured one (DOCKDASH_DOCKER_HOST). A thread or worker pool does not inherit the
+choice: hand it `carrying(fn)`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import docker
 import docker.errors
@@ -31,10 +38,55 @@ from containers_app.engine.errors import (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where an engine listens, and how to reach it: its name (the one people see), its URL
+    and, for tcp:// with TLS, docker-py's TLS configuration."""
+
+    name: str
+    url: str
+    tls: docker.tls.TLSConfig | None = None
+
+
+_chosen: ContextVar[Address | None] = ContextVar("dockdash_engine", default=None)
+
+
+def configured() -> Address:
+    """The engine of DOCKDASH_DOCKER_HOST: the first, and the only one of a single-host install."""
+    return Address(str(settings.ENGINE_NAME), str(settings.DOCKER_HOST))
+
+
+def address() -> Address:
+    """The engine the running code talks to."""
+    return _chosen.get() or configured()
 
 
 def endpoint() -> str:
-    return str(settings.DOCKER_HOST)
+    return address().url
+
+
+@contextmanager
+def using(chosen: Address) -> Iterator[Address]:
+    """Talk to `chosen` in this block (and in the tasks it starts)."""
+    token = _chosen.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _chosen.reset(token)
+
+
+def carrying(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn`, talking to the engine of the caller wherever it runs (a thread, a worker pool)."""
+    chosen = address()
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with using(chosen):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def _unreachable_reason(exc: BaseException) -> str:
@@ -67,12 +119,13 @@ def tls_kwargs(url: str) -> dict[str, Any]:
 
 
 def client() -> docker.DockerClient:
-    """The client for the configured endpoint, created on first use.
+    """The client for the chosen engine, created on first use.
 
     A client is only kept once the engine answered, so a dashboard started
     while the daemon is down connects by itself once it comes up.
     """
-    url = endpoint()
+    chosen = address()
+    url = chosen.url
     found = _clients.get(url)
     if found is not None:
         return found
@@ -83,10 +136,10 @@ def client() -> docker.DockerClient:
                     base_url=url,
                     version="auto",
                     timeout=settings.DOCKER_TIMEOUT,
-                    **tls_kwargs(url),
+                    **({"tls": chosen.tls} if chosen.tls else tls_kwargs(url)),
                 )
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-                raise EngineUnavailable(url, _unreachable_reason(exc)) from exc
+                raise EngineUnavailable(url, _unreachable_reason(exc), chosen.name) from exc
             _install_api_call_recorder(_clients[url])
         return _clients[url]
 
@@ -116,7 +169,8 @@ def _engine_error(exc: BaseException) -> EngineError:
         # OCI runtime refused, ...): a Docker-side condition, told in its words.
         return Conflict(_explanation(exc))
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | OSError):
-        return EngineUnavailable(endpoint(), _unreachable_reason(exc))
+        chosen = address()
+        return EngineUnavailable(chosen.url, _unreachable_reason(exc), chosen.name)
     if isinstance(exc, docker.errors.DockerException):
         return BadRequest(str(exc))
     raise exc

@@ -35,9 +35,10 @@ class BadRequest(EngineError):
 class EngineUnavailable(EngineError):
     status = 503
 
-    def __init__(self, endpoint: str, reason: str):
+    def __init__(self, endpoint: str, reason: str, engine: str = ""):
         self.endpoint = endpoint
         self.reason = reason
+        self.engine = engine  # its name, where the dashboard knows several
         self.hint = start_hint(endpoint)
         super().__init__(f"The Docker engine at {endpoint} is unreachable: {reason}.")
 
