@@ -27,7 +27,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from containers_app import sessions, translate
+from containers_app import engines, sessions, translate
+from containers_app.engine import client as engine_client
 from containers_app.engine.containers import (
     act_on_container,
     create_container,
@@ -37,7 +38,7 @@ from containers_app.engine.containers import (
     remove_container,
     rename_container,
 )
-from containers_app.engine.errors import Conflict, EngineError, NotFound
+from containers_app.engine.errors import Conflict, EngineError, EngineUnavailable, NotFound
 from containers_app.engine.images import inspect_image, prune_images, remove_image, tag_image
 from containers_app.engine.networks import (
     connect_network,
@@ -56,6 +57,7 @@ from containers_app.engine.volumes import (
     prune_volumes,
     remove_volume,
 )
+from containers_app.models import Engine
 from containers_app.terminal import ExecSession
 from containers_app.translate import PREDEFINED_NETWORKS
 from dashboard import access, ownership, policy, quotas
@@ -67,7 +69,7 @@ from dashboard.records import (
     NetworkRecord,
     VolumeRecord,
 )
-from dashboard.refusals import NotVisible, Refusal
+from dashboard.refusals import Invalid, NotVisible, QuotaExceeded, Refusal
 from dashboard.specs import ContainerSpec
 
 
@@ -173,17 +175,32 @@ def count_in_usage(source: Callable[[str], list[ContainerRecord]]) -> None:
 
 
 def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
-    """What `owner` holds on the engine now (without container `leaving_out`)."""
+    """What `owner` holds now on all engines together (without container `leaving_out`):
+    a quota is theirs on every engine at once."""
     label = f"{OWNER_LABEL}={owner}"
-    containers = [
-        translate.container_record(attrs)
-        for attrs in inspect_labelled_containers(label)
-        if attrs["Id"] != leaving_out
-    ]
+    here = engine_client.address().name
+    containers: list[ContainerRecord] = []
+    volumes = networks = 0
+    for engine in engines.each():
+        try:
+            containers += [
+                translate.container_record(attrs)
+                for attrs in inspect_labelled_containers(label)
+                if attrs["Id"] != leaving_out
+            ]
+            volumes += sum(access.owner_of(v.get("Labels")) == owner for v in list_volumes())
+            networks += sum(access.owner_of(n.get("Labels")) == owner for n in list_networks())
+        except EngineUnavailable as exc:
+            if engine.name == here:
+                raise
+            raise QuotaExceeded(
+                "engine",
+                f"What {owner} holds on engine {engine.name} cannot be counted now "
+                f"({exc.reason}); quotas hold on all engines together, so this has to "
+                "wait until that engine answers.",
+            ) from exc
     containers += [record for source in USAGE_SOURCES for record in source(owner)]
-    volumes = [v for v in list_volumes() if access.owner_of(v.get("Labels")) == owner]
-    networks = [n for n in list_networks() if access.owner_of(n.get("Labels")) == owner]
-    return quotas.usage_from(containers, volumes=len(volumes), networks=len(networks))
+    return quotas.usage_from(containers, volumes=volumes, networks=networks)
 
 
 def _missing_volumes(spec: ContainerSpec) -> list[str]:
@@ -252,6 +269,18 @@ def find_service(user: Any, ref: str, params: Mapping[str, Any] | None = None) -
     return Target("service", ref, record.id, record.name, record.owner, record=record, raw=raw)
 
 
+def find_engine(user: Any, ref: str, params: Mapping[str, Any] | None = None) -> Target:
+    engine = engines.named(ref)
+    if engine is None:
+        raise access.not_found("engine", ref)
+    # The school's, shared: everyone sees it; only admins change it (it has no owner).
+    return Target("engine", ref, engine.name, engine.name, None, shared=True, record=engine)
+
+
+def _new_engine(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+    return Target("engine", ref, ref, ref, None, shared=True)
+
+
 FINDERS: dict[str, Finder] = {
     "container": find_container,
     "image": find_image,
@@ -259,6 +288,7 @@ FINDERS: dict[str, Finder] = {
     "volume": find_volume,
     "node": find_node,
     "service": find_service,
+    "engine": find_engine,
 }
 
 
@@ -601,6 +631,47 @@ def _node_availability(availability: str) -> Step:
     return run
 
 
+def _policy_engine_add(change: Change) -> None:
+    name = change.target.id
+    if not engines.NAME.fullmatch(name):
+        raise Invalid(f"Engine name {name!r}: letters, digits, - and _ only (at most 40)", "name")
+    if engines.named(name) is not None:
+        raise Conflict(f"An engine named {name} exists already; pick another name.")
+    engines.check_fields(change.params["fields"])
+
+
+def _policy_engine_change(change: Change) -> None:
+    if change.target.record.pk is None:
+        raise Conflict(
+            f"Engine {change.target.name} is the configured one (DOCKDASH_DOCKER_HOST): "
+            "change it where the dashboard is configured."
+        )
+    if "fields" in change.params:
+        engines.check_fields(change.params["fields"])
+
+
+def _add_engine(change: Change) -> str:
+    engine = engines.fill(Engine(name=change.target.id), change.params["fields"])
+    engine.save()
+    return engine.name
+
+
+def _change_engine(change: Change) -> str:
+    engine: Engine = change.target.record
+    engines.fill(engine, change.params["fields"]).save()
+    return engine.name
+
+
+def _remove_engine(change: Change) -> None:
+    change.target.record.delete()
+
+
+def _engine_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """An engine change's audit params: never its key."""
+    fields = params["fields"]
+    return {"endpoint": fields.endpoint, "tls": bool(fields.client_cert), "agent": fields.agent}
+
+
 def _start_like(name: str, action: str) -> Action:
     """Actions that may take a container to running: the start policy and quotas judge them."""
     return Action(
@@ -696,6 +767,33 @@ ACTIONS: dict[str, Action] = {
         # A node belongs to nobody: only admins control it (its tasks move to other nodes).
         Action("node.drain", "node", Perm.CONTROL, find_node, _node_availability("drain")),
         Action("node.activate", "node", Perm.CONTROL, find_node, _node_availability("active")),
+        # The engines themselves: the school's, so only admins add, change or remove one.
+        Action(
+            "engine.add",
+            "engine",
+            Perm.CONTROL,
+            _new_engine,
+            _add_engine,
+            policy=_policy_engine_add,
+            describe=_engine_fields,
+        ),
+        Action(
+            "engine.change",
+            "engine",
+            Perm.CONTROL,
+            find_engine,
+            _change_engine,
+            policy=_policy_engine_change,
+            describe=_engine_fields,
+        ),
+        Action(
+            "engine.remove",
+            "engine",
+            Perm.CONTROL,
+            find_engine,
+            _remove_engine,
+            policy=_policy_engine_change,
+        ),
     )
 }
 
@@ -734,8 +832,13 @@ def _user_of(actor: Any) -> Any:
 
 def _audit_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
     if action.describe is not None:
-        return action.describe(params)
-    return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | list)}
+        shown = action.describe(params)
+    else:
+        shown = {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | list)}
+    engine = engine_client.address()
+    if engine != engine_client.configured():  # the row says which engine, where it was another
+        shown["engine"] = engine.name
+    return shown
 
 
 @contextmanager

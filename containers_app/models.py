@@ -142,3 +142,25 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_id} -> {self.address} ({self.state})"
+
+
+class Engine(models.Model):
+    """A Docker engine an admin added (containers_app.engines): the configured one
+    (DOCKDASH_DOCKER_HOST) is the first engine and has no row."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    endpoint = models.CharField(max_length=300)  # unix://, tcp:// or ssh://
+    # tcp:// with TLS: the CA that signed the engine's certificate, and the client's
+    # certificate and key (the key encrypted, dashboard.crypto); empty: no TLS.
+    ca_cert = models.TextField(blank=True, default="")
+    client_cert = models.TextField(blank=True, default="")
+    client_key_encrypted = models.TextField(blank=True, default="")
+    # Its cgroups are read by a stats agent on its node, not by the dashboard.
+    agent = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from django.urls import URLPattern, register_converter
 
-from containers_app import alert_views, api, internals_views, live_views, swarm_views, views
+from containers_app import (
+    alert_views,
+    api,
+    engines_views,
+    internals_views,
+    live_views,
+    swarm_views,
+    views,
+)
 from dashboard.endpoints import CHANGE, READ, Page, pages, route_kinds, routes
 
 
@@ -89,6 +97,10 @@ PAGES: list[Page] = [
         READ,
     ),
     ("engine/architecture/", internals_views.engine_architecture, "architecture", READ),
+    # every engine the dashboard drives
+    ("engine/all/", engines_views.engines_page, "engines", READ),
+    ("engine/all/add/", engines_views.engine_add, "engine-add", CHANGE),
+    ("engine/all/<str:name>/remove/", engines_views.engine_remove, "engine-remove", CHANGE),
     # live stats, logs and the terminal
     ("live/", live_views.stats_overview, "stats-overview", READ),
     ("containers/<str:ref>/stats/", live_views.container_stats, "container-stats", READ),
@@ -132,7 +144,12 @@ PAGES: list[Page] = [
         CHANGE,
     ),
 ]
-ENDPOINTS = [*api.ENDPOINTS, *alert_views.ENDPOINTS, *swarm_views.ENDPOINTS]
+ENDPOINTS = [
+    *api.ENDPOINTS,
+    *alert_views.ENDPOINTS,
+    *swarm_views.ENDPOINTS,
+    *engines_views.ENDPOINTS,
+]
 
 urlpatterns: list[URLPattern] = [*pages(PAGES), *routes(ENDPOINTS)]
 

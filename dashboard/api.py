@@ -23,7 +23,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.field or isinstance(exc, PolicyViolation):
             body["field"] = exc.field or None
         if isinstance(exc, EngineUnavailable):
-            body.update(endpoint=exc.endpoint, hint=exc.hint)
+            body.update(engine=exc.engine, endpoint=exc.endpoint, hint=exc.hint)
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -17,7 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from classes_app import culling  # noqa: E402
 from containers_app import alerts, history, stats  # noqa: E402
 from containers_app.socket_count import CountOpenSockets  # noqa: E402
-from dashboard.middleware import UserFactsMiddleware  # noqa: E402
+from dashboard.middleware import EngineScopeMiddleware, UserFactsMiddleware  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from registry_app import recovery  # noqa: E402
 
@@ -26,7 +26,9 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": CountOpenSockets(
             AllowedHostsOriginValidator(
-                AuthMiddlewareStack(UserFactsMiddleware(URLRouter(websocket_urlpatterns)))
+                AuthMiddlewareStack(
+                    UserFactsMiddleware(EngineScopeMiddleware(URLRouter(websocket_urlpatterns)))
+                )
             )
         ),
     }

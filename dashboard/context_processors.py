@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from classes_app import culling
-from containers_app import alerts
+from containers_app import alerts, engines
 from containers_app.engine.client import endpoint
 from dashboard import oidc
 from dashboard.access import Perm, can, role_of
@@ -61,11 +61,26 @@ def _nav(path: str, user: Any = None) -> list[dict[str, Any]]:
     return items
 
 
+def _engine_switch(request: HttpRequest, nav_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The header's engine switcher, where there is more than one engine: it goes to the
+    same section's list on the other engine (a container of one is not on the other)."""
+    chosen = getattr(request, "engine", None)
+    if chosen is None or not request.user.is_authenticated:
+        return {}
+    names = [engine.name for engine in engines.every()]
+    if len(names) < 2:
+        return {}
+    here = next((item["url"] for item in nav_items if item["active"]), reverse("home"))
+    return {"engine_names": names, "chosen_engine": chosen.name, "engine_switch_to": here}
+
+
 def engine_endpoint(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
+    nav_items = _nav(request.path, user)
     return {
         "docker_endpoint": endpoint(),
-        "nav_items": _nav(request.path, user),
+        "nav_items": nav_items,
+        **_engine_switch(request, nav_items),
         "may_have_usage": can(user, Perm.CREATE),
         # A student's banner of stops ahead (base.html), read only by a page that shows it.
         "warn_lab_stops": culling.warned(user),
