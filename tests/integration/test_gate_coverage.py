@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 
 from classes_app import urls as classes_urls
 from containers_app import urls as containers_urls
+from containers_app.models import Engine
 from dashboard.asgi import application
 from dashboard.endpoints import CHANGE, READ
 from dashboard.models import AuditEntry, Course
@@ -94,6 +95,11 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     # Swarm: this engine is no manager, and a viewer may drain no node anyway
     "swarm-node-availability": ("post", {"availability": "drain"}),
     "api-swarm-node": ("patch", {"availability": "drain"}),
+    # engines: the first one's name; a viewer adds, changes and removes none
+    "engine-add": ("post", {"name": f"cov{RUN_ID}", "endpoint": "unix:///var/run/docker.sock"}),
+    "engine-remove": ("post", {}),
+    "api-engines": ("post", {"name": f"cov{RUN_ID}", "endpoint": "unix:///var/run/docker.sock"}),
+    "api-engine-named": ("delete", {}),
 }
 READS = {name for name, kind in ROUTE_KINDS.items() if kind == READ}
 
@@ -167,6 +173,8 @@ def kwargs_for(name: str, objects: dict[str, str]) -> dict[str, str]:
         "key": "no-such-session",
         "pk": "1",
     }
+    if kind == "engine":
+        values["name"] = "local"
     return {p: values[p] for p in route_params()[name]}
 
 
@@ -202,11 +210,13 @@ def engine_state(objects: dict[str, str]) -> list[str]:
 
 
 def class_state() -> list[Any]:
-    """The test's class and everything in it, and any class or lab a change might have made."""
-    return [
+    """The test's class and everything in it, any class or lab a change might have made, and
+    the engines (a change might have added or removed one)."""
+    classes = [
         (c.slug, c.name, sorted((lab.slug, lab.name) for lab in c.labs.all()))
         for c in Course.objects.filter(slug__startswith=f"cov{RUN_ID}").order_by("slug")
     ]
+    return [*classes, *Engine.objects.values_list("name", "endpoint")]
 
 
 @pytest.fixture
