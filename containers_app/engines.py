@@ -27,7 +27,7 @@ from django.conf import settings
 
 from containers_app.engine import client as engine_client
 from containers_app.engine.containers import list_containers
-from containers_app.engine.errors import EngineError
+from containers_app.engine.errors import EngineError, EngineUnavailable
 from containers_app.engine.system import version
 from containers_app.models import Engine
 from dashboard import crypto
@@ -155,6 +155,8 @@ def status(engine: Engine) -> dict[str, Any]:
         with engine_client.using(address_of(engine)):
             found = version()
             containers = list_containers(all=True)
+    except EngineUnavailable as exc:
+        return {**row, "reachable": False, "error": exc.reason}
     except (EngineError, crypto.UndecryptableSecret) as exc:
         return {**row, "reachable": False, "error": str(exc)}
     running = sum(1 for c in containers if c.get("State") == "running")
