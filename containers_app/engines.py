@@ -42,7 +42,9 @@ STATUS_WAIT = 3.0
 
 def configured() -> Engine:
     """The first engine: DOCKDASH_DOCKER_HOST, never a row (`pk` None)."""
-    return Engine(name=settings.ENGINE_NAME, endpoint=settings.DOCKER_HOST)
+    return Engine(
+        name=settings.ENGINE_NAME, endpoint=settings.DOCKER_HOST, agent=settings.STATS_AGENT
+    )
 
 
 def every() -> list[Engine]:
@@ -67,7 +69,7 @@ def chosen(name: str | None) -> Engine:
 
 
 def address_of(engine: Engine) -> engine_client.Address:
-    return engine_client.Address(engine.name, engine.endpoint, _tls(engine))
+    return engine_client.Address(engine.name, engine.endpoint, _tls(engine), agent=engine.agent)
 
 
 def _tls(engine: Engine) -> docker.tls.TLSConfig | None:

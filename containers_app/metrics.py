@@ -102,6 +102,16 @@ class DashboardCollector(Collector):
         yield GaugeMetricFamily(
             "dockdash_stats_viewers", "Live stats views connected.", value=sampler.subscribers
         )
+        yield CounterMetricFamily(
+            "dockdash_sampler_sweeps",
+            "Sweeps of the engine's cgroups this process made (none while its agent sweeps).",
+            value=sampler.sweeps,
+        )
+        yield GaugeMetricFamily(
+            "dockdash_sampler_relayed",
+            "1 when the engine's stats agent sweeps and this process only relays its frames.",
+            value=int(sampler.relayed),
+        )
         yield GaugeMetricFamily(
             "dockdash_websockets_open", "Websockets open.", value=socket_count.open_sockets()
         )

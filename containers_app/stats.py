@@ -35,9 +35,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -70,6 +70,8 @@ COARSE_STEP = 10.0
 # first, so that its first CFS periods weigh little) reads its CPU on its first tick.
 FRESH_START = (0.5, 5.0)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Ticks without a frame from an engine's stats agent before its viewers are told.
+AGENT_QUIET_TICKS = 3
 
 
 class ContainerSample(TypedDict):
@@ -433,7 +435,7 @@ class StatsSampler(Watched):
         endpoint: str,
         *,
         interval: float | None = None,
-        source: Literal["auto", "cgroup", "api"] = "auto",
+        source: Literal["auto", "cgroup", "api", "agent"] = "auto",
         address: engine_client.Address | None = None,
     ):
         super().__init__()
@@ -443,6 +445,17 @@ class StatsSampler(Watched):
         self.interval = float(interval or settings.STATS_INTERVAL)
         local = endpoint.startswith("unix://") or endpoint.startswith("/")
         self.source = source if source != "auto" else ("cgroup" if local else "api")
+        # Relayed: the engine's agent sweeps and publishes each frame (containers_app.agent);
+        # this sampler only takes them, so this process reads none of its files.
+        self.relayed = self.address.agent and bool(settings.REDIS_URL)
+        if self.relayed:
+            self.source = "agent"
+        self._redis: Any = None  # a client for the agent's last frame, made on first use
+        self.sweeps = 0  # sweeps this process made (none while relayed)
+        self._relayed_totals: list[ContainerTotals] = []
+        self._relayed_host_cpu: float | None = None
+        # An agent's: awaited after each sweep, to publish it (containers_app.agent).
+        self.publisher: Callable[[StatsSampler], Awaitable[None]] | None = None
         digest = hashlib.sha1(endpoint.encode(), usedforsecurity=False).hexdigest()[:12]
         # One group per process too: with a shared (redis) channel layer each
         # process's viewers hear their own process's sampler only.
@@ -480,6 +493,7 @@ class StatsSampler(Watched):
 
     def _sweep(self) -> StatsFrame:
         started = time.perf_counter()
+        self.sweeps += 1
         # The events stream broke (the engine went away?), or nobody follows it (or it was
         # opened again, events in between unheard): no event would say what changed, ask now.
         following, stream = events.watcher.following, events.watcher.generation
@@ -667,6 +681,10 @@ class StatsSampler(Watched):
 
         Blocking: never on the event loop.
         """
+        if self.relayed:
+            if not self._ticking:
+                self._take_latest()
+            return
         with self._sweep_lock, engine_client.using(self.address):
             if not self._ticking:
                 self._sweep()
@@ -703,6 +721,8 @@ class StatsSampler(Watched):
 
     def last_sweep(self) -> list[ContainerTotals]:
         """Every container the last sweep sampled, with its cumulative counters."""
+        if self.relayed:
+            return list(self._relayed_totals)
         frame = self.last_frame
         rows = []
         for sample in frame["containers"] if frame else []:
@@ -728,6 +748,8 @@ class StatsSampler(Watched):
     @property
     def host_cpu_seconds(self) -> float | None:
         """CPU seconds the host's CPUs were busy since boot, at the last sweep."""
+        if self.relayed:
+            return self._relayed_host_cpu
         prev = self._host.prev
         return prev[0] / CLOCK_TICKS if prev is not None else None
 
@@ -747,9 +769,109 @@ class StatsSampler(Watched):
                 return sample
         return None
 
+    # ------------------------------------------------------------ an agent's frames
+
+    def published(self) -> dict[str, Any]:
+        """What an agent sends after each sweep: the frame as viewers get it, and what a web
+        process needs besides (the culler's counters, the host's CPU seconds)."""
+        return {
+            "type": "stats.frame",
+            "text": self.last_text,
+            "sweep_seconds": self.sweep_seconds,
+            "sweeps": self.sweeps,
+            "host_cpu_seconds": self.host_cpu_seconds,
+            "totals": [
+                {"id": row.sample["id"], **{k: v for k, v in asdict(row).items() if k != "sample"}}
+                for row in self.last_sweep()
+            ],
+        }
+
+    def take(self, message: dict[str, Any]) -> bool:
+        """An agent's frame becomes this sampler's last sweep: its history, its observers'
+        news (any thread). False when it is not newer than the last one taken."""
+        frame: StatsFrame = json.loads(message["text"])
+        if self.last_frame is not None and frame["t"] <= self.last_frame["t"]:
+            return False
+        samples = {sample["id"]: sample for sample in frame["containers"]}
+        totals = [
+            ContainerTotals(samples[row["id"]], **{k: v for k, v in row.items() if k != "id"})
+            for row in message["totals"]
+            if row["id"] in samples
+        ]
+        for sample in frame["containers"]:
+            self._record(frame["t"], sample, True)
+        self._relayed_totals, self._relayed_host_cpu = totals, message["host_cpu_seconds"]
+        self.sweep_seconds = message["sweep_seconds"]
+        self.engine_error = frame["engine_error"]
+        self.last_frame, self.last_text = frame, message["text"]
+        courses = {row.sample["id"]: row.course for row in totals}
+        for observer in self.observers:
+            try:
+                observer(frame, courses)
+            except Exception:  # an observer's bug must not stop the relay
+                log.exception("stats observer failed")
+        return True
+
+    def _take_latest(self) -> None:
+        """The agent's last frame, read from Redis (for a caller while no viewer keeps the
+        relay going: the culler, the history writer, the alerts)."""
+        if self._redis is None:
+            import redis  # the optional scale-out install
+
+            self._redis = redis.Redis.from_url(settings.REDIS_URL)
+        raw = self._redis.get(agent_key(self.address.name))
+        if raw is not None:
+            self.take(json.loads(raw))
+
+    def _agent_quiet(self, seconds: float) -> None:
+        name = self.address.name
+        self.engine_error = (
+            f"No frame from the stats agent of engine {name} for {seconds:g} s: is "
+            f"`python manage.py agent --engine {name}` running on its node?"
+        )
+        frame: StatsFrame = {
+            "type": "stats",
+            "t": round(time.time(), 3),
+            "host": self.last_frame["host"] if self.last_frame else self._host.sample(),
+            "containers": [],
+            "engine_error": self.engine_error,
+        }
+        self.last_frame, self.last_text = frame, json.dumps(frame, separators=(",", ":"))
+        self._relayed_totals = []
+
+    async def _relay(self) -> None:
+        """While viewers watch: each frame the engine's agent publishes, to them."""
+        layer = get_channel_layer()
+        # The default prefix: a process reads all its own channels through one Redis list.
+        channel = await layer.new_channel()
+        group = agent_group(self.address.name)
+        await layer.group_add(group, channel)
+        quiet = max(AGENT_QUIET_TICKS * self.interval, 3.0)
+        self._ticking = True
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), quiet)
+                except TimeoutError:
+                    self._agent_quiet(quiet)
+                else:
+                    if not await asyncio.to_thread(self.take, message):
+                        continue
+                if self._swept is not None:
+                    self._swept.set()
+                    self._swept = None
+                await layer.group_send(self.group, {"type": "stats.tick"})
+        finally:
+            self._ticking = False
+            self._swept = None
+            await layer.group_discard(group, channel)
+
     # ------------------------------------------------------------ lifecycle (event loop)
 
     async def _run(self) -> None:
+        if self.relayed:
+            await self._relay()
+            return
         loop = asyncio.get_running_loop()
         layer = get_channel_layer()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="stats-sampler")
@@ -765,6 +887,8 @@ class StatsSampler(Watched):
                 if self._swept is not None:
                     self._swept.set()
                     self._swept = None
+                if self.publisher is not None:
+                    await self.publisher(self)
                 await layer.group_send(self.group, {"type": "stats.tick"})
                 next_tick += self.interval
                 delay = next_tick - loop.time()
@@ -781,6 +905,16 @@ class StatsSampler(Watched):
 
 
 _samplers: dict[str, StatsSampler] = {}
+
+
+def agent_group(engine: str) -> str:
+    """The channel-layer group an engine's stats agent publishes its frames to."""
+    return f"stats.agent.{engine}"
+
+
+def agent_key(engine: str) -> str:
+    """The Redis key that holds an engine's agent's last frame."""
+    return f"dockdash:stats:agent:{engine}"
 
 
 def _heard(event: events.DockerEvent) -> None:

@@ -243,6 +243,9 @@ DOCKER_HOST = env_str("DOCKDASH_DOCKER_HOST") or env_str(
 )
 # The name that engine goes by, where the dashboard knows several (containers_app.engines).
 ENGINE_NAME = env_str("DOCKDASH_ENGINE_NAME", "local")
+# With REDIS_URL: that engine's cgroups are read by `manage.py agent` on its node, and the
+# web processes only fan its frames out (containers_app.agent).
+STATS_AGENT = env_bool("DOCKDASH_STATS_AGENT", False)
 DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).

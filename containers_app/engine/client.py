@@ -49,6 +49,9 @@ class Address:
     name: str
     url: str
     tls: docker.tls.TLSConfig | None = None
+    # Its cgroups are read by a stats agent on its node (containers_app.agent), whose frames
+    # reach this process through Redis: this process never samples it itself.
+    agent: bool = False
 
 
 _chosen: ContextVar[Address | None] = ContextVar("dockdash_engine", default=None)
@@ -56,7 +59,9 @@ _chosen: ContextVar[Address | None] = ContextVar("dockdash_engine", default=None
 
 def configured() -> Address:
     """The engine of DOCKDASH_DOCKER_HOST: the first, and the only one of a single-host install."""
-    return Address(str(settings.ENGINE_NAME), str(settings.DOCKER_HOST))
+    return Address(
+        str(settings.ENGINE_NAME), str(settings.DOCKER_HOST), agent=bool(settings.STATS_AGENT)
+    )
 
 
 def address() -> Address:
