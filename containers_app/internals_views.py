@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from containers_app import architecture, cgroup_limits, internals, translate
-from containers_app.engine.client import recent_api_calls
+from containers_app.engine.client import recent_api_calls, shared_api_calls
 from containers_app.lookup import container_for_user, container_page_context, record_for_user
 from dashboard import access
 
@@ -61,6 +61,7 @@ def engine_architecture(request: HttpRequest) -> HttpResponse:
         "arch": architecture.engine_architecture(request.user),
         # The calls name other users' containers, so only those who may see everything see them.
         "may_see_calls": access.can(request.user, access.Perm.VIEW_AUDIT),
+        "calls_shared": shared_api_calls(),
     }
     calls = recent_api_calls() if context["may_see_calls"] else []
     context["api_calls"] = [{**c, "when": datetime.fromtimestamp(c["at"], tz=UTC)} for c in calls]

@@ -13,6 +13,8 @@ choice: hand it `carrying(fn)`.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 import time
@@ -39,6 +41,7 @@ from containers_app.engine.errors import (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def client() -> docker.DockerClient:
                 )
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineUnavailable(url, _unreachable_reason(exc), chosen.name) from exc
-            _install_api_call_recorder(_clients[url])
+            _install_api_call_recorder(_clients[url], chosen.name)
         return _clients[url]
 
 
@@ -213,28 +216,74 @@ CALL_SECONDS = Histogram(
 )
 
 
-def _record_api_call(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    # A requests response hook: runs once the engine's answer headers arrived, so for
-    # streams (logs, events, exec) the duration is the time to the first byte.
-    request = response.request
-    CALL_SECONDS.labels(request.method or "").observe(response.elapsed.total_seconds())
-    _api_calls.append(
-        {
+# With REDIS_URL the record is shared: every dashboard process and stats agent adds its calls
+# to one Redis list per engine, so the page shows them all, whichever process serves it.
+SHARED_CALLS_KEY = "dockdash:api-calls:{engine}"
+# Who makes the calls of this process, as the record shows it ("agent" in a stats agent).
+role = "web"
+_shared: Any = None  # the Redis client of the shared record, made on first use
+
+
+def _shared_record() -> Any:
+    global _shared
+    if _shared is None and settings.REDIS_URL:
+        import redis  # the optional scale-out install
+
+        _shared = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
+    return _shared
+
+
+def _recorder(engine: str) -> Callable[..., None]:
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # A requests response hook: runs once the engine's answer headers arrived, so for
+        # streams (logs, events, exec) the duration is the time to the first byte.
+        request = response.request
+        CALL_SECONDS.labels(request.method or "").observe(response.elapsed.total_seconds())
+        call = {
             "at": time.time(),
+            "engine": engine,
+            "by": f"{role} {os.getpid()}",
             "method": request.method or "",
             "path": request.path_url,
             "status": response.status_code,
             "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
         }
-    )
+        _api_calls.append(call)
+        shared = _shared_record()
+        if shared is not None:
+            key = SHARED_CALLS_KEY.format(engine=engine)
+            try:
+                shared.pipeline().lpush(key, json.dumps(call)).ltrim(
+                    key, 0, API_CALL_HISTORY - 1
+                ).execute()
+            except Exception as exc:  # noqa: BLE001 - Redis away: the engine call matters
+                log.debug("API call not recorded in Redis: %s", exc)
+
+    record.dockdash_recorder = True  # type: ignore[attr-defined]
+    return record
 
 
-def _install_api_call_recorder(c: docker.DockerClient) -> None:
+def _install_api_call_recorder(c: docker.DockerClient, engine: str) -> None:
     hooks = c.api.hooks.setdefault("response", [])
-    if _record_api_call not in hooks:
-        hooks.append(_record_api_call)
+    if not any(getattr(hook, "dockdash_recorder", False) for hook in hooks):
+        hooks.append(_recorder(engine))
 
 
 def recent_api_calls(limit: int = 50) -> list[dict[str, Any]]:
-    """The HTTP calls this process made to the engine, newest first."""
-    return list(reversed(list(_api_calls)))[:limit]
+    """The HTTP calls made to the chosen engine, newest first: by every dashboard process and
+    stats agent with REDIS_URL (`shared_api_calls()`), else by this process."""
+    engine = address().name
+    shared = _shared_record()
+    if shared is not None:
+        try:
+            raw = shared.lrange(SHARED_CALLS_KEY.format(engine=engine), 0, limit - 1)
+        except Exception as exc:  # noqa: BLE001 - Redis away: this process's own, as without it
+            log.debug("API calls not read from Redis: %s", exc)
+        else:
+            return [json.loads(item) for item in raw]
+    return [c for c in reversed(list(_api_calls)) if c["engine"] == engine][:limit]
+
+
+def shared_api_calls() -> bool:
+    """Whether `recent_api_calls` tells every process's calls (REDIS_URL), not this one's."""
+    return bool(settings.REDIS_URL)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -105,16 +106,16 @@ def web(redis_url: str, node: Node, tmp_path: Path) -> Iterator[list[rig.LiveSer
             server.stop()
 
 
-def _metric(server: rig.LiveServer, name: str) -> float:
-    import urllib.request
-
-    request = urllib.request.Request(
-        server.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+def _page(server: rig.LiveServer, path: str, cookie: str = "", **headers: str) -> str:
+    request = urllib.request.Request(server.url + path, headers={"Cookie": cookie, **headers})
     with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310 - loopback
-        for line in answer.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
+        return str(answer.read().decode())
+
+
+def _metric(server: rig.LiveServer, name: str) -> float:
+    for line in _page(server, "/metrics", Authorization=f"Bearer {TOKEN}").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
     raise AssertionError(f"{name} not in the metrics of {server.url}")
 
 
@@ -182,6 +183,14 @@ async def test_one_agent_per_node_feeds_viewers_on_every_process_and_no_process_
     ticks = (ended - started) / 0.5
     for engine in agents:
         assert ticks - 2 <= after[engine] - before[engine] <= ticks + 2, (ticks, before, after)
+
+    # The architecture page of any process lists the agents' engine calls too.
+    for server, cookie in zip(web, cookies, strict=True):
+        page = await asyncio.to_thread(_page, server, "/engine/architecture/?engine=second", cookie)
+        assert f"agent {agents['second'].pid}" in page
+        assert "/containers/json" in page
+    page = await asyncio.to_thread(_page, web[0], "/engine/architecture/?engine=local", cookie)
+    assert f"agent {agents['local'].pid}" in page and f"agent {agents['second'].pid}" not in page
 
     # The first engine's agent stops: its viewers are told, and what to run.
     agents["local"].terminate()

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from containers_app import agent, engines
+from containers_app.engine import client as engine_client
 
 
 class Command(BaseCommand):
@@ -40,5 +41,6 @@ class Command(BaseCommand):
         # This process serves that one engine: its events stream is the one to follow.
         settings.DOCKER_HOST, settings.ENGINE_NAME = docker_host, name
         settings.STATS_AGENT = False
+        engine_client.role = "agent"  # its engine calls are the architecture page's too
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop
             asyncio.run(agent.run(name, docker_host))
