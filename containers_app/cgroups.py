@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from containers_app import kernel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-PROC = Path("/proc")
+# Where the host's processes are (DOCKDASH_PROC): another folder for a stats agent in a
+# container, whose own /proc shows its processes only.
+PROC = Path(settings.PROC_DIR)
 
 # The v1 controllers a mount's super options may name; anything else there
 # (rw, relatime, nsdelegate, ...) is a mount option. Named hierarchies

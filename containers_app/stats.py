@@ -57,7 +57,7 @@ from dashboard.records import CLASS_LABEL, ContainerRecord
 
 log = logging.getLogger(__name__)
 
-PROC = Path("/proc")
+PROC = cgroups.PROC
 RELIST_EVERY = 30  # ticks between two list calls when no event said anything changed
 # Ticks between two reads of all of an idle container's files (one that used no CPU, and
 # whose memory in use and processes stayed): the others wait for them to move.

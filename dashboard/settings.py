@@ -246,6 +246,8 @@ ENGINE_NAME = env_str("DOCKDASH_ENGINE_NAME", "local")
 # With REDIS_URL: that engine's cgroups are read by `manage.py agent` on its node, and the
 # web processes only fan its frames out (containers_app.agent).
 STATS_AGENT = env_bool("DOCKDASH_STATS_AGENT", False)
+# The host's /proc as this process sees it (a stats agent in a container: where it is mounted).
+PROC_DIR = env_str("DOCKDASH_PROC", "/proc")
 DOCKER_TIMEOUT = env_int("DOCKDASH_DOCKER_TIMEOUT", 30, minimum=1)
 STATS_INTERVAL = env_float("DOCKDASH_STATS_INTERVAL", 1.0, minimum=0.1)
 # Seconds the sampler keeps running after its last viewer left (a reload must not restart it).

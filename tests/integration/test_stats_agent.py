@@ -45,7 +45,9 @@ def node() -> Iterator[Node]:
 def agents(
     redis_url: str, node: Node, tmp_path: Path
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """One agent per engine: the first one's (the host's socket) and the second's."""
+    """One agent per engine: the first one's on the host's socket; the second's as in a
+    container of a Swarm global service, in a PID namespace of its own (its /proc shows its
+    own processes only) with the host's /proc mounted elsewhere (DOCKDASH_PROC)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
     env.update(
         DJANGO_SETTINGS_MODULE=rig.LIVE_SETTINGS,
@@ -54,24 +56,35 @@ def agents(
         DOCKDASH_STATS_INTERVAL="0.5",
         PYTHONUNBUFFERED="1",
     )
+    host_proc = tmp_path / "host-proc"
+    host_proc.mkdir()
+    subprocess.run(["mount", "--bind", "/proc", str(host_proc)], check=True)
+    contained = ["unshare", "--fork", "--pid", "--mount-proc"]
+    ways = {
+        "local": ([], [], {}),
+        "second": (contained, ["--docker-host", node.url], {"DOCKDASH_PROC": str(host_proc)}),
+    }
     started = {}
-    for name, extra in (("local", []), ("second", ["--docker-host", node.url])):
-        log = open(tmp_path / f"agent-{name}.log", "wb")  # noqa: SIM115 - the process's
-        started[name] = subprocess.Popen(
-            [sys.executable, "manage.py", "agent", "--engine", name, *extra],
-            env=env,
-            cwd=rig.ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    yield started
-    for process in started.values():
-        process.terminate()
-    for process in started.values():
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    try:
+        for name, (wrapper, extra, own_env) in ways.items():
+            log = open(tmp_path / f"agent-{name}.log", "wb")  # noqa: SIM115 - the process's
+            started[name] = subprocess.Popen(
+                [*wrapper, sys.executable, "manage.py", "agent", "--engine", name, *extra],
+                env={**env, **own_env},
+                cwd=rig.ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        yield started
+    finally:
+        for process in started.values():
+            process.terminate()
+        for process in started.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        subprocess.run(["umount", str(host_proc)], check=False)
 
 
 @pytest.fixture
@@ -187,10 +200,11 @@ async def test_one_agent_per_node_feeds_viewers_on_every_process_and_no_process_
     # The architecture page of any process lists the agents' engine calls too.
     for server, cookie in zip(web, cookies, strict=True):
         page = await asyncio.to_thread(_page, server, "/engine/architecture/?engine=second", cookie)
-        assert f"agent {agents['second'].pid}" in page
+        assert '<td class="small nowrap">agent ' in page  # its pid is its namespace's
         assert "/containers/json" in page
     page = await asyncio.to_thread(_page, web[0], "/engine/architecture/?engine=local", cookie)
-    assert f"agent {agents['local'].pid}" in page and f"agent {agents['second'].pid}" not in page
+    assert f"agent {agents['local'].pid}<" in page
+    assert page.count('nowrap">agent ') == page.count(f"agent {agents['local'].pid}<")
 
     # The first engine's agent stops: its viewers are told, and what to run.
     agents["local"].terminate()
