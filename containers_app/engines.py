@@ -152,7 +152,7 @@ def fill(engine: Engine, fields: EngineFields) -> Engine:
 
 def status(engine: Engine) -> dict[str, Any]:
     """Reachability, version and load of one engine (never raises)."""
-    row: dict[str, Any] = {"name": engine.name, "endpoint": engine.endpoint, **describe(engine)}
+    row = describe(engine)
     try:
         with engine_client.using(address_of(engine)):
             found = version()
@@ -186,16 +186,15 @@ def statuses(engines: list[Engine]) -> list[dict[str, Any]]:
             rows.append(future.result())
         else:
             late = f"no answer within {STATUS_WAIT:g} s"
-            rows.append(
-                {"name": engine.name, "endpoint": engine.endpoint, **describe(engine)}
-                | {"reachable": False, "error": late}
-            )
+            rows.append({**describe(engine), "reachable": False, "error": late})
     return rows
 
 
 def describe(engine: Engine) -> dict[str, Any]:
     """What an engine's row says of it (never its key)."""
     return {
+        "name": engine.name,
+        "endpoint": engine.endpoint,
         "first": engine.pk is None,
         "tls": bool(engine.client_cert),
         "agent": engine.agent,

@@ -527,12 +527,15 @@ class StatsSampler(Watched):
         self.last_text = json.dumps(frame, separators=(",", ":"))
         self.sweep_seconds = time.perf_counter() - started
         courses = {cid: t.course for cid, t in self._tracked.items()} if self.observers else {}
+        self._tell_observers(frame, courses)
+        return frame
+
+    def _tell_observers(self, frame: StatsFrame, courses: dict[str, str | None]) -> None:
         for observer in self.observers:
             try:
                 observer(frame, courses)
             except Exception:  # an observer's bug must not stop the sampling
                 log.exception("stats observer failed")
-        return frame
 
     def _relist(self) -> None:
         self._relist_needed = False
@@ -804,12 +807,7 @@ class StatsSampler(Watched):
         self.sweep_seconds = message["sweep_seconds"]
         self.engine_error = frame["engine_error"]
         self.last_frame, self.last_text = frame, message["text"]
-        courses = {row.sample["id"]: row.course for row in totals}
-        for observer in self.observers:
-            try:
-                observer(frame, courses)
-            except Exception:  # an observer's bug must not stop the relay
-                log.exception("stats observer failed")
+        self._tell_observers(frame, {row.sample["id"]: row.course for row in totals})
         return True
 
     def _take_latest(self) -> None:
