@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -31,7 +32,10 @@ KEPT_SECONDS = 10
 
 
 async def run(name: str, docker_host: str) -> None:
-    """Sample engine `name` at `docker_host` and publish each sweep until cancelled."""
+    """Sample engine `name` at `docker_host` and publish each sweep until SIGTERM or SIGINT.
+
+    Both are handled: as the first process of a container (a Swarm service's task), the
+    kernel gives it no default action for them, and `docker stop` would wait to kill it."""
     import redis.asyncio  # the optional scale-out install
 
     layer = get_channel_layer()
@@ -53,9 +57,12 @@ async def run(name: str, docker_host: str) -> None:
         sampler.interval,
         group,
     )
+    stopped = asyncio.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(number, stopped.set)
     await sampler.subscribe()
     try:
-        await asyncio.Event().wait()  # until the process is stopped
+        await stopped.wait()
     finally:
         await sampler.stop()
         await kept.aclose()

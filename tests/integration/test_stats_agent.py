@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,13 +79,25 @@ def agents(
         yield started
     finally:
         for process in started.values():
-            process.terminate()
-        for process in started.values():
-            try:
-                process.wait(timeout=10)
+            _stop(process)
+        for name, process in started.items():
+            try:  # a clean stop on SIGTERM, also as the first process of its PID namespace
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+                pytest.fail(f"the agent of {name} did not stop on SIGTERM")
         subprocess.run(["umount", str(host_proc)], check=False)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the agent, as `docker stop` sends it: to the first process of its PID
+    namespace when it runs under `unshare` (which does not pass signals on)."""
+    if process.poll() is not None:  # the test stopped it
+        return
+    pid = process.pid
+    if Path(f"/proc/{pid}/comm").read_text().strip() == "unshare":
+        pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+    os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture

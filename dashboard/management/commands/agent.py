@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from django.conf import settings
@@ -42,5 +41,4 @@ class Command(BaseCommand):
         settings.DOCKER_HOST, settings.ENGINE_NAME = docker_host, name
         settings.STATS_AGENT = False
         engine_client.role = "agent"  # its engine calls are the architecture page's too
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop
-            asyncio.run(agent.run(name, docker_host))
+        asyncio.run(agent.run(name, docker_host))  # until SIGTERM or Ctrl-C: a clean stop
