@@ -10,7 +10,10 @@ end time back.
 
 Every server process starts `start()` (dashboard.asgi); the one holding the lock
 file `culler.lock` in DOCKDASH_LOCK_DIR checks every CULL_INTERVAL seconds, so a
-host culls once however many processes serve (another takes over when it exits).
+host culls once however many processes serve (another takes over when it exits). Each
+check goes over every engine (containers_app.engines), with a culler of its own per
+engine; an engine that does not answer is skipped until the next check, and the
+watches are marked stopped only by a check every engine answered.
 Its CPU figures come from the process's shared stats sampler (containers_app.stats:
 the CPU counters it last read, or one sweep the culler asks for while no viewer keeps
 it ticking), so a host's cgroups are read once per tick; the rate is the mean over the
@@ -40,7 +43,8 @@ from django.utils import timezone
 
 from classes_app.labs import CLASS_LABEL, LAB_LABEL
 from classes_app.models import LabSeat, LabWatch
-from containers_app import gate, stats, translate
+from containers_app import engines, gate, stats, translate
+from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
 from containers_app.engine.streams import exec_inspect
@@ -244,17 +248,18 @@ def _use_between(
 
 
 class Culler:
-    """One host's culler: `check()` once per interval, in one process."""
+    """One engine's culler: `check()` once per interval, in one process, talking to it."""
 
     def __init__(self) -> None:
         self.sampler = stats.sampler_for()
         self.totals: dict[str, stats.ContainerTotals] = {}  # at the previous check
         self.last_check = timezone.now()
 
-    def check(self) -> list[str]:
+    def check(self) -> tuple[list[str], list[str]]:
         """Record each lab container's use, restart or run its idle clock, stop what is due.
 
-        Answers the names of the containers it stopped.
+        Answers the ids of the lab containers it saw running, and the names of those it
+        stopped.
         """
         totals = {t.sample["id"]: t for t in self.sampler.fresh_totals()}
         now, since = timezone.now(), self.last_check
@@ -272,11 +277,7 @@ class Culler:
             found = deadline(seen.lab, seen.seat, quiet_since)
             if found is not None and found.at <= now:
                 due.append((seen, found.reason))
-        # Stopped since the previous check (by hand, by a job): no stop ahead to warn of.
-        LabWatch.objects.filter(running=True).exclude(container_id__in=seen_ids).update(
-            running=False
-        )
-        return self._stop_all(due)
+        return seen_ids, self._stop_all(due)
 
     def _lab_containers(self) -> list[_Seen]:
         rows = [r for r in running_containers() if {CLASS_LABEL, LAB_LABEL} <= set(r["labels"])]
@@ -323,7 +324,7 @@ class Culler:
         if not due:
             return []
         with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-cull") as pool:
-            stopped = pool.map(lambda item: self._stop(*item), due)
+            stopped = pool.map(engine_client.carrying(lambda item: self._stop(*item)), due)
             return [name for name in stopped if name]
 
     def _stop(self, seen: _Seen, reason: str) -> str:
@@ -342,7 +343,7 @@ class Culler:
 
 
 class Loop:
-    """The culling loop of one process: checks while it holds the host's culler lock."""
+    """The culling loop of one process: checks every engine while it holds the culler lock."""
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -358,14 +359,14 @@ class Loop:
 
     def _run(self) -> None:
         lock = HostLock("culler.lock")
-        culler: Culler | None = None
+        holding = False
+        cullers: dict[str, Culler] = {}  # each engine's, by its name
         try:
             while not self._stop.is_set():
-                if culler is None and lock.take():
-                    culler = Culler()
-                if culler is not None:
+                holding = holding or lock.take()
+                if holding:
                     try:
-                        culler.check()
+                        self._check_all(cullers)
                     except Exception:  # a broken check must not end the loop: log, go on
                         log.exception("culling check failed")
                     finally:
@@ -373,6 +374,27 @@ class Loop:
                 self._stop.wait(settings.CULL_INTERVAL)
         finally:
             lock.close()
+
+    @staticmethod
+    def _check_all(cullers: dict[str, Culler]) -> None:
+        seen: list[str] = []
+        everywhere = True  # every engine answered: what none saw running has stopped
+        for engine in engines.each():
+            culler = cullers.get(engine.name)
+            if culler is None:
+                culler = cullers[engine.name] = Culler()
+            try:
+                running, _ = culler.check()
+            except EngineError as exc:
+                log.warning("culling on engine %s: %s", engine.name, exc.message)
+                everywhere = False
+                continue
+            seen += running
+        if everywhere:
+            # Stopped since the previous check (by hand, by a job): no stop ahead to warn of.
+            LabWatch.objects.filter(running=True).exclude(container_id__in=seen).update(
+                running=False
+            )
 
 
 def start() -> Loop | None:

@@ -19,7 +19,7 @@ from dashboard.access import OWNER_LABEL
 from dashboard.asgi import application
 from dashboard.models import AuditEntry, Quota
 from tests.extra_engines import Node, extra_engine, require_extra_engines
-from tests.rig import LABELS, RUN_ID, docker_cli
+from tests.rig import LABELS, RUN_ID, docker_cli, post_json, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -254,3 +254,39 @@ async def test_live_stats_come_from_the_engine_the_socket_names(
     connected, code = await nowhere.connect(timeout=10)
     assert connected
     assert (await nowhere.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4404}
+
+
+def test_a_lab_provisioned_on_the_second_engine_runs_there_and_is_culled_there(
+    second: Node, make_user: Any, teach: Any, tmp_path: Any
+) -> None:
+    from tests.integration.test_end_of_lesson import SLEEPER, _class, _culler
+
+    student = f"ecs{RUN_ID}"
+    slug, _, client = _class(make_user, teach, "ec", student)
+    shell = {"name": "shell", "image": "busybox:latest", "command": SLEEPER}
+    lab = {"name": "Lab", "slug": "l1", "containers": [shell], "network": False}
+    made = post_json(client, f"/api/v1/classes/{slug}/labs/", {**lab, "idle_minutes": 20})
+    assert made.status_code == 201, made.content
+    answer = post_json(client, f"/api/v1/classes/{slug}/labs/l1/provision/?engine={SECOND}", {})
+    assert answer.status_code == 202, answer.content
+
+    def finished() -> dict[str, Any] | None:
+        job = client.get(f"/api/v1/jobs/{answer.json()['job']}/").json()
+        return job if job["state"] != "running" else None
+
+    job = wait_for(finished, timeout=60, interval=0.3, what="the provision job")
+    assert job["state"] == "succeeded", job["error"]
+    name = f"{slug}-l1-{student}-shell"
+    try:
+        assert name in names_on(second) and name not in names_on(None)
+
+        def running() -> bool:
+            return second.cli("inspect", "-f", "{{.State.Running}}", name).strip() == "true"
+
+        assert running()
+        with _culler(tmp_path):
+            wait_for(lambda: not running(), timeout=30, what="the idle lab container culled")
+        cull = AuditEntry.objects.get(action="lab.cull")
+        assert cull.result == "ok" and cull.params["engine"] == SECOND
+    finally:
+        second.cli("rm", "-f", name, check=False)
