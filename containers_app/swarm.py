@@ -116,8 +116,17 @@ def service_logs(user: Any, ref: str, *, tail: int = LOG_TAIL) -> list[dict[str,
     return _log_lines(target.id, _node_names(_nodes()), tail)
 
 
+def parse_tail(value: str | None) -> int:
+    """The lines of logs a query's `tail` asks for: LOG_TAIL unless a number, within 1 and
+    LOG_TAIL_MAX."""
+    try:
+        tail = int(value or LOG_TAIL)
+    except ValueError:
+        return LOG_TAIL
+    return max(1, min(tail, LOG_TAIL_MAX))
+
+
 def _log_lines(service_id: str, names: dict[str, str], tail: int) -> list[dict[str, str]]:
-    tail = max(1, min(tail, LOG_TAIL_MAX))
     lines = []
     for raw in engine_swarm.service_logs(service_id, tail=tail).splitlines():
         match = _LOG_LINE.match(raw)

@@ -25,13 +25,6 @@ from dashboard.refusals import Refusal
 VERBS = {"drain": "Drained", "active": "Activated"}
 
 
-def _tail(value: str | None) -> int:
-    try:
-        return int(value or swarm.LOG_TAIL)
-    except ValueError:
-        return swarm.LOG_TAIL
-
-
 @require_GET
 def swarm_page(request: HttpRequest) -> HttpResponse:
     found = swarm.overview(request.user)
@@ -47,7 +40,7 @@ def swarm_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def service_page(request: HttpRequest, ref: str) -> HttpResponse:
-    tail = _tail(request.GET.get("tail"))
+    tail = swarm.parse_tail(request.GET.get("tail"))
     found = swarm.service_detail(request.user, ref, log_tail=tail)
     names = found["node_names"]
     context = {
@@ -98,7 +91,7 @@ def _api_service(request: Request, ref: str) -> dict[str, Any]:
 
 
 def _api_logs(request: Request, ref: str) -> dict[str, Any]:
-    tail = _tail(request.query_params.get("tail"))
+    tail = swarm.parse_tail(request.query_params.get("tail"))
     return {"lines": swarm.service_logs(request.user, ref, tail=tail)}
 
 

@@ -32,7 +32,6 @@ NAV_SECTIONS = [
 ]
 # Sections only some roles may open: hidden from the others.
 NAV_PERMS = {
-    "swarm": Perm.VIEW,  # the host's own objects: admins and viewers
     "audit": Perm.VIEW_AUDIT,
     "users": Perm.MANAGE_USERS,
     "classes": Perm.MANAGE_USERS,

@@ -17,6 +17,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from containers_app.swarm import LOG_TAIL_MAX
 from dashboard.access import OWNER_LABEL
 from dashboard.models import AuditEntry
 from tests.extra_engines import NETNS_DIR, Swarm, require_extra_engines, swarm_of_two
@@ -248,3 +249,10 @@ def test_a_student_sees_their_own_service_and_its_logs_from_both_nodes(
     }
     page = student.get(f"/swarm/services/{mine}/").content.decode()
     assert "line-from-" in page
+    # Their Swarm page is in their navigation, and lists their service and no node.
+    assert '<a href="/swarm/"' in page
+    listing = student.get("/swarm/").content.decode()
+    assert f"/swarm/services/{mine}/" in listing and f"/swarm/services/{other}/" not in listing
+    # However many lines a query asks for, a page reads at most LOG_TAIL_MAX.
+    asked = student.get(f"/swarm/services/{mine}/?tail=99999999").content.decode()
+    assert f"--tail {LOG_TAIL_MAX} " in asked
