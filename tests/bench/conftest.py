@@ -32,13 +32,17 @@ def bench_count(name: str, default: int) -> int:
 class IdlePool:
     """Idle labelled containers, made in parallel as a benchmark asks for more."""
 
-    def __init__(self, client: Any, image: str):
-        self.client, self.image = client, image
+    def __init__(self, client: Any, image: str, network: str | None = None):
+        self.client, self.image, self.network = client, image, network
         self.made: list[Any] = []
 
     def _make(self, _: int) -> Any:
         return self.client.containers.run(
-            self.image, ["sleep", "3600"], labels={**LABELS, "dockdash.bench": "idle"}, detach=True
+            self.image,
+            ["sleep", "3600"],
+            labels={**LABELS, "dockdash.bench": "idle"},
+            network=self.network,
+            detach=True,
         )
 
     def resize(self, count: int) -> list[Any]:
