@@ -4,12 +4,13 @@ The sampler (containers_app.stats) hands each reading to its `Recorder`, which o
 adds it to the open buckets of its container (a fine and a coarse step, means); the
 writer loop takes the buckets that closed and writes them in one batch, on a thread
 of its own, so a tick never waits for the database. One server process per host
-writes: the one holding the lock file `history.lock` (dashboard.hostlocks); the
-others' samplers record nothing. While no page keeps its sampler ticking, the writer
-asks it for one sweep per fine step, so history goes on when nobody watches (its
-rates are then the means over the step, from the cumulative counters). Points older
-than their step's retention are pruned every HISTORY_PRUNE_INTERVAL seconds, and a
-removed container's row once its last point is gone.
+writes, for every engine: the one holding the lock file `history.lock`
+(dashboard.hostlocks); the others' samplers record nothing. While no page keeps a
+sampler ticking, the writer asks it for one sweep per fine step, so history goes on
+when nobody watches (its rates are then the means over the step, from the cumulative
+counters). Points older than their step's retention are pruned every
+HISTORY_PRUNE_INTERVAL seconds, and a removed container's row once its last point is
+gone.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
 
+from containers_app.engine.errors import EngineError
 from containers_app.models import StatsContainer, StatsPoint
 from dashboard.hostlocks import HostLock
 
@@ -237,10 +239,12 @@ class Store:
 
 
 class Loop:
-    """The history writer of one process: writes while it holds the host's history lock."""
+    """The history writer of one process: writes while it holds the host's history lock,
+    what each engine's sampler (`samplers()`, each under its engine) recorded."""
 
-    def __init__(self, sampler: StatsSampler) -> None:
-        self.sampler = sampler
+    def __init__(self, samplers: Callable[[], Iterator[StatsSampler]]) -> None:
+        self.samplers = samplers
+        self.recording: list[StatsSampler] = []  # those it gave a recorder
         self.store = Store()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockdash-history", daemon=True)
@@ -255,17 +259,16 @@ class Loop:
 
     def _run(self) -> None:
         lock = HostLock("history.lock")
+        holding = False
         next_prune = 0.0
         step = settings.HISTORY_FINE_STEP
         try:
             while not self._stop.is_set():
-                if self.sampler.recorder is None and lock.take():
-                    steps = (step, settings.HISTORY_COARSE_STEP)
-                    self.sampler.recorder = Recorder(tuple(sorted(set(steps))))
-                if self.sampler.recorder is not None:
+                holding = holding or lock.take()
+                if holding:
                     try:
-                        self.sampler.sweep_unless_ticking()
-                        self.store.write(self.sampler.recorder.take(time.time()))
+                        for sampler in self.samplers():
+                            self._write(sampler)
                         if time.monotonic() >= next_prune:
                             next_prune = time.monotonic() + settings.HISTORY_PRUNE_INTERVAL
                             self.store.prune(time.time())
@@ -280,21 +283,34 @@ class Loop:
         finally:
             lock.close()
 
+    def _write(self, sampler: StatsSampler) -> None:
+        """One engine's closed buckets; a sweep first while no viewer keeps it ticking."""
+        if sampler.recorder is None:
+            steps = (settings.HISTORY_FINE_STEP, settings.HISTORY_COARSE_STEP)
+            sampler.recorder = Recorder(tuple(sorted(set(steps))))
+            self.recording.append(sampler)
+        try:
+            sampler.sweep_unless_ticking()
+        except EngineError as exc:  # that engine is down: what it recorded is still written
+            log.warning("stats history of %s: %s", sampler.address.name, exc.message)
+        self.store.write(sampler.recorder.take(time.time()))
+
     def _flush(self) -> None:
         """At exit, what the buckets hold (the last, partial ones too)."""
-        recorder, self.sampler.recorder = self.sampler.recorder, None
-        if recorder is not None:
-            try:
-                self.store.write(recorder.take(math.inf))
-            finally:
-                connection.close()
+        try:
+            for sampler in self.recording:
+                recorder, sampler.recorder = sampler.recorder, None
+                if recorder is not None:
+                    self.store.write(recorder.take(math.inf))
+        finally:
+            connection.close()
 
 
-def start(sampler: StatsSampler) -> Loop | None:
-    """This process's history writer for `sampler`, unless DOCKDASH_STATS_HISTORY=0; it
-    writes what it holds when the process exits."""
+def start(samplers: Callable[[], Iterator[StatsSampler]]) -> Loop | None:
+    """This process's history writer for each engine's sampler, unless
+    DOCKDASH_STATS_HISTORY=0; it writes what they hold when the process exits."""
     if not settings.STATS_HISTORY:
         return None
-    loop = Loop(sampler).start()
+    loop = Loop(samplers).start()
     atexit.register(loop.stop)
     return loop

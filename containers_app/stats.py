@@ -35,7 +35,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -45,7 +45,7 @@ from typing import Any, Literal, TypedDict
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from containers_app import cgroups, events, translate
+from containers_app import cgroups, engines, events, translate
 from containers_app.engine import client as engine_client
 from containers_app.engine.containers import inspect_container, running_containers
 from containers_app.engine.errors import EngineError
@@ -932,6 +932,12 @@ def sampler_for() -> StatsSampler:
     if found is None:
         found = _samplers[address.url] = StatsSampler(address.url, address=address)
     return found
+
+
+def each_sampler() -> Iterator[StatsSampler]:
+    """Each engine's sampler in turn, the loop's body talking to that engine."""
+    for _ in engines.each():
+        yield sampler_for()
 
 
 def visible_samples(user: Any, samples: Iterable[ContainerSample]) -> list[ContainerSample]:

@@ -36,8 +36,8 @@ application = ProtocolTypeRouter(
 
 # The end-of-lesson culler: a thread in each server process, one of them checks per host.
 culling.start()
-# Stats history: a thread in each server process, one of them writes per host.
-history.start(stats.sampler_for())
+# Stats history: a thread in each server process, one of them writes per host (every engine).
+history.start(stats.each_sampler)
 # Alerts: a thread in each server process, one of them evaluates per host.
 alerts.start(stats.sampler_for())
 # Jobs left running by a process that is gone are failed: at start, then now and then.

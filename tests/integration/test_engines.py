@@ -290,3 +290,31 @@ def test_a_lab_provisioned_on_the_second_engine_runs_there_and_is_culled_there(
         assert cull.result == "ok" and cull.params["engine"] == SECOND
     finally:
         second.cli("rm", "-f", name, check=False)
+
+
+def test_the_history_writer_stores_the_second_engines_containers_too(
+    second: Node, admin_api: Any, tmp_path: Any, made_on_second: list[str]
+) -> None:
+    from django.test import override_settings
+
+    from containers_app import history, stats
+
+    name = f"ehist{RUN_ID}"
+    labels = [f"--label={k}={v}" for k, v in LABELS.items()]
+    second.cli("run", "-d", "--name", name, *labels, "busybox:latest", "sleep", "3600")
+    made_on_second.append(name)
+    steps = {"HISTORY_FINE_STEP": 1, "HISTORY_COARSE_STEP": 2, "LOCK_DIR": tmp_path}
+    with override_settings(**steps):
+        loop = history.Loop(stats.each_sampler).start()
+        try:
+
+            def stored() -> list[Any]:
+                answer = admin_api.get(f"/api/v1/containers/{name}/stats/?range=1h&engine={SECOND}")
+                assert answer.status_code == 200, answer.content
+                body = answer.json()
+                times = dict(zip(body["fields"], body["points"], strict=True))["t"]
+                return times if len(times) >= 2 else []
+
+            wait_for(stored, timeout=30, interval=0.5, what="stored points of the second's")
+        finally:
+            loop.stop()
