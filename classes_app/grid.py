@@ -54,6 +54,7 @@ class GridContainer(TypedDict):
     name: str  # as the lab names it ("shell"), else the container's name
     lab: str
     state: str  # running, exited, restarting, ...
+    node: str  # the Swarm node its task runs on (a lab run as services), else ""
     cpu_percent: float  # of one core
     cpu_limit: float | None  # CPUs it may use; None: no limit of its own
     cpu_of_limit: float  # 100 = all its limit allows (the host's CPUs without one)
@@ -149,6 +150,7 @@ def grid_container(
         "name": _short_name(row, owner),
         "lab": str(row["labels"].get(LAB_LABEL, "")),
         "state": row["state"],
+        "node": row.get("node", ""),
         "cpu_percent": sample["cpu_percent"] if sample else 0.0,
         "cpu_limit": sample["cpu_limit"] if sample else None,
         "cpu_of_limit": sample["cpu_of_limit"] if sample else 0.0,
@@ -183,7 +185,7 @@ def grid_frame(
         containers = [
             grid_container(
                 row,
-                samples.get(row["id"]),
+                samples.get(row.get("container_id") or row["id"]),
                 dies.restarts(row["id"], now),
                 dies.ooms[row["id"]],
                 alerts.get(row["id"], []),

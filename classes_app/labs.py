@@ -30,7 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from classes_app import compose
 from classes_app.models import LabSeat
-from containers_app import gate, translate, validation
+from containers_app import gate, swarm, translate, validation
 from containers_app.engine.containers import list_containers
 from containers_app.engine.networks import list_networks
 from containers_app.engine.system import host_cpus
@@ -44,8 +44,9 @@ LAB_LABEL = "dockdash.lab"
 LAB_KEYS = frozenset(
     {"name", "slug", "containers", "network", "volume", "allowed_images", "labels"}
     | {"idle_minutes", "ends_at", compose.FIELD}
-    | {"extend_max_minutes"}
+    | {"extend_max_minutes", "runs_as"}
 )
+RUNS_AS = ("containers", "services")  # plain containers, or one Swarm service per container
 TEMPLATE_KEYS = ("containers", "network", "volume")  # what a Compose file gives instead
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
@@ -57,6 +58,7 @@ def register_actions() -> None:
         ("lab.container.create", "container.create"),
         ("lab.network.create", "network.create"),
         ("lab.volume.create", "volume.create"),
+        ("lab.service.create", "service.create"),
     ):
         gate.register(gate.for_owner(name, base))
 
@@ -165,7 +167,15 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
         "ends_at": _moment(data.get("ends_at")),
         "compose": source or "",
         "extend_max_minutes": _minutes(data.get("extend_max_minutes"), "extend_max_minutes", 0),
+        "runs_as": _runs_as(data.get("runs_as")),
     }
+
+
+def _runs_as(value: Any) -> str:
+    runs_as = value or RUNS_AS[0]
+    if runs_as not in RUNS_AS:
+        raise Invalid(f"runs_as is one of {', '.join(RUNS_AS)}, not {runs_as!r}.", "runs_as")
+    return str(runs_as)
 
 
 def _parsed(parse: Callable[[Any], Any], value: Any, field: str) -> Any:
@@ -209,6 +219,7 @@ def lab_dict(lab: Lab) -> dict[str, Any]:
         "ends_at": lab.ends_at.isoformat() if lab.ends_at else None,
         "compose": lab.compose,
         "extend_max_minutes": lab.extend_max_minutes,
+        "runs_as": lab.runs_as,
     }
 
 
@@ -340,12 +351,23 @@ class Copy:
         return f"{self.course.slug}-{self.lab.slug}-{_safe(self.student.username)}"
 
     @property
+    def as_services(self) -> bool:
+        """Its containers are Swarm services: the swarm places them on its nodes."""
+        return self.lab.runs_as == "services"
+
+    @property
     def network_name(self) -> str:
         return self.prefix if self.lab.network else ""
 
     @property
     def volume_name(self) -> str:
         return f"{self.prefix}-work" if self.lab.volume else ""
+
+    @property
+    def made_volume(self) -> str:
+        """The working volume made before its containers: a service's is made by the node
+        that runs its task (with the service's labels, so the student's)."""
+        return "" if self.as_services else self.volume_name
 
     @property
     def labels(self) -> dict[str, str]:
@@ -383,6 +405,8 @@ class Copy:
 def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
     """The copies of `lab` for `students`, each with its seat's ports and subnet."""
     students = list(students)
+    if lab.runs_as == "services" and (role := swarm.role()) != "manager":
+        raise Invalid(f"Lab {lab} runs as Swarm services. {swarm.NOT_A_MANAGER[role]}", "runs_as")
     seats = seats_for(lab, students, taken_on_host())
     templates = tuple(template_specs(lab.containers))
     return [
@@ -399,13 +423,19 @@ def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
 
 
 def class_containers(course: Course, owner: str = "", lab: str = "") -> list[dict[str, Any]]:
-    """The containers a class's labs made (of one student, of one lab), as list rows.
+    """The containers a class's labs made (of one student, of one lab), as list rows; a
+    lab's containers run as Swarm services, as one row each (`kind` says which).
 
     Only its students' count: anyone may write the class's labels on a container of
     theirs (or inherit them from an image's LABEL), which must not hold the class's
     lab changes or reach its pages, jobs and grid."""
     students = set(course.students.values_list("username", flat=True))
-    rows = [translate.container_row(raw) for raw in list_containers(all=True)]
+    rows = [
+        {**row, "kind": "container", "node": ""}
+        for row in map(translate.container_row, list_containers(all=True))
+        if translate.TASK_SERVICE_LABEL not in row["labels"]  # a service's: its row below
+    ]
+    rows += swarm.labelled_service_rows(f"{CLASS_LABEL}={course.slug}")
     return [
         row
         for row in sorted(rows, key=lambda r: r["name"])
@@ -423,28 +453,31 @@ def provision(actor: Any, copy: Copy, existing: Mapping[str, dict[str, Any]]) ->
     """Make what is missing of `copy` and start what is stopped; `existing`: rows by name."""
     student = copy.student
     done: dict[str, Any] = {"created": [], "started": [], "kept": []}
+    kind = "service" if copy.as_services else "container"
     if copy.network_name and gate.network_lookup(copy.network_name) is None:
+        # A swarm's network spans its nodes (the swarm gives it a subnet of its pool).
+        where = {"driver": "overlay"} if copy.as_services else {"subnet": copy.subnet}
         gate.perform(
             actor,
             "lab.network.create",
             copy.network_name,
             labels=copy.labels,
-            subnet=copy.subnet,
+            **where,
             **{FOR_USER: student},
         )
         done["created"].append(copy.network_name)
-    if copy.volume_name and gate.volume_lookup(copy.volume_name) is None:
+    if copy.made_volume and gate.volume_lookup(copy.made_volume) is None:
         gate.perform(
-            actor, "lab.volume.create", copy.volume_name, labels=copy.labels, **{FOR_USER: student}
+            actor, "lab.volume.create", copy.made_volume, labels=copy.labels, **{FOR_USER: student}
         )
-        done["created"].append(copy.volume_name)
+        done["created"].append(copy.made_volume)
     for spec in copy.specs():
         row = existing.get(spec.name)
         if row is None:
-            gate.perform(actor, "lab.container.create", spec.name, spec=spec, **{FOR_USER: student})
+            gate.perform(actor, f"lab.{kind}.create", spec.name, spec=spec, **{FOR_USER: student})
             done["created"].append(spec.name)
-        elif row["state"] != "running":
-            gate.perform(actor, "container.start", row["id"])
+        elif row["state"] not in {"running", "pending"}:
+            gate.perform(actor, f"{row['kind']}.start", row["id"])
             done["started"].append(spec.name)
         else:
             done["kept"].append(spec.name)
@@ -458,7 +491,7 @@ def reset(
     """Recreate `copy`'s containers from the template; its working volume kept unless `wipe`."""
     removed = []
     for row in existing:
-        gate.perform(actor, "container.remove", row["id"], force=True, volumes=False)
+        gate.perform(actor, f"{row['kind']}.remove", row["id"], **REMOVE_PARAMS[row["kind"]])
         removed.append(row["name"])
     wiped = bool(wipe and copy.volume_name and gate.volume_lookup(copy.volume_name))
     if wiped:
@@ -467,15 +500,20 @@ def reset(
     return {**done, "removed": removed, "wiped": wiped}
 
 
-CLASS_ACTIONS = {"stop": "container.stop", "start": "container.start", "remove": "container.remove"}
 DONE_WORDS = {"stop": "stopped", "start": "started", "remove": "removed"}
+# A container is removed with its anonymous volumes kept; a service has no such choice.
+REMOVE_PARAMS: dict[str, dict[str, Any]] = {
+    "container": {"force": True, "volumes": False},
+    "service": {},
+}
 
 
 def act_on(actor: Any, action: str, row: dict[str, Any]) -> str:
-    """Stop, start or remove one container of a class, through the gate; "" or the refusal."""
-    params = {"force": True, "volumes": False} if action == "remove" else {}
+    """Stop, start or remove one container (or service) of a class, through the gate; "" or
+    the refusal."""
+    params = REMOVE_PARAMS[row["kind"]] if action == "remove" else {}
     try:
-        gate.perform(actor, CLASS_ACTIONS[action], row["id"], **params)
+        gate.perform(actor, f"{row['kind']}.{action}", row["id"], **params)
     except Refusal as exc:
         return exc.message
     return ""

@@ -47,6 +47,8 @@ def lab_sources(user: Any, course: Course, student: User) -> list[Source]:
     """The student's lab containers of `course` that `user` may see, by name."""
     found = []
     for row in labs.class_containers(course, owner=student.get_username()):
+        if row["kind"] != "container":
+            continue  # a service's task may run on another node: not followed here
         target = gate.visible(user, "container", row["id"])
         found.append(Source(target.id, target.name, target.record.tty))
     return found

@@ -90,6 +90,16 @@ class ComposeLabForm(forms.Form):
         "any other key is refused by its name",
     )
     file = forms.FileField(required=False, label="or upload it (.yaml, .yml)")
+    runs_as = forms.ChoiceField(
+        choices=[
+            ("containers", "containers on this engine"),
+            ("services", "Swarm services, spread over the swarm's nodes"),
+        ],
+        initial="containers",
+        required=False,
+        label="Run each student's containers as",
+        help_text="services: the engine must be a Swarm manager",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -108,7 +118,8 @@ class ComposeLabForm(forms.Form):
         return data
 
     def lab_body(self) -> dict[str, Any]:
-        return {key: self.cleaned_data[key] for key in ("name", "slug", "idle_minutes", "compose")}
+        keys = ("name", "slug", "idle_minutes", "compose", "runs_as")
+        return {key: self.cleaned_data[key] for key in keys}
 
 
 def _detail(

@@ -49,7 +49,15 @@ from containers_app.engine.networks import (
     prune_networks,
     remove_network,
 )
-from containers_app.engine.swarm import inspect_node, inspect_service, set_node_availability
+from containers_app.engine.swarm import (
+    create_service,
+    inspect_node,
+    inspect_service,
+    owned_services,
+    remove_service,
+    scale_service,
+    set_node_availability,
+)
 from containers_app.engine.volumes import (
     create_volume,
     inspect_volume,
@@ -183,10 +191,14 @@ def usage_of(owner: str, *, leaving_out: str = "") -> quotas.Usage:
     volumes = networks = 0
     for engine in engines.each():
         try:
+            records = [translate.container_record(a) for a in inspect_labelled_containers(label)]
+            # A service counts as its replicas (wherever its tasks run), not by the
+            # containers of its tasks this engine happens to hold.
+            records += [r for s in owned_services(label) for r in translate.service_containers(s)]
             containers += [
-                translate.container_record(attrs)
-                for attrs in inspect_labelled_containers(label)
-                if attrs["Id"] != leaving_out
+                r
+                for r in records
+                if r.id != leaving_out and translate.TASK_SERVICE_LABEL not in r.labels
             ]
             volumes += sum(access.owner_of(v.get("Labels")) == owner for v in list_volumes())
             networks += sum(access.owner_of(n.get("Labels")) == owner for n in list_networks())
@@ -308,9 +320,14 @@ def new_object(kind: str) -> Finder:
     return find
 
 
-def _new_container(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
-    spec = owned_spec(user, params["spec"])
-    return Target("container", spec.name, name=spec.name, owner=user.get_username(), record=spec)
+def _new_from_spec(kind: str) -> Finder:
+    """A new container (or service) of `params["spec"]`, as it will be made for the user."""
+
+    def find(user: Any, ref: str, params: Mapping[str, Any]) -> Target:
+        spec = owned_spec(user, params["spec"])
+        return Target(kind, spec.name, name=spec.name, owner=user.get_username(), record=spec)
+
+    return find
 
 
 def _host(kind: str) -> Finder:
@@ -394,12 +411,15 @@ def _policy_start(change: Change) -> None:
 
 
 def _quota_start(change: Change) -> None:
+    _judge_start(change.user, change.target.record)
+
+
+def _judge_start(user: Any, record: ContainerRecord) -> None:
     """The owner's quota counts, whoever starts it; admins starting anything are not refused."""
-    record: ContainerRecord = change.target.record
-    if record.state == "running" or policy.is_exempt(change.user) or record.owner is None:
+    if record.state == "running" or policy.is_exempt(user) or record.owner is None:
         return  # a running container stays in its owner's usage: nothing to add
-    if record.owner == change.user.get_username():
-        owner = change.user
+    if record.owner == user.get_username():
+        owner = user
     else:
         owner = get_user_model().objects.filter(username=record.owner).first()
     if owner is None:
@@ -504,7 +524,7 @@ def _pruned(prune: Callable[..., dict[str, Any]]) -> Step:
 
 
 def _policy_network_create(change: Change) -> None:
-    policy.check_network_create(change.owner, "bridge", {})
+    policy.check_network_create(change.owner, change.params.get("driver") or "bridge", {})
 
 
 def _create_network(change: Change) -> str:
@@ -515,6 +535,7 @@ def _create_network(change: Change) -> str:
         raise Conflict(f"A network named {name} already exists; pick another name.")
     network_id = create_network(
         name,
+        driver=p.get("driver") or "bridge",
         subnet=p.get("subnet", ""),
         gateway=p.get("gateway", ""),
         internal=p.get("internal", False),
@@ -620,6 +641,31 @@ def _remove_volume(change: Change) -> None:
     remove_volume(name)
 
 
+# ---------------------------------------------------------------- services
+
+
+def _create_service(change: Change) -> str:
+    service_id = create_service(change.target.record)
+    change.audit["target_id"] = service_id
+    return service_id
+
+
+def _quota_service_start(change: Change) -> None:
+    """A service scaled up from none is judged as a container started: its owner's quota."""
+    _judge_start(change.user, translate.service_containers(change.target.raw)[0])
+
+
+def _scale(replicas: int) -> Step:
+    def run(change: Change) -> None:
+        scale_service(change.target.id, replicas)
+
+    return run
+
+
+def _remove_service(change: Change) -> None:
+    remove_service(change.target.id)
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -685,6 +731,21 @@ def _start_like(name: str, action: str) -> Action:
     )
 
 
+def _create_like(name: str, kind: str, run: Step) -> Action:
+    """Actions that make a container (or a service of one) from a spec: the create policy
+    and quotas judge them."""
+    return Action(
+        name,
+        kind,
+        Perm.CREATE,
+        _new_from_spec(kind),
+        run,
+        policy=_policy_create,
+        quota=_quota_create,
+        describe=lambda p: {"image": p["spec"].image, "start": p["spec"].start},
+    )
+
+
 def _control(name: str, action: str) -> Action:
     return Action(name, "container", Perm.CONTROL, find_container, _engine_action(action))
 
@@ -692,16 +753,7 @@ def _control(name: str, action: str) -> Action:
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action(
-            "container.create",
-            "container",
-            Perm.CREATE,
-            _new_container,
-            _create,
-            policy=_policy_create,
-            quota=_quota_create,
-            describe=lambda p: {"image": p["spec"].image, "start": p["spec"].start},
-        ),
+        _create_like("container.create", "container", _create),
         _start_like("container.start", "start"),
         _start_like("container.restart", "restart"),
         _start_like("container.unpause", "unpause"),
@@ -764,6 +816,18 @@ ACTIONS: dict[str, Action] = {
         ),
         Action("volume.remove", "volume", Perm.REMOVE, find_volume, _remove_volume),
         Action("volume.prune", "volume", Perm.PRUNE, _host("volume"), _pruned(prune_volumes)),
+        # A lab's container as a Swarm service (one replica): judged as a container is.
+        _create_like("service.create", "service", _create_service),
+        Action(
+            "service.start",
+            "service",
+            Perm.CONTROL,
+            find_service,
+            _scale(1),
+            quota=_quota_service_start,
+        ),
+        Action("service.stop", "service", Perm.CONTROL, find_service, _scale(0)),
+        Action("service.remove", "service", Perm.REMOVE, find_service, _remove_service),
         # A node belongs to nobody: only admins control it (its tasks move to other nodes).
         Action("node.drain", "node", Perm.CONTROL, find_node, _node_availability("drain")),
         Action("node.activate", "node", Perm.CONTROL, find_node, _node_availability("active")),

@@ -110,6 +110,20 @@ _LOG_LINE = re.compile(rb"^(\S+) (\S*com\.docker\.swarm\.\S*) ?(.*)$")
 _DETAIL = re.compile(rb"com\.docker\.swarm\.(node|task)\.id=([0-9a-z]+)")
 
 
+def labelled_service_rows(label: str) -> list[dict[str, Any]]:
+    """The services carrying `label` as rows beside containers' (translate.service_row); none
+    and no more calls where there are none (an engine that is no manager has none)."""
+    services = engine_swarm.owned_services(label)
+    if not services:
+        return []
+    tasks = [translate.task_record(raw) for raw in engine_swarm.running_tasks()]
+    names = _node_names(_nodes())
+    return [
+        translate.service_row(raw, [t for t in tasks if t.service_id == raw["ID"]], names)
+        for raw in services
+    ]
+
+
 def service_logs(user: Any, ref: str, *, tail: int = LOG_TAIL) -> list[dict[str, str]]:
     """The service's last `tail` lines (of all its tasks), each with its time, node and task."""
     target = gate.visible(user, "service", ref)

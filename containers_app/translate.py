@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -612,6 +613,61 @@ def service_record(attrs: Mapping[str, Any]) -> ServiceRecord:
         update_state=str((attrs.get("UpdateStatus") or {}).get("State", "")),
         labels=dict(spec.get("Labels") or {}),
     )
+
+
+# The label the engine gives the container of a service's task: its service's id.
+TASK_SERVICE_LABEL = "com.docker.swarm.service.id"
+
+
+def service_containers(attrs: Mapping[str, Any]) -> list[ContainerRecord]:
+    """A service as the containers its tasks are, for the quotas: one per replica asked for
+    (one stopped when it is scaled to none, as a stopped container still counts), each
+    with the service's labels and limits."""
+    spec = attrs.get("Spec") or {}
+    template = spec.get("TaskTemplate") or {}
+    limits = (template.get("Resources") or {}).get("Limits") or {}
+    record = service_record(attrs)
+    made = ContainerRecord(
+        id=record.id,
+        name=record.name,
+        state="running",
+        spec=ContainerSpec(image=record.image, name=record.name, labels=record.labels),
+        memory=int(limits.get("MemoryBytes") or 0),
+        nano_cpus=int(limits.get("NanoCPUs") or 0),
+        pids_limit=int(limits.get("Pids") or 0) or None,
+    )
+    if record.desired == 0:
+        return [replace(made, state="exited")]
+    return [made] * (record.desired or 1)
+
+
+def service_row(
+    attrs: Mapping[str, Any], tasks: list[TaskRecord], node_names: Mapping[str, str]
+) -> dict[str, Any]:
+    """A one-replica service as a row beside containers' (a lab's container run as a
+    service): its task's state and node, and the id of that task's container."""
+    record = service_record(attrs)
+    task = max(tasks, key=lambda t: t.updated, default=None)
+    state = "exited" if record.desired == 0 else (task.state if task else "pending")
+    return {
+        "kind": "service",
+        "id": record.id,
+        "name": record.name,
+        "image": record.image,
+        "state": state,
+        "status": task.message if task else "",
+        "labels": dict(record.labels),
+        "ports": [
+            {
+                "public": p.get("PublishedPort"),
+                "private": p.get("TargetPort"),
+                "protocol": p.get("Protocol", "tcp"),
+            }
+            for p in (attrs.get("Endpoint") or {}).get("Ports") or []
+        ],
+        "node": node_names.get(task.node_id, task.node_id[:12]) if task else "",
+        "container_id": task.container_id if task else "",
+    }
 
 
 def task_record(attrs: Mapping[str, Any]) -> TaskRecord:

@@ -276,6 +276,12 @@ class Lab(models.Model):
         null=True, blank=True, help_text="most a student may extend it (default: the setting)"
     )
     compose = models.TextField(blank=True, help_text="the Compose file it was made from, if any")
+    runs_as = models.CharField(
+        max_length=10,
+        choices=[("containers", "containers"), ("services", "Swarm services")],
+        default="containers",
+        help_text="containers on the engine, or one Swarm service per container",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

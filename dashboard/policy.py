@@ -221,12 +221,16 @@ def check_volume_create(user: Any, driver: str, options: Mapping[str, str]) -> N
 
 
 def check_network_create(user: Any, driver: str, options: Mapping[str, str]) -> None:
-    """Non-admins create plain bridge networks; driver options (host interfaces) are admins'."""
+    """Non-admins create plain bridge networks, or overlay ones (a swarm's, between its
+    nodes' containers: no host interface either); other drivers (macvlan, ipvlan: the
+    host's interfaces) and driver options are admins'."""
     if is_exempt(user):
         return
-    if driver not in {"", "bridge"}:
+    if driver not in {"", "bridge", "overlay"}:
         raise PolicyViolation(
-            "driver", f"Only bridge networks may be created; the {driver!r} driver is for admins."
+            "driver",
+            f"Only bridge and overlay networks may be created; the {driver!r} driver is for "
+            "admins.",
         )
     if options:
         raise PolicyViolation(

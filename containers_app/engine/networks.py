@@ -32,7 +32,13 @@ def create_network(
             pool = docker.types.IPAMPool(subnet=subnet or None, gateway=gateway or None)
             ipam = docker.types.IPAMConfig(pool_configs=[pool])
         made = c.api.create_network(
-            name, driver=driver, ipam=ipam, internal=internal, labels=labels or None
+            name,
+            driver=driver,
+            ipam=ipam,
+            internal=internal,
+            labels=labels or None,
+            # A swarm's network: its services' tasks, and containers started beside them.
+            attachable=driver == "overlay" or None,
         )
         return str(made["Id"])
 

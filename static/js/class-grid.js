@@ -39,6 +39,7 @@ function containerLine(c) {
   const item = el("li", { class: "grid-container", "data-container": c.name, "data-state": c.state });
   const head = el("div", { class: "grid-container-head" });
   head.append(el("span", { class: "name" }, c.name), el("span", { class: `badge ${c.state}` }, c.state));
+  if (c.node) head.append(el("span", { class: "muted", "data-node": c.node, title: "Swarm node" }, `on ${c.node}`));
   if (c.state === "running" && c.cpu_limit) {
     head.append(el("span", { class: "muted", "data-cpu-limit": "" }, `${c.cpu_limit} CPU`));
   }

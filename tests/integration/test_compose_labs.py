@@ -340,7 +340,9 @@ def test_a_lab_changes_within_its_form_or_from_one_form_to_the_other(
     assert kept["compose"] == text and kept["idle_minutes"] == 5
     assert [c["name"] for c in kept["containers"]] == ["shell"]
     page = client.get(f"/classes/{course.slug}/").content.decode()
-    assert "&quot;compose&quot;" in page and "&quot;containers&quot;" not in page
+    assert (
+        "&quot;compose&quot;" in page and "&quot;containers&quot;:" not in page
+    )  # the key, not runs_as
     # Containers given replace the file; a file given replaces the containers.
     body = {"name": "box", "image": test_image, "command": SLEEPER}
     as_json = patch({"containers": [body]})

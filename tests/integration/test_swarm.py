@@ -7,6 +7,7 @@ leaves it as it found it (the worker active, its own services removed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -256,3 +257,176 @@ def test_a_student_sees_their_own_service_and_its_logs_from_both_nodes(
     # However many lines a query asks for, a page reads at most LOG_TAIL_MAX.
     asked = student.get(f"/swarm/services/{mine}/?tail=99999999").content.decode()
     assert f"--tail {LOG_TAIL_MAX} " in asked
+
+
+def _class_services(swarm: Swarm, slug: str) -> dict[str, dict[str, Any]]:
+    """name -> `docker service inspect` of the class's services, as the manager's CLI sees them."""
+    ids = swarm.cli("service", "ls", "-q", "--filter", f"label=dockdash.class={slug}").split()
+    found = json.loads(swarm.cli("service", "inspect", *ids)) if ids else []
+    return {s["Spec"]["Name"]: s for s in found}
+
+
+def _replicas(service: dict[str, Any]) -> int:
+    return int(service["Spec"]["Mode"]["Replicated"]["Replicas"])
+
+
+def _job(client: Client, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer = client.post(path, json.dumps(body or {}), content_type="application/json")
+    assert answer.status_code == 202, answer.content
+    job_id = answer.json()["job"]
+
+    def finished() -> dict[str, Any] | None:
+        job = client.get(f"/api/v1/jobs/{job_id}/").json()
+        return job if job["state"] != "running" else None
+
+    return wait_for(finished, timeout=120, interval=0.3, what="the class job")
+
+
+async def test_a_lab_run_as_services_spreads_over_both_nodes_within_each_students_quota(
+    on_swarm: Swarm, make_user: Callable[..., Any], teach: Callable[..., Any], settings: Any
+) -> None:
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from classes_app import grid
+    from containers_app import stats
+    from dashboard.asgi import application
+    from dashboard.models import Quota
+    from tests.integration.live_helpers import session_headers
+
+    slug = f"sw{RUN_ID}"
+    teacher = await database_sync_to_async(make_user)(f"swt{RUN_ID}", "instructor")
+    ann, bob, cid = (f"{n}{RUN_ID}" for n in ("swann", "swbob", "swcid"))
+
+    def class_of_three() -> None:
+        students = [make_user(name) for name in (ann, bob, cid)]
+        teach(teacher, *students, slug=slug)
+        # Ann's limits become her services' limits and reservations; Cid may have one.
+        Quota.objects.create(
+            user=students[0],
+            cpus_per_container=0.25,
+            memory_per_container=64 << 20,
+            pids_per_container=100,
+        )
+        Quota.objects.create(user=students[2], max_containers=1)
+
+    await database_sync_to_async(class_of_three)()
+    client = Client()
+    await database_sync_to_async(client.force_login)(teacher)
+    body = {
+        "name": "Across nodes",
+        "slug": "lab1",
+        "runs_as": "services",
+        "containers": [
+            {"name": name, "image": "busybox:latest", "command": ["sleep", "3600"]}
+            for name in ("shell", "web")
+        ],
+        "network": True,
+        "volume": "/data",
+    }
+    made = await asyncio.to_thread(
+        client.post, f"/api/v1/classes/{slug}/labs/", json.dumps(body), "application/json"
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["runs_as"] == "services"
+    try:
+        job = await asyncio.to_thread(_job, client, f"/api/v1/classes/{slug}/labs/lab1/provision/")
+        items = job["progress"]["items"]
+        assert items[ann]["state"] == items[bob]["state"] == "ok", items
+        assert items[cid]["state"] == "failed" and "1 of 1 containers" in items[cid]["error"]
+        services = await asyncio.to_thread(_class_services, on_swarm, slug)
+        assert sorted(services) == sorted(
+            f"{slug}-lab1-{who}-{name}" for who in (ann, bob) for name in ("shell", "web")
+        ) + [f"{slug}-lab1-{cid}-shell"]
+        shell = services[f"{slug}-lab1-{ann}-shell"]
+        task = shell["Spec"]["TaskTemplate"]
+        assert task["ContainerSpec"]["Labels"]["dockdash.owner"] == ann
+        reserved = {"NanoCPUs": 250_000_000, "MemoryBytes": 64 << 20}
+        limits = {**reserved, "Pids": 100}
+        assert task["Resources"] == {"Limits": limits, "Reservations": reserved}
+        networks = on_swarm.cli(
+            "network",
+            "ls",
+            "--filter",
+            f"label=dockdash.class={slug}",
+            "--format",
+            '{{.Name}} {{.Driver}} {{.Label "dockdash.owner"}}',
+        ).split("\n")
+        assert sorted(n for n in networks if n) == sorted(
+            f"{slug}-lab1-{who} overlay {who}" for who in (ann, bob, cid)
+        )
+        nodes = await asyncio.to_thread(
+            lambda: wait_for(
+                lambda: (
+                    len(found := [n for s in services for n in on_swarm.running_tasks(s)]) == 5
+                    and found
+                ),
+                timeout=60,
+                interval=0.5,
+                what="a running task of each service",
+            )
+        )
+        assert set(nodes) == set(on_swarm.node_ids)  # spread over both nodes
+
+        # The class grid says on which node each student's container runs.
+        settings.STATS_GRACE = 0.2
+        stats.sampler_for().interval = 0.5
+        ws = WebsocketCommunicator(
+            application, f"/ws/classes/{slug}/", headers=await session_headers(teacher)
+        )
+        assert (await ws.connect(timeout=10))[0]
+        try:
+            frame: dict[str, Any] = {}
+            while frame.get("type") != "grid" or not all(
+                c["node"] for s in frame["students"] for c in s["containers"]
+            ):
+                frame = json.loads(await ws.receive_from(timeout=15))
+            tiles = {
+                (s["username"], c["name"]): c for s in frame["students"] for c in s["containers"]
+            }
+        finally:
+            await ws.disconnect()
+            for found in list(grid._grids.values()):
+                await found.stop()
+            await stats.sampler_for().stop()
+        assert len(tiles) == 5 and all(c["state"] == "running" for c in tiles.values())
+        assert {c["node"].split("(")[-1].rstrip(")") for c in tiles.values()} == {
+            node_id[:8] for node_id in on_swarm.node_ids
+        }
+        page = (await asyncio.to_thread(client.get, f"/classes/{slug}/")).content.decode()
+        assert page.count("data-node=") == 5 and page.count("data-service") == 5
+
+        # Stopped: scaled to none; started again within Ann's quota, which now allows one.
+        stopped = await asyncio.to_thread(
+            _job, client, f"/api/v1/classes/{slug}/stop/", {"student": ann}
+        )
+        assert stopped["state"] == "succeeded", stopped
+        mine = [f"{slug}-lab1-{ann}-{name}" for name in ("shell", "web")]
+        services = await asyncio.to_thread(_class_services, on_swarm, slug)
+        assert [_replicas(services[name]) for name in mine] == [0, 0]
+        await database_sync_to_async(Quota.objects.filter(user__username=ann).update)(max_running=1)
+        started = await asyncio.to_thread(
+            _job, client, f"/api/v1/classes/{slug}/start/", {"student": ann}
+        )
+        assert "1 of 1 running containers" in started["progress"]["items"][ann]["error"]
+        services = await asyncio.to_thread(_class_services, on_swarm, slug)
+        assert sorted(_replicas(services[name]) for name in mine) == [0, 1]
+        actions = await database_sync_to_async(
+            lambda: list(
+                AuditEntry.objects.filter(action__startswith="lab.service.").values_list(
+                    "result", flat=True
+                )
+            )
+        )()
+        assert sorted(actions) == ["error"] + ["ok"] * 5
+
+        removed = await asyncio.to_thread(_job, client, f"/api/v1/classes/{slug}/remove/")
+        assert removed["state"] == "succeeded", removed
+        assert await asyncio.to_thread(_class_services, on_swarm, slug) == {}
+    finally:
+        for name in await asyncio.to_thread(_class_services, on_swarm, slug):
+            on_swarm.cli("service", "rm", name, check=False)
+        on_swarm.cli(
+            "network", "prune", "-f", "--filter", f"label=dockdash.class={slug}", check=False
+        )
+    first_engine_untouched()
