@@ -280,7 +280,13 @@ class Culler:
         return seen_ids, self._stop_all(due)
 
     def _lab_containers(self) -> list[_Seen]:
-        rows = [r for r in running_containers() if {CLASS_LABEL, LAB_LABEL} <= set(r["labels"])]
+        rows = [
+            r
+            for r in running_containers()
+            if {CLASS_LABEL, LAB_LABEL} <= set(r["labels"])
+            # A service's task: Swarm would start another in its place (not culled yet).
+            and translate.TASK_SERVICE_LABEL not in r["labels"]
+        ]
         labs = {
             (lab.course.slug, lab.slug): lab
             for lab in Lab.objects.select_related("course").filter(
