@@ -55,6 +55,8 @@ class GridContainer(TypedDict):
     lab: str
     state: str  # running, exited, restarting, ...
     node: str  # the Swarm node its task runs on (a lab run as services), else ""
+    status: str  # the engine's words on a service's task (why it is pending), else ""
+    measured: bool  # the sampler read it (not a task on a node without a sampler of ours)
     cpu_percent: float  # of one core
     cpu_limit: float | None  # CPUs it may use; None: no limit of its own
     cpu_of_limit: float  # 100 = all its limit allows (the host's CPUs without one)
@@ -151,6 +153,8 @@ def grid_container(
         "lab": str(row["labels"].get(LAB_LABEL, "")),
         "state": row["state"],
         "node": row.get("node", ""),
+        "status": row.get("status", ""),
+        "measured": sample is not None,
         "cpu_percent": sample["cpu_percent"] if sample else 0.0,
         "cpu_limit": sample["cpu_limit"] if sample else None,
         "cpu_of_limit": sample["cpu_of_limit"] if sample else 0.0,

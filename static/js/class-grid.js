@@ -52,7 +52,10 @@ function containerLine(c) {
     head.append(mark);
   }
   item.append(head);
-  if (c.state === "running") {
+  if (c.status && c.state !== "running") item.append(el("div", { class: "muted", "data-status": "" }, c.status));
+  if (c.state === "running" && !c.measured) {
+    item.append(el("div", { class: "muted", "data-unmeasured": "" }, "no figures from this node (no sampler there)"));
+  } else if (c.state === "running") {
     item.append(meter("CPU", c.cpu_of_limit, formatPercent(c.cpu_of_limit)));
     const mem = meter("Mem", c.mem_percent, formatBytes(c.mem_usage));
     mem.title = `${formatBytes(c.mem_usage)} of ${formatBytes(c.mem_limit)}`;
