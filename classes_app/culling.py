@@ -330,7 +330,8 @@ class Culler:
         if not due:
             return []
         with concurrent.futures.ThreadPoolExecutor(PARALLEL, "dockdash-cull") as pool:
-            stopped = pool.map(engine_client.carrying(lambda item: self._stop(*item)), due)
+            seen, reasons = zip(*due, strict=True)
+            stopped = pool.map(engine_client.carrying(self._stop), seen, reasons)
             return [name for name in stopped if name]
 
     def _stop(self, seen: _Seen, reason: str) -> str:

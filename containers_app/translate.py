@@ -631,7 +631,7 @@ def service_containers(attrs: Mapping[str, Any]) -> list[ContainerRecord]:
         id=record.id,
         name=record.name,
         state="running",
-        spec=ContainerSpec(image=record.image, name=record.name, labels=record.labels),
+        spec=ContainerSpec(image=record.image, name=record.name, labels=dict(record.labels)),
         memory=int(limits.get("MemoryBytes") or 0),
         nano_cpus=int(limits.get("NanoCPUs") or 0),
         pids_limit=int(limits.get("Pids") or 0) or None,
