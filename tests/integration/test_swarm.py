@@ -259,6 +259,9 @@ def test_a_student_sees_their_own_service_and_its_logs_from_both_nodes(
     assert f"--tail {LOG_TAIL_MAX} " in asked
 
 
+QUICK_STOP = "trap 'exit 0' TERM; sleep 3600 & wait"
+
+
 def _class_services(swarm: Swarm, slug: str) -> dict[str, dict[str, Any]]:
     """name -> `docker service inspect` of the class's services, as the manager's CLI sees them."""
     ids = swarm.cli("service", "ls", "-q", "--filter", f"label=dockdash.class={slug}").split()
@@ -318,7 +321,8 @@ async def test_a_lab_run_as_services_spreads_over_both_nodes_within_each_student
         "slug": "lab1",
         "runs_as": "services",
         "containers": [
-            {"name": name, "image": "busybox:latest", "command": ["sleep", "3600"]}
+            # Ends on SIGTERM (`sleep` alone ignores it: a removed task would take 10 s).
+            {"name": name, "image": "busybox:latest", "command": ["sh", "-c", QUICK_STOP]}
             for name in ("shell", "web")
         ],
         "network": True,
