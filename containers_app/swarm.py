@@ -116,7 +116,7 @@ def labelled_service_rows(label: str) -> list[dict[str, Any]]:
     services = engine_swarm.owned_services(label)
     if not services:
         return []
-    tasks = [translate.task_record(raw) for raw in engine_swarm.running_tasks()]
+    tasks = [translate.task_record(raw) for raw in engine_swarm.all_tasks()]
     names = _node_names(_nodes())
     return [
         translate.service_row(raw, [t for t in tasks if t.service_id == raw["ID"]], names)

@@ -123,13 +123,19 @@ def create_service(spec: ContainerSpec) -> str:
 
 
 def scale_service(ref: str, replicas: int) -> None:
-    """`docker service scale ref=replicas`: the spec as it is, at its version, but that."""
+    """`docker service scale ref=replicas`: the spec as it is, at its version, but that. At
+    that scale already, its tasks are made again (`docker service update --force`): a
+    started service whose task ended (exited 0, no restart) runs again."""
 
     def scale(c: Any) -> None:
         service = c.api.inspect_service(ref)
+        spec = service["Spec"]
+        again = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas") == replicas
+        forced = int((spec.get("TaskTemplate") or {}).get("ForceUpdate") or 0) + 1
         c.api.update_service(
             service["ID"],
             service["Version"]["Index"],
+            task_template={"ForceUpdate": forced} if again and replicas else None,
             mode=docker.types.ServiceMode("replicated", replicas),
             fetch_current_spec=True,
         )
@@ -149,9 +155,10 @@ def list_tasks(service_id: str) -> list[dict[str, Any]]:
     return call(lambda c: c.api.tasks(filters={"service": service_id}))
 
 
-def running_tasks() -> list[dict[str, Any]]:
-    """Every task the swarm wants running now (of all services), with its node."""
-    return call(lambda c: c.api.tasks(filters={"desired-state": "running"}))
+def all_tasks() -> list[dict[str, Any]]:
+    """Every task the swarm knows (of all services, the ended ones it keeps too), with its
+    node."""
+    return call(lambda c: c.api.tasks())
 
 
 def service_logs(service_id: str, *, tail: int) -> bytes:

@@ -269,6 +269,15 @@ def _class_services(swarm: Swarm, slug: str) -> dict[str, dict[str, Any]]:
     return {s["Spec"]["Name"]: s for s in found}
 
 
+def _end_its_task(swarm: Swarm, service: str) -> None:
+    """SIGTERM to the container of `service`'s running task, on its node: it exits 0."""
+    ids = swarm.cli("service", "ps", "-q", "--filter", "desired-state=running", service).split()
+    [task] = json.loads(swarm.cli("inspect", "--type", "task", *ids))
+    node = swarm.manager if task["NodeID"] == swarm.manager_id else swarm.worker
+    node.cli("kill", "--signal", "TERM", task["Status"]["ContainerStatus"]["ContainerID"])
+    wait_for(lambda: not swarm.running_tasks(service), timeout=30, interval=0.3, what="its end")
+
+
 def _replicas(service: dict[str, Any]) -> int:
     return int(service["Spec"]["Mode"]["Replicated"]["Replicas"])
 
@@ -419,6 +428,22 @@ async def test_a_lab_run_as_services_spreads_over_both_nodes_within_each_student
         assert "1 of 1 running containers" in started["progress"]["items"][ann]["error"]
         services = await asyncio.to_thread(_class_services, on_swarm, slug)
         assert sorted(_replicas(services[name]) for name in mine) == [0, 1]
+        # Bob's shell ends by itself (exit 0: no restart); Start runs it again.
+        bob_shell = f"{slug}-lab1-{bob}-shell"
+        await asyncio.to_thread(_end_its_task, on_swarm, bob_shell)
+        page = (await asyncio.to_thread(client.get, f"/classes/{slug}/")).content.decode()
+        assert page.count('data-state="complete"') == 1
+        started = await asyncio.to_thread(
+            _job, client, f"/api/v1/classes/{slug}/start/", {"student": bob}
+        )
+        assert started["state"] == "succeeded", started
+        await asyncio.to_thread(
+            wait_for,
+            lambda: len(on_swarm.running_tasks(bob_shell)) == 1,
+            timeout=60,
+            interval=0.3,
+            what="a new task of Bob's shell",
+        )
         actions = await database_sync_to_async(
             lambda: list(
                 AuditEntry.objects.filter(action__startswith="lab.service.").values_list(
