@@ -132,6 +132,7 @@ def reset(request: Any, slug: str, lab: str, student: str, *, wipe: bool) -> Job
         pupil = courses.student_of(
             request.user, found.course, student or request.user.get_username()
         )
+        labs.check_wipe(found, wipe)
 
     def tasks() -> dict[str, Task]:
         [copy] = labs.copies(found, [pupil])

@@ -485,6 +485,16 @@ def provision(actor: Any, copy: Copy, existing: Mapping[str, dict[str, Any]]) ->
     return done
 
 
+def check_wipe(lab: Lab, wipe: bool) -> None:
+    """A reset that wipes the working volume: not of a lab run as services."""
+    if wipe and lab.runs_as == "services":
+        raise Invalid(
+            f"The working volumes of {lab}'s services are on the nodes that ran their tasks, "
+            "out of the dashboard's reach: reset without wiping, and wipe them there.",
+            "wipe",
+        )
+
+
 def reset(
     actor: Any, copy: Copy, existing: Iterable[dict[str, Any]], *, wipe: bool
 ) -> dict[str, Any]:

@@ -453,6 +453,25 @@ async def test_a_lab_run_as_services_spreads_over_both_nodes_within_each_student
         )()
         assert sorted(actions) == ["error"] + ["ok"] * 5
 
+        # Reset: Bob's services made anew from the template; a wipe is refused, saying why.
+        before = await asyncio.to_thread(_class_services, on_swarm, slug)
+        reset = f"/api/v1/classes/{slug}/labs/lab1/reset/"
+        wiped = await asyncio.to_thread(
+            client.post, reset, json.dumps({"student": bob, "wipe": True}), "application/json"
+        )
+        assert wiped.status_code == 400 and "out of the dashboard's reach" in wiped.json()["error"]
+        refusal = await database_sync_to_async(
+            lambda: list(AuditEntry.objects.filter(action="lab.reset").values_list("result"))
+        )()
+        assert refusal == [("error",)]
+        assert await asyncio.to_thread(_class_services, on_swarm, slug) == before
+        redone = await asyncio.to_thread(_job, client, reset, {"student": bob, "wipe": False})
+        assert redone["state"] == "succeeded", redone
+        after = await asyncio.to_thread(_class_services, on_swarm, slug)
+        assert sorted(after) == sorted(before)
+        for name in after:
+            changed = after[name]["ID"] != before[name]["ID"]
+            assert changed == (f"-{bob}-" in name), name
         removed = await asyncio.to_thread(_job, client, f"/api/v1/classes/{slug}/remove/")
         assert removed["state"] == "succeeded", removed
         assert await asyncio.to_thread(_class_services, on_swarm, slug) == {}
