@@ -186,13 +186,14 @@ def grid_frame(
     now = time.time()
     students: list[GridStudent] = []
     for username, full_name in roster:
+        # Figures, events and alerts are of the container (a service's: its task's).
         containers = [
             grid_container(
                 row,
-                samples.get(row.get("container_id") or row["id"]),
-                dies.restarts(row["id"], now),
-                dies.ooms[row["id"]],
-                alerts.get(row["id"], []),
+                samples.get(row["container_id"]),
+                dies.restarts(row["container_id"], now),
+                dies.ooms[row["container_id"]],
+                alerts.get(row["container_id"], []),
             )
             for row in by_owner.get(username, [])
         ]

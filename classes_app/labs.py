@@ -171,6 +171,11 @@ def parse_lab(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def as_services(lab: Lab) -> bool:
+    """Its containers are Swarm services: the swarm places them on its nodes."""
+    return lab.runs_as == "services"
+
+
 def _runs_as(value: Any) -> str:
     runs_as = value or RUNS_AS[0]
     if runs_as not in RUNS_AS:
@@ -352,8 +357,7 @@ class Copy:
 
     @property
     def as_services(self) -> bool:
-        """Its containers are Swarm services: the swarm places them on its nodes."""
-        return self.lab.runs_as == "services"
+        return as_services(self.lab)
 
     @property
     def network_name(self) -> str:
@@ -405,7 +409,7 @@ class Copy:
 def copies(lab: Lab, students: Iterable[User]) -> list[Copy]:
     """The copies of `lab` for `students`, each with its seat's ports and subnet."""
     students = list(students)
-    if lab.runs_as == "services" and (role := swarm.role()) != "manager":
+    if as_services(lab) and (role := swarm.role()) != "manager":
         raise Invalid(f"Lab {lab} runs as Swarm services. {swarm.NOT_A_MANAGER[role]}", "runs_as")
     seats = seats_for(lab, students, taken_on_host())
     templates = tuple(template_specs(lab.containers))
@@ -431,7 +435,7 @@ def class_containers(course: Course, owner: str = "", lab: str = "") -> list[dic
     lab changes or reach its pages, jobs and grid."""
     students = set(course.students.values_list("username", flat=True))
     rows = [
-        {**row, "kind": "container", "node": ""}
+        {**row, "kind": "container", "node": "", "container_id": row["id"]}
         for row in map(translate.container_row, list_containers(all=True))
         if translate.TASK_SERVICE_LABEL not in row["labels"]  # a service's: its row below
     ]
@@ -476,7 +480,7 @@ def provision(actor: Any, copy: Copy, existing: Mapping[str, dict[str, Any]]) ->
         if row is None:
             gate.perform(actor, f"lab.{kind}.create", spec.name, spec=spec, **{FOR_USER: student})
             done["created"].append(spec.name)
-        elif row["state"] not in {"running", "pending"}:
+        elif row["state"] not in {"running", *translate.TASK_UNDER_WAY}:
             gate.perform(actor, f"{row['kind']}.start", row["id"])
             done["started"].append(spec.name)
         else:
@@ -487,7 +491,7 @@ def provision(actor: Any, copy: Copy, existing: Mapping[str, dict[str, Any]]) ->
 
 def check_wipe(lab: Lab, wipe: bool) -> None:
     """A reset that wipes the working volume: not of a lab run as services."""
-    if wipe and lab.runs_as == "services":
+    if wipe and as_services(lab):
         raise Invalid(
             f"The working volumes of {lab}'s services are on the nodes that ran their tasks, "
             "out of the dashboard's reach: reset without wiping, and wipe them there.",

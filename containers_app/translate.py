@@ -617,6 +617,10 @@ def service_record(attrs: Mapping[str, Any]) -> ServiceRecord:
 
 # The label the engine gives the container of a service's task: its service's id.
 TASK_SERVICE_LABEL = "com.docker.swarm.service.id"
+# A task's states on its way to running (started again, it would only start over).
+TASK_UNDER_WAY = frozenset(
+    {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+)
 
 
 def service_containers(attrs: Mapping[str, Any]) -> list[ContainerRecord]:
